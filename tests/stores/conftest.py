@@ -1,0 +1,80 @@
+"""The ``store`` fixture: every contract test runs against every backend.
+
+Each backend's factory returns an opened store with a prefix of its own and a cleanup that
+drops what the test wrote and checks that no connection leaked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from scheduler.stores import Store
+from tests.services import require, unique_prefix
+
+
+def _memory(tmp_path) -> tuple[Store, Callable[[], None]]:
+    from scheduler.stores.memory import MemoryStore
+
+    return MemoryStore(), lambda: None
+
+
+def _sqlite(tmp_path) -> tuple[Store, Callable[[], None]]:
+    from scheduler.stores.sqlite import SQLiteStore
+
+    store = SQLiteStore(f"sqlite:///{tmp_path / 'jobs.db'}", prefix=unique_prefix())
+    return store, lambda: None
+
+
+def _postgresql(tmp_path) -> tuple[Store, Callable[[], None]]:
+    url = require("postgresql")
+    from scheduler.stores.postgresql import PostgreSQLStore
+
+    store = PostgreSQLStore(url, prefix=unique_prefix())
+    return store, store.drop_schema
+
+
+def _redis(tmp_path) -> tuple[Store, Callable[[], None]]:
+    url = require("redis")
+    from scheduler.stores.redis import RedisStore
+
+    store = RedisStore(url, prefix=unique_prefix())
+    return store, store.drop_keys
+
+
+BACKENDS = [
+    pytest.param(_memory, id="memory"),
+    pytest.param(_sqlite, id="sqlite"),
+    pytest.param(_postgresql, id="postgresql", marks=pytest.mark.postgres),
+    pytest.param(_redis, id="redis", marks=pytest.mark.redis),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def store_factory(request, tmp_path) -> Iterator[Callable[[], Store]]:
+    """Opens stores of one backend that share one database (several 'processes')."""
+    made: list[tuple[Store, Callable[[], None]]] = []
+    first: list[Store] = []
+
+    def make() -> Store:
+        if not first:
+            store, cleanup = request.param(tmp_path)
+            made.append((store, cleanup))
+            first.append(store)
+        else:  # a second instance on the same database and prefix
+            store = first[0].same_as()
+            made.append((store, lambda: None))
+        store.open()
+        return store
+
+    yield make
+    for store, _ in made:
+        store.close()
+    for _, cleanup in made:
+        cleanup()
+
+
+@pytest.fixture
+def store(store_factory) -> Store:
+    return store_factory()
