@@ -6,7 +6,10 @@ every instance of an app agree on the fire times, and so claim ``(job id, fire t
 shared store.
 
 Kinds: :class:`~scheduler.triggers.cron.Cron`, :class:`~scheduler.triggers.interval.Interval`,
-:class:`~scheduler.triggers.daily.Daily`, :class:`~scheduler.triggers.once.Once`.
+:class:`~scheduler.triggers.daily.Daily`, :class:`~scheduler.triggers.once.Once`, and for the
+``every()`` vocabulary :class:`~scheduler.triggers.calendar.CalendarInterval`,
+:class:`~scheduler.triggers.interval.RandomInterval` and the
+:class:`~scheduler.triggers.bounded.Until` wrapper.
 :func:`coerce` accepts the shortcuts ``add_job`` takes: a cron string or a ``timedelta``.
 """
 
@@ -41,7 +44,10 @@ class Trigger(ABC):
 
     @abstractmethod
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable definition: ``{"type": "cron", ...}``. :func:`from_dict` inverts it."""
+        """A JSON-serialisable definition: ``{"type": "cron", ...}``.
+
+        :func:`from_dict` inverts it.
+        """
 
     @abstractmethod
     def describe(self) -> str:
@@ -94,12 +100,22 @@ def coerce(value: object) -> Trigger:
 
 def from_dict(data: dict[str, Any]) -> Trigger:
     """Rebuild a trigger from :meth:`Trigger.to_dict` output (stored job definitions)."""
+    from .bounded import Until
+    from .calendar import CalendarInterval
     from .cron import Cron
     from .daily import Daily
-    from .interval import Interval
+    from .interval import Interval, RandomInterval
     from .once import Once
 
-    kinds: dict[str, Any] = {"cron": Cron, "interval": Interval, "daily": Daily, "once": Once}
+    kinds: dict[str, Any] = {
+        "cron": Cron,
+        "interval": Interval,
+        "daily": Daily,
+        "once": Once,
+        "calendar_interval": CalendarInterval,
+        "random_interval": RandomInterval,
+        "until": Until,
+    }
     kind = data.get("type")
     if kind not in kinds:
         raise InvalidTrigger(f"unknown trigger type {kind!r} in stored definition {data!r}")

@@ -156,7 +156,7 @@ class CronSpec:
         Returns None when nothing matches within :data:`SEARCH_YEARS` years.
         """
         months, hours, minutes, seconds = self.months, self.hours, self.minutes, self.seconds
-        limit = y + SEARCH_YEARS
+        limit = min(y + SEARCH_YEARS, 9999)
         while y <= limit:
             i = bisect_left(months, mo)
             if i == len(months):

@@ -142,11 +142,11 @@ class Cron(Trigger):
                     if w <= wall:
                         best, best_at = w - off1, w.replace(tzinfo=tz, fold=1)
 
+        if wall.year == 9999 and wall.month == 12 and wall.day == 31:
+            return best_at  # the calendar ends here; nothing (else) can come after
         cur = wall + _SECOND
         while True:
-            found = spec.next_match(
-                cur.year, cur.month, cur.day, cur.hour, cur.minute, cur.second
-            )
+            found = spec.next_match(cur.year, cur.month, cur.day, cur.hour, cur.minute, cur.second)
             if found is None:
                 break
             w = datetime(*found)
