@@ -1,0 +1,413 @@
+"""The ``scheduler`` command line (also ``python -m scheduler``); standard library only.
+
+Three commands::
+
+    scheduler run myapp.tasks:sched [--log-level INFO] [--log-format text|json]
+    scheduler list myapp.tasks:sched
+    scheduler next "30 2 * * *" [--tz Europe/Bratislava] [-n 5] [--after 2026-03-28T00:00]
+
+``run`` and ``list`` take ``module:attr``: ``attr`` (dotted for nested attributes) is a
+:class:`~scheduler.Scheduler` or a zero-argument factory that returns one. The current
+directory is put first on ``sys.path``, as ``python -m`` does, so ``scheduler run tasks:sched``
+works from the project root.
+
+``run`` blocks until SIGTERM or SIGINT, then shuts down gracefully: running jobs are told to
+stop (``current_job().cancel_event``) and waited for up to the scheduler's
+``shutdown_timeout``.
+
+Exit codes:
+
+* ``0``: clean exit (for ``run``: every running job finished before the shutdown timeout)
+* ``1``: ``run`` shut down, but some job was still running when the shutdown timeout expired
+  (the process exits anyway; the job is reported in the log); or ``list`` failed at run time
+* ``2``: a usage error: bad arguments, a target that cannot be imported or is not a
+  scheduler, a bad cron expression or zone
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone, tzinfo
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .exceptions import ConfigurationError, InvalidCronExpression, SchedulerError
+
+if TYPE_CHECKING:
+    from .scheduler import Scheduler
+
+__all__ = ["JSONFormatter", "load_target", "main"]
+
+logger = logging.getLogger("scheduler.cli")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A problem with what the user typed; printed without a traceback, exit code 2."""
+
+
+# -- loading the user's scheduler --------------------------------------------------------------
+
+
+def load_target(spec: str) -> Scheduler:
+    """Import ``module:attr`` and return the Scheduler it names.
+
+    ``attr`` may be dotted (``module:app.scheduler``). When it is not a Scheduler but a
+    callable, it is called with no arguments and must return one (an app factory).
+
+    :raises UsageError: malformed spec, import failure, or not a scheduler
+    """
+    from .scheduler import Scheduler
+
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(
+            f"expected 'module:attribute' (e.g. 'myapp.tasks:scheduler'), got {spec!r}"
+        )
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if getattr(exc, "name", None) and module_name.startswith(exc.name or "\0"):
+            raise UsageError(
+                f"cannot import module {module_name!r} (current directory: {cwd}): {exc}"
+            ) from exc
+        raise  # an import error inside the user's module: show the real traceback
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise UsageError(f"module {module_name!r} has no attribute {attr!r}") from None
+    if isinstance(obj, Scheduler):
+        return obj
+    if callable(obj):
+        made = obj()
+        if isinstance(made, Scheduler):
+            return made
+        raise UsageError(
+            f"{spec} was called as a factory but returned {type(made).__name__}, not a Scheduler"
+        )
+    raise UsageError(f"{spec} is a {type(obj).__name__}, not a Scheduler or a factory of one")
+
+
+# -- logging -----------------------------------------------------------------------------------
+
+_STANDARD_ATTRS = frozenset(
+    logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None).__dict__
+) | {"message", "asctime", "taskName"}
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and every ``extra`` field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                data[key] = value
+        if record.exc_info:
+            data["exc_info"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str)
+
+
+def has_level_handler(log: logging.Logger) -> bool:
+    """Whether a record at ``log``'s effective level would reach some handler.
+
+    Walks up the hierarchy as :meth:`logging.Logger.callHandlers` does (Flask does the same).
+    """
+    level = log.getEffectiveLevel()
+    current: logging.Logger | None = log
+    while current:
+        if any(handler.level <= level for handler in current.handlers):
+            return True
+        if not current.propagate:
+            break
+        current = current.parent
+    return False
+
+
+def setup_logging(level: str, fmt: str, stream: TextIO | None = None) -> logging.Handler | None:
+    """Set the ``scheduler`` logger's level; add a handler on the root logger only if no handler
+    would receive the ``scheduler`` logger's records (the user's own configuration wins).
+
+    :returns: the handler added, or None
+    """
+    lib = logging.getLogger("scheduler")
+    lib.setLevel(level)
+    if has_level_handler(lib):
+        return None
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JSONFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    # The jobs' own INFO logs are what people want to see in a dedicated process.
+    if root.level > logging.getLevelName(level):
+        root.setLevel(level)
+    return handler
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def _tz_or_usage(name: str | None) -> tzinfo:
+    from ._tz import UTC, zone
+
+    if name is None:
+        return UTC
+    try:
+        return zone(name)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _format_time(dt: datetime) -> str:
+    return f"{dt.isoformat(sep=' ')}  {dt.strftime('%a')}"
+
+
+_FIELD_ORDER = ("second", "minute", "hour", "day of month", "month", "day of week")
+
+
+def _caret(exc: InvalidCronExpression) -> str:
+    """Two lines pointing at the bad token, as compilers do: the fastest way to see a typo."""
+    if not exc.token or not exc.field or exc.field not in _FIELD_ORDER:
+        return ""
+    spans = [(m.start(), m.group()) for m in re.finditer(r"\S+", exc.expression)]
+    order = _FIELD_ORDER if len(spans) == 6 else _FIELD_ORDER[1:]
+    if len(spans) != len(order):
+        return ""
+    start, text = spans[order.index(exc.field)]
+    offset = text.find(exc.token)
+    if offset < 0:
+        return ""
+    col = start + offset
+    return f"\n  {exc.expression}\n  {' ' * col}{'^' * len(exc.token)}"
+
+
+def cmd_next(args: argparse.Namespace, out: TextIO) -> int:
+    """Print the next fire times of a cron expression."""
+    from .triggers.cron import Cron
+
+    tz = _tz_or_usage(args.tz)
+    try:
+        cron = Cron(args.expression, timezone=tz)
+    except InvalidCronExpression as exc:
+        raise UsageError(str(exc) + _caret(exc)) from exc
+    if args.after is None:
+        after = datetime.now(timezone.utc)
+    else:
+        try:
+            after = datetime.fromisoformat(args.after)
+        except ValueError as exc:
+            raise UsageError(f"--after: not an ISO 8601 date-time: {args.after!r}") from exc
+        if after.tzinfo is None:
+            after = after.replace(tzinfo=tz)
+    if args.n < 1:
+        raise UsageError("-n must be at least 1")
+    printed = 0
+    for _ in range(args.n):
+        nxt = cron.next_after(after)
+        if nxt is None:
+            break
+        out.write(_format_time(nxt.astimezone(tz)) + "\n")
+        printed += 1
+        after = nxt
+    if printed == 0:
+        out.write("no further fire times\n")
+    return EXIT_OK
+
+
+def _next_run(job: Any) -> datetime | None:
+    nxt = getattr(job, "next_run_time", None)
+    if nxt is None and not getattr(job, "paused", False):
+        # Not started yet: compute it the way the scheduler will.
+        nxt = job.trigger.next_after(datetime.now(timezone.utc))
+    if nxt is None:
+        return None
+    tz = getattr(job, "timezone", None) or getattr(job.trigger, "timezone", None)
+    return nxt.astimezone(tz) if tz is not None else nxt
+
+
+def _last_run(sched: Scheduler, job_id: str) -> str:
+    try:
+        runs = sched.get_runs(job_id=job_id, limit=1)
+    except SchedulerError:
+        return "?"
+    if not runs:
+        return "-"
+    run = runs[0]
+    outcome = run.outcome if run.outcome is not None else "running"
+    when = run.started_at or run.scheduled_time
+    return f"{outcome} {when.isoformat(sep=' ', timespec='seconds')}" if when else str(outcome)
+
+
+def format_jobs(sched: Scheduler) -> str:
+    """The scheduler's jobs as a plain-text table: id, trigger in words, next run in the job's
+    zone, last outcome.
+
+    Shared with the Flask and Django commands, so all three print the same thing.
+    """
+    rows = [("ID", "TRIGGER", "NEXT RUN", "LAST RUN")]
+    for job in sched.get_jobs():
+        if getattr(job, "paused", False):
+            when = "paused"
+        else:
+            nxt = _next_run(job)
+            when = "never" if nxt is None else nxt.isoformat(sep=" ")
+        rows.append((str(job.id), job.trigger.describe(), when, _last_run(sched, job.id)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    if len(rows) == 1:
+        lines.append("(no jobs)")
+    return "\n".join(lines) + "\n"
+
+
+def run_until_signal(sched: Scheduler) -> bool | None:
+    """Block until SIGTERM or SIGINT, then shut ``sched`` down gracefully.
+
+    Uses :meth:`~scheduler.Scheduler.run_forever` when the scheduler is not started yet; a
+    scheduler that is running already (the user's factory started it) gets the same
+    treatment here. Must be called from the main thread.
+
+    :returns: what :meth:`~scheduler.Scheduler.shutdown` returned (False: a job was still
+        running when the shutdown timeout expired)
+    """
+    if not sched.running:
+        return sched.run_forever()  # type: ignore[no-any-return]
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        logger.info("received %s; shutting down", signal.Signals(signum).name,
+                    extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        stop.wait()
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    return sched.shutdown(wait=True)  # type: ignore[no-any-return]
+
+
+def run_job_now(sched: Scheduler, job_id: str, echo: Callable[[str], Any]) -> int:
+    """Run one job now through the scheduler's pool, wait, and report its outcome.
+
+    :returns: an exit code: 0 when the run succeeded, 1 otherwise
+    :raises JobNotFound: no such job
+    """
+    future = sched.run_job(job_id)
+    result = future.result()
+    outcome = getattr(result, "outcome", None)
+    text = str(outcome) if outcome is not None else "finished"
+    error = getattr(result, "error", None)
+    echo(f"{job_id}: {text}" + (f": {error}" if error else ""))
+    return EXIT_OK if outcome in (None, "succeeded") else EXIT_FAILURE
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    sched = load_target(args.target)
+    out.write(format_jobs(sched))
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    setup_logging(args.log_level, args.log_format)
+    sched = load_target(args.target)
+    logger.info("running %s until SIGTERM or SIGINT (pid %d)", args.target, os.getpid(),
+                extra={"target": args.target, "pid": os.getpid()})
+    if run_until_signal(sched) is False:
+        logger.warning("shut down with jobs still running after the shutdown timeout")
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scheduler", description="Run and inspect schedulers; check cron expressions."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run a scheduler until SIGTERM/SIGINT",
+        description="Run the Scheduler at module:attr until SIGTERM or SIGINT, then shut "
+        "down gracefully. Exit 0 when every running job finished in time, 1 when the "
+        "shutdown timeout expired first.",
+    )
+    run.add_argument("target", help="module:attr naming a Scheduler or a factory of one")
+    run.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    )
+    run.add_argument("--log-format", default="text", choices=["text", "json"])
+    run.set_defaults(func=cmd_run)
+
+    lst = sub.add_parser("list", help="list jobs, their triggers and next run times")
+    lst.add_argument("target", help="module:attr naming a Scheduler or a factory of one")
+    lst.set_defaults(func=cmd_list)
+
+    nxt = sub.add_parser(
+        "next",
+        help="print the next fire times of a cron expression",
+        description="Print the next fire times of a cron expression, with the library's "
+        "daylight-saving rules. A bad expression exits with code 2 and names the field.",
+    )
+    nxt.add_argument("expression", help="cron expression, e.g. '*/15 9-17 * * mon-fri'")
+    nxt.add_argument("--tz", default=None, help="IANA zone the expression is read in (UTC)")
+    nxt.add_argument("-n", type=int, default=5, help="how many fire times (5)")
+    nxt.add_argument(
+        "--after", default=None, help="start from this ISO date-time (naive: in --tz); now"
+    )
+    nxt.set_defaults(func=cmd_next)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``scheduler`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args, sys.stdout))
+    except UsageError as exc:
+        print(f"scheduler {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SchedulerError as exc:
+        # Configuration and lookup errors raised by the user's scheduler at start-up.
+        print(f"scheduler {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, ConfigurationError) else EXIT_FAILURE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
