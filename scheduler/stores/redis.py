@@ -1,0 +1,609 @@
+"""The Redis store: several hosts share one Redis; every mutating step is one Lua script.
+
+Usage::
+
+    from scheduler.stores.redis import RedisStore
+
+    store = RedisStore("redis://redis.internal:6379/0", prefix="billing:")
+
+Redis runs a script without interleaving other commands, so each step (claim, renew, finish,
+reap, ...) is atomic across every host, exactly as :class:`~scheduler.stores.memory.MemoryStore`
+is under its lock. Leases, :meth:`RedisStore.now` and run timestamps use the Redis server's
+clock (``TIME``), so hosts with skewed clocks still agree; a host whose own clock is more than
+2 s away from it gets one warning.
+
+Keys, all under ``prefix``: ``epoch`` (a random id, see below); ``jobs`` (sorted set of job ids
+by first registration); ``job:<id>`` (hash); ``tokens`` (hash of fencing counters per job);
+``fire:<job>@<µs>`` (the unique run key of a fire, ``SET NX``); ``run:<run id>`` (hash);
+``runs:<job>`` and ``allruns`` (sorted sets of run ids by scheduled time); ``leases:<job>`` and
+``leases`` (sorted sets of live run ids by lease expiry). Redis Cluster is not supported: the
+scripts touch keys they compute.
+
+What it guarantees, and what it does not:
+
+* **Durability** is Redis's. ``durable`` is True in the sense that the scheduler's restart loses
+  nothing; Redis without persistence (no RDB, no AOF) loses everything on *its own* restart.
+  Use ``appendonly yes`` and ``maxmemory-policy noeviction`` (a warning is logged otherwise:
+  evicting a job or run key would let a fire run twice).
+* **Failover.** Replication is asynchronous: a claim acknowledged by a primary that dies before
+  replicating it is unknown to the promoted replica, so the same fire can be claimed, and run,
+  a second time. Exactly once holds while Redis keeps its writes.
+* **Data loss is detected**, not prevented: at first use the store writes an ``epoch`` key with
+  no TTL; every script checks it. When it vanishes (a restart without persistence, a failover
+  to an empty replica, a flush) the store logs an error once and sets :attr:`data_lost`; a run
+  this instance holds whose key vanished is then recorded as ``uncertain`` by
+  :meth:`~RedisStore.finish` (or by :meth:`~RedisStore.renew` / :meth:`~RedisStore.mark_started`,
+  which return it as not held).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+try:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.exceptions import BusyLoadingError, NoScriptError, ReadOnlyError
+    from redis.retry import Retry
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("the Redis store needs redis-py: pip install 'scheduler[redis]'") from exc
+
+from ..exceptions import InvalidStoreURL, StoreError, StoreUnavailable
+from . import (
+    Claim,
+    ClaimStatus,
+    FireKey,
+    JobDefinition,
+    Owner,
+    Registration,
+    RunOutcome,
+    RunRecord,
+    Store,
+    StoredJob,
+)
+from . import _redis_scripts as scripts
+
+__all__ = ["RedisStore"]
+
+log = logging.getLogger("scheduler.stores.redis")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, ReadOnlyError)
+_SKEW_WARNING = 2.0  # seconds between the host's clock and Redis's worth one warning
+_REAP_BATCH = 100
+_SCRIPTS = {
+    name: (source, hashlib.sha1(source.encode()).hexdigest())
+    for name in scripts.__all__
+    for source in [getattr(scripts, name)]
+}
+
+
+def _us(moment: datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _dt(value: str | int | None) -> datetime | None:
+    return None if value is None else _EPOCH + timedelta(microseconds=int(value))
+
+
+def _record(h: dict[str, str]) -> RunRecord:
+    return RunRecord(
+        run_id=h["id"],
+        job_id=h["job"],
+        scheduled_time=_EPOCH + timedelta(microseconds=int(h["sched"])),
+        outcome=RunOutcome(h["outcome"]) if "outcome" in h else None,
+        attempt=int(h.get("attempt", 1)),
+        token=int(h.get("token", 0)),
+        claimed_at=_dt(h.get("claimed")),
+        started_at=_dt(h.get("started")),
+        finished_at=_dt(h.get("finished")),
+        lease_expires=_dt(h.get("lease")),
+        error=h.get("error"),
+        result=h.get("result"),
+        owner=h.get("owner", ""),
+        coalesced=int(h.get("coalesced", 0)),
+    )
+
+
+def _job(h: dict[str, str]) -> StoredJob:
+    return StoredJob(
+        definition=JobDefinition.from_json(h["def"]),
+        fingerprint=h["fp"],
+        anchor=_EPOCH + timedelta(microseconds=int(h["anchor"])),
+        last_fire=_dt(h.get("last_fire")),
+        registered_by=h.get("registered_by", ""),
+        registered_at=_EPOCH + timedelta(microseconds=int(h["registered_at"])),
+        broken=h.get("broken"),
+    )
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+class RedisStore(Store):
+    """Jobs and run history in Redis, shared by every process that uses the same ``prefix``.
+
+    Thread-safe: redis-py's connection pool hands each thread its own connection.
+
+    :param url: ``redis://[[user]:password@]host:port/db``, ``rediss://...`` or
+        ``unix:///path/to/redis.sock?db=0``
+    :param prefix: the start of every key this store writes; stores with the same prefix share
+        jobs and history, so give each application its own
+    :param socket_timeout: seconds to wait for a connection or a reply before the store is
+        considered unavailable
+    :param history_limit: runs kept per job (oldest finished ones pruned); None keeps all
+    :param history_max_age: finished runs older than this are pruned; None keeps all
+    :raises InvalidStoreURL: the URL cannot be parsed or has another scheme
+    :raises ValueError: an empty prefix or one with whitespace
+    """
+
+    durable = True
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "scheduler:",
+        socket_timeout: float = 5.0,
+        history_limit: int | None = 1000,
+        history_max_age: timedelta | None = None,
+    ) -> None:
+        super().__init__(history_limit=history_limit, history_max_age=history_max_age)
+        if not isinstance(prefix, str) or not prefix or any(c.isspace() for c in prefix):
+            raise ValueError(f"prefix must be a non-empty string without spaces, got {prefix!r}")
+        if not isinstance(url, str) or not url.lower().startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise InvalidStoreURL(
+                f"invalid Redis URL {url!r}: use redis://host:6379/0, rediss://... or unix:///path"
+            )
+        self.url = url
+        self.prefix = prefix
+        self.socket_timeout = socket_timeout
+        self._pool = self._make_pool()
+        kw = self._pool.connection_kwargs
+        self.address = kw["path"] if "path" in kw else f"{kw.get('host')}:{kw.get('port')}"
+        self._client: redis.Redis | None = None
+        self._epoch: str | None = None
+        self._state = threading.Lock()
+        self._live: dict[str, str] = {}  # run id -> owner, for runs claimed through this object
+        #: True once this store has seen Redis lose its data (the epoch key vanished or changed)
+        self.data_lost = False
+        self._loss_logged = False
+        self._skew_warned = False
+
+    def _make_pool(self) -> redis.ConnectionPool:
+        try:
+            return redis.ConnectionPool.from_url(
+                self.url,
+                decode_responses=True,
+                socket_timeout=self.socket_timeout,
+                socket_connect_timeout=self.socket_timeout,
+                # no silent retries: a script whose reply was lost may have run (claim retries
+                # itself safely by run id; see _eval)
+                retry=Retry(NoBackoff(), 0),
+            )
+        except ValueError as exc:
+            raise InvalidStoreURL(f"invalid Redis URL {self.url!r}: {exc}") from exc
+
+    def _k(self, *parts: str) -> str:
+        return self.prefix + "".join(parts)
+
+    @property
+    def _redis(self) -> redis.Redis:
+        client = self._client
+        if client is None:
+            raise StoreError("the Redis store is not open; call open() first")
+        return client
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(
+                f"Redis at {self.address} is unavailable ({what}): {exc}"
+            ) from exc
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect, check the eviction policy and the epoch key.
+
+        :raises StoreUnavailable: Redis does not answer at the URL's host and port
+        """
+        if self._client is None:
+            if self._pool is None:
+                self._pool = self._make_pool()
+            self._client = redis.Redis(connection_pool=self._pool)
+        client = self._client
+        with self._errors("open"):
+            client.ping()
+            self._check_policy(client)
+            client.set(self._k("epoch"), uuid.uuid4().hex, nx=True)
+            current = client.get(self._k("epoch"))
+        if self._epoch is None:
+            self._epoch = current
+        elif current != self._epoch:
+            self._epoch_changed(current)
+        self.now()
+
+    def _check_policy(self, client: redis.Redis) -> None:
+        try:
+            policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+        except redis.ResponseError as exc:  # CONFIG renamed or disabled (managed services)
+            log.warning(
+                "could not check Redis's maxmemory-policy at %s (%s); set it to noeviction: an "
+                "evicted key can let a fire run twice",
+                self.address,
+                exc,
+                extra={"address": self.address},
+            )
+            return
+        if policy != "noeviction":
+            log.warning(
+                "Redis at %s has maxmemory-policy %s; set it to noeviction: an evicted key can "
+                "let a fire run twice or lose its run record",
+                self.address,
+                policy,
+                extra={"address": self.address, "policy": policy},
+            )
+
+    def close(self) -> None:
+        client, pool, self._client, self._pool = self._client, self._pool, None, None
+        if client is not None:
+            client.close()
+        if pool is not None:
+            pool.disconnect()
+
+    def after_fork(self) -> None:
+        """Forget the parent's pool without closing it, so the child opens its own.
+
+        Never call ``disconnect()`` on it here: that would shut the sockets down for the parent
+        too. Dropping the objects is safe: redis-py only closes (never shuts down) a socket whose
+        connection was made by another pid, and closing the child's copy leaves the parent's
+        session alone.
+        """
+        was_open = self._client is not None
+        self._client = None
+        self._pool = self._make_pool()
+        if was_open:
+            self._client = redis.Redis(connection_pool=self._pool)
+        with self._state:
+            self._live.clear()  # the parent's runs are the parent's
+
+    def same_as(self) -> RedisStore:
+        return RedisStore(
+            self.url,
+            prefix=self.prefix,
+            socket_timeout=self.socket_timeout,
+            history_limit=self.history_limit,
+            history_max_age=self.history_max_age,
+        )
+
+    def drop_keys(self) -> None:
+        """Delete every key under the prefix (tests). Other prefixes are untouched."""
+        pattern = "".join(f"\\{c}" if c in "*?[]\\^" else c for c in self.prefix) + "*"
+        client = redis.Redis.from_url(self.url, decode_responses=True)
+        try:
+            batch = list(client.scan_iter(match=pattern, count=1000))
+            for i in range(0, len(batch), 500):
+                client.unlink(*batch[i : i + 500])
+        finally:
+            client.close()
+
+    def now(self) -> datetime:
+        """Redis's clock (``TIME``), aware UTC; warns once when the host's clock differs."""
+        with self._errors("TIME"):
+            seconds, micros = self._redis.time()
+        server = _EPOCH + timedelta(seconds=seconds, microseconds=micros)
+        skew = time.time() - (seconds + micros / 1e6)
+        if abs(skew) > _SKEW_WARNING and not self._skew_warned:
+            self._skew_warned = True
+            log.warning(
+                "this host's clock is %.1f s %s Redis's at %s; leases and run times use Redis's",
+                abs(skew),
+                "ahead of" if skew > 0 else "behind",
+                self.address,
+                extra={"address": self.address, "skew_seconds": skew},
+            )
+        return server
+
+    # -- scripts ---------------------------------------------------------------------------
+    def _history_args(self) -> list[str]:
+        age = self.history_max_age
+        return [
+            "" if self.history_limit is None else str(self.history_limit),
+            "" if age is None else str(age // timedelta(microseconds=1)),
+        ]
+
+    def _eval(
+        self, name: str, keys: list[str], args: list[Any], *, again: list[Any] | None = None
+    ) -> list[Any]:
+        """Run one script. ``again``: the arguments to re-send once when the connection broke
+        (the reply may be lost after the script ran), for scripts that are safe to repeat so."""
+        changes = 0
+        while True:
+            try:
+                reply = self._run_script(name, keys, args)
+            except redis.ConnectionError as exc:
+                if again is None or isinstance(exc, BusyLoadingError):
+                    raise StoreUnavailable(
+                        f"Redis at {self.address} is unavailable ({name.lower()}): {exc}"
+                    ) from exc
+                log.info(
+                    "connection to Redis at %s broke during %s; sending it again",
+                    self.address,
+                    name.lower(),
+                    extra={"address": self.address, "error": str(exc)},
+                )
+                args, again = again, None
+                continue
+            if reply[0] != "epoch":
+                return reply
+            changes += 1
+            if changes > 2:
+                raise StoreError(f"the epoch key of Redis at {self.address} keeps changing")
+            self._epoch_changed(reply[1])
+
+    def _run_script(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
+        source, sha = _SCRIPTS[name]
+        client = self._redis
+        keys = [self._k("epoch"), *keys]
+        args = [self._epoch or "", self.prefix, *args]
+        with self._errors(name.lower()):
+            try:
+                return client.evalsha(sha, len(keys), *keys, *args)  # type: ignore[no-any-return]
+            except redis.ConnectionError:
+                raise
+            except NoScriptError:  # a restarted server, or the first call
+                client.script_load(source)
+                return client.evalsha(sha, len(keys), *keys, *args)  # type: ignore[no-any-return]
+
+    def _epoch_changed(self, current: str | None) -> None:
+        """Redis lost (or replaced) its data set: adopt the new epoch, say so once."""
+        client = self._redis
+        with self._errors("epoch"):
+            if current is None:
+                client.set(self._k("epoch"), uuid.uuid4().hex, nx=True)
+                current = client.get(self._k("epoch"))
+        with self._state:
+            if current == self._epoch:
+                return
+            had, self._epoch = self._epoch, current
+        if had is not None:
+            self._data_lost("its epoch key vanished or changed")
+
+    def _data_lost(self, why: str) -> None:
+        self.data_lost = True
+        if not self._loss_logged:
+            self._loss_logged = True
+            log.error(
+                "Redis at %s lost data (%s: a restart without persistence, a failover or "
+                "eviction); runs held here will be recorded as uncertain",
+                self.address,
+                why,
+                extra={"address": self.address, "prefix": self.prefix},
+            )
+
+    def _vanished(self, claim: Claim, attempt: int, reported: RunOutcome | None = None) -> None:
+        """Record a held run whose key vanished as UNCERTAIN (once; never over a re-claim)."""
+        self._data_lost("a run key this instance held vanished")
+        run_id = claim.run_id or ""
+        with self._state:
+            owner = self._live.pop(run_id, "")
+        error = "the store lost this run's claim (Redis restart, failover or eviction)"
+        if reported is not None:
+            error += f"; its owner reported {reported.value}"
+        job_id = claim.fire.job_id
+        sched = str(_us(claim.fire.scheduled_time))
+        reply = self._eval(
+            "UNCERTAIN",
+            [
+                self._k("run:", run_id),
+                self._k("fire:", job_id, "@", sched),
+                self._k("job:", job_id),
+            ],
+            [*self._history_args(), run_id, job_id, sched, claim.token, attempt, owner, error],
+        )
+        facts = {"job_id": job_id, "run_id": run_id, "fire": claim.fire.key}
+        if reply[0] == "refired":
+            log.error(
+                "fire %s was claimed again after Redis lost run %s: it may have run twice",
+                claim.fire.key,
+                run_id,
+                extra=facts,
+            )
+        elif reply[0] == "recorded":
+            log.error("run %s of %s recorded as uncertain", run_id, claim.fire.key, extra=facts)
+
+    # -- jobs ------------------------------------------------------------------------------
+    def register(self, definition: JobDefinition, *, owner: Owner) -> Registration:
+        reply = self._eval(
+            "REGISTER",
+            [self._k("job:", definition.id), self._k("jobs")],
+            [definition.id, definition.to_json(), definition.fingerprint, str(owner)],
+        )
+        anchor = _EPOCH + timedelta(microseconds=int(reply[1]))
+        last_fire = _dt(reply[2])
+        replaced = _job(_pairs(reply[3])) if reply[0] == "new" and reply[3] else None
+        return Registration(anchor=anchor, last_fire=last_fire, replaced=replaced)
+
+    def unregister(self, job_id: str) -> None:
+        self._eval("UNREGISTER", [self._k("job:", job_id), self._k("jobs")], [job_id])
+
+    def get_job(self, job_id: str) -> StoredJob | None:
+        with self._errors("get_job"):
+            h = self._redis.hgetall(self._k("job:", job_id))
+        return _job(h) if h else None
+
+    def load_jobs(self, *, dynamic_only: bool = True) -> list[StoredJob]:
+        with self._errors("load_jobs"):
+            ids = self._redis.zrange(self._k("jobs"), 0, -1)
+            pipe = self._redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hgetall(self._k("job:", job_id))
+            hashes = pipe.execute()
+        jobs = [_job(h) for h in hashes if h]
+        return [j for j in jobs if j.definition.dynamic or not dynamic_only]
+
+    def mark_broken(self, job_id: str, reason: str) -> None:
+        self._eval("MARK_BROKEN", [self._k("job:", job_id)], [reason])
+
+    # -- fires -----------------------------------------------------------------------------
+    def _claim(self, fire: FireKey, fp: str, owner: Owner, coalesced: int, *tail: Any) -> list[Any]:
+        job_id = fire.job_id
+        sched = str(_us(fire.scheduled_time))
+        args = [*self._history_args(), job_id, sched, fp, str(owner), coalesced, uuid.uuid4().hex]
+        args += tail
+        keys = [
+            self._k("job:", job_id),
+            self._k("fire:", job_id, "@", sched),
+            self._k("tokens"),
+            self._k("leases:", job_id),
+            self._k("leases"),
+        ]
+        # the run id is fresh, so re-sending the same arguments is safe: a claim that ran
+        # before the connection broke is answered with its own result, not TAKEN
+        reply = self._eval("CLAIM", keys, args, again=args)
+        return [args[7], *reply]
+
+    def claim(
+        self,
+        fire: FireKey,
+        *,
+        fingerprint: str,
+        owner: Owner,
+        max_instances: int,
+        lease_seconds: float,
+        coalesced: int = 0,
+    ) -> Claim:
+        run_id, status, *rest = self._claim(
+            fire, fingerprint, owner, coalesced, "run", max_instances, lease_seconds, ""
+        )
+        if status == "skipped":
+            return Claim(status=ClaimStatus.SKIPPED, fire=fire, run_id=run_id)
+        if status == "claimed":
+            with self._state:
+                self._live[run_id] = str(owner)
+            return Claim(
+                status=ClaimStatus.CLAIMED,
+                fire=fire,
+                run_id=run_id,
+                token=int(rest[0]),
+                lease_expires=_dt(rest[1]),
+            )
+        if status == "superseded":
+            return Claim(status=ClaimStatus.SUPERSEDED, fire=fire)
+        return Claim(status=ClaimStatus.TAKEN, fire=fire)
+
+    def claim_missed(
+        self, fire: FireKey, *, fingerprint: str, owner: Owner, reason: str, coalesced: int = 0
+    ) -> bool:
+        reply = self._claim(fire, fingerprint, owner, coalesced, "missed", 0, 0, reason)
+        return reply[1] == "missed"
+
+    def mark_started(self, claim: Claim, *, attempt: int) -> bool:
+        reply = self._eval(
+            "MARK_STARTED", [self._k("run:", claim.run_id or "")], [claim.token, attempt]
+        )
+        if reply[0] == "missing":
+            self._vanished(claim, attempt)
+        return reply[0] == "ok"
+
+    def renew(self, claims: Sequence[Claim], *, lease_seconds: float) -> set[str]:
+        if not claims:
+            return set()
+        args: list[Any] = [lease_seconds]
+        for claim in claims:
+            args += [claim.run_id or "", claim.token]
+        _, held, missing = self._eval("RENEW", [self._k("leases")], args, again=args)
+        by_id = {c.run_id: c for c in claims}
+        for run_id in missing:
+            self._vanished(by_id[run_id], by_id[run_id].attempt)
+        with self._state:
+            for claim in claims:
+                if claim.run_id not in held:
+                    self._live.pop(claim.run_id or "", None)
+        return set(held)
+
+    def finish(
+        self,
+        claim: Claim,
+        *,
+        outcome: RunOutcome,
+        attempt: int,
+        error: str | None = None,
+        result: str | None = None,
+    ) -> bool:
+        outcome = RunOutcome(outcome)
+        args: list[Any] = [claim.token, outcome.value, attempt]
+        args += [int(error is not None), error or "", int(result is not None), result or ""]
+        keys = [self._k("run:", claim.run_id or ""), self._k("leases")]
+        reply = self._eval("FINISH", keys, [*args, 0], again=[*args, 1])
+        if reply[0] == "missing":
+            self._vanished(claim, attempt, outcome)
+            return False
+        with self._state:
+            self._live.pop(claim.run_id or "", None)
+        return reply[0] == "ok"
+
+    def reap(self) -> list[RunRecord]:
+        lost: list[RunRecord] = []
+        while True:
+            reply = self._eval("REAP", [self._k("leases")], [_REAP_BATCH])
+            lost += [_record(_pairs(flat)) for flat in reply[1:]]
+            if len(reply) - 1 < _REAP_BATCH:
+                return lost
+
+    def retry_lost(self, run_id: str, *, owner: Owner, lease_seconds: float) -> Claim | None:
+        keys = [self._k("run:", run_id), self._k("tokens"), self._k("leases")]
+        reply = self._eval("RETRY_LOST", keys, [str(owner), lease_seconds])
+        if reply[0] != "ok":
+            return None
+        _, token, attempt, expires, job_id, sched = reply
+        with self._state:
+            self._live[run_id] = str(owner)
+        return Claim(
+            status=ClaimStatus.CLAIMED,
+            fire=FireKey(job_id, _EPOCH + timedelta(microseconds=int(sched))),
+            run_id=run_id,
+            token=int(token),
+            attempt=int(attempt),
+            lease_expires=_dt(expires),
+        )
+
+    # -- history ---------------------------------------------------------------------------
+    def get_runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
+        if limit <= 0:
+            return []
+        key = self._k("allruns") if job_id is None else self._k("runs:", job_id)
+        with self._errors("get_runs"):
+            newest = self._redis.zrevrange(key, 0, limit - 1, withscores=True)
+            if not newest:
+                return []
+            # runs sharing the oldest score may lie past the cut: fetch them all, sort below
+            lowest = newest[-1][1]
+            ids = dict.fromkeys([i for i, _ in newest])
+            ids.update(dict.fromkeys(self._redis.zrangebyscore(key, lowest, lowest)))
+            pipe = self._redis.pipeline(transaction=False)
+            for run_id in ids:
+                pipe.hgetall(self._k("run:", run_id))
+            runs = [_record(h) for h in pipe.execute() if h]
+        runs.sort(key=lambda r: (r.scheduled_time, r.claimed_at or _EPOCH), reverse=True)
+        return runs[:limit]
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._errors("get_run"):
+            h = self._redis.hgetall(self._k("run:", run_id))
+        return _record(h) if h else None
