@@ -1,0 +1,578 @@
+"""What the two SQL backends share: schema, migrations, SQL texts and the protocol itself.
+
+:class:`SQLStore` implements every :class:`~scheduler.stores.Store` method as a function of
+one cursor inside one transaction; :mod:`~scheduler.stores.sqlite` and
+:mod:`~scheduler.stores.postgresql` only supply connections, error mapping and a
+:class:`Dialect` (placeholder style, timestamp type, row locking).
+
+Tables (``{prefix}`` defaults to ``scheduler_``):
+
+* ``{prefix}jobs``: one row per job id; ``last_fire`` only moves forward and ``token`` is the
+  per-job fencing counter (it grows on every claim, so tokens can have gaps).
+* ``{prefix}runs``: one row per fire, unique on ``(job_id, scheduled_time)``; ``outcome`` is
+  NULL while the run is claimed or running.
+* ``{prefix}meta``: ``schema_version``.
+
+Concurrency, in one place:
+
+* Every write is one short transaction. SQLite serialises writers with ``BEGIN IMMEDIATE``.
+  PostgreSQL runs READ COMMITTED: :meth:`SQLStore.claim` starts with an ``UPDATE`` of the
+  job row, which holds that row's lock until commit, so claims of one job (and the live
+  lease count that decides CLAIMED against SKIPPED) are serialised; a claimer that waited
+  re-checks ``last_fire`` on the committed row and gets TAKEN.
+* :meth:`SQLStore.reap` locks expired runs with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), so
+  two reapers never wait on each other nor return the same run.
+* The schema is created or migrated under a lock (``BEGIN IMMEDIATE``; PostgreSQL's
+  transaction-scoped ``pg_advisory_xact_lock``), so instances starting together are safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from abc import abstractmethod
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol, TypeVar
+
+from ..exceptions import ConfigurationError, StoreError
+from . import (
+    Claim,
+    ClaimStatus,
+    FireKey,
+    JobDefinition,
+    Owner,
+    Registration,
+    RunOutcome,
+    RunRecord,
+    Store,
+    StoredJob,
+)
+
+__all__ = ["MIGRATIONS", "POSTGRESQL", "SQLITE", "Dialect", "SQLStore", "check_prefix"]
+
+T = TypeVar("T")
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}\Z")
+
+
+def check_prefix(prefix: str) -> str:
+    """Return ``prefix`` if it can start a table name, else raise.
+
+    :raises ConfigurationError: not letters, digits and underscores, or longer than 40
+    """
+    if not isinstance(prefix, str) or not _PREFIX.match(prefix):
+        raise ConfigurationError(
+            f"invalid table prefix {prefix!r}: use 1-40 letters, digits or underscores, "
+            f"not starting with a digit (e.g. 'scheduler_')"
+        )
+    return prefix
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the shared code uses (sqlite3 and psycopg both fit)."""
+
+    rowcount: int
+
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+def _us_to_db(value: datetime) -> int:
+    return (value - EPOCH) // timedelta(microseconds=1)
+
+
+def _us_from_db(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+def _tz_from_db(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+def _identity(value: datetime) -> datetime:
+    return value
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the SQL backends."""
+
+    name: str
+    timestamp: str  #: column type of instants
+    param: str  #: the driver's placeholder; texts are written with ``?``
+    for_update: str  #: row lock suffix for a SELECT inside a write transaction
+    skip_locked: str  #: the same, skipping rows another transaction holds
+    to_db: Callable[[datetime], Any]
+    from_db: Callable[[Any], datetime]
+
+    def ts(self, value: datetime | None) -> Any:
+        return None if value is None else self.to_db(value)
+
+    def dt(self, value: Any) -> datetime | None:
+        return None if value is None else self.from_db(value)
+
+
+#: instants as integer microseconds since the epoch, UTC: they sort and compare as numbers
+SQLITE = Dialect("sqlite", "BIGINT", "?", "", "", _us_to_db, _us_from_db)
+POSTGRESQL = Dialect(
+    "postgresql", "TIMESTAMPTZ", "%s", " FOR UPDATE", " FOR UPDATE SKIP LOCKED",
+    _identity, _tz_from_db,
+)  # fmt: skip
+
+#: schema steps, applied in order; the version is the number of steps applied. Append only.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        """CREATE TABLE IF NOT EXISTS {p}jobs (
+            id TEXT PRIMARY KEY,
+            definition TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            anchor {ts} NOT NULL,
+            last_fire {ts},
+            token BIGINT NOT NULL DEFAULT 0,
+            dynamic INTEGER NOT NULL DEFAULT 0,
+            registered_by TEXT NOT NULL,
+            registered_at {ts} NOT NULL,
+            broken TEXT
+        )""",
+        """CREATE TABLE IF NOT EXISTS {p}runs (
+            run_id TEXT PRIMARY KEY,
+            job_id TEXT NOT NULL,
+            scheduled_time {ts} NOT NULL,
+            outcome TEXT,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            token BIGINT NOT NULL DEFAULT 0,
+            claimed_at {ts},
+            started_at {ts},
+            finished_at {ts},
+            lease_expires {ts},
+            error TEXT,
+            result TEXT,
+            owner TEXT NOT NULL DEFAULT '',
+            coalesced INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (job_id, scheduled_time)
+        )""",
+        "CREATE INDEX IF NOT EXISTS {p}runs_job_outcome ON {p}runs (job_id, outcome)",
+        "CREATE INDEX IF NOT EXISTS {p}runs_lease ON {p}runs (lease_expires) WHERE outcome IS NULL",
+    ),
+]
+
+_META = "CREATE TABLE IF NOT EXISTS {p}meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_JOB_COLS = "definition, fingerprint, anchor, last_fire, registered_by, registered_at, broken"
+_RUN_COLS = (
+    "run_id, job_id, scheduled_time, outcome, attempt, token, claimed_at, started_at, "
+    "finished_at, lease_expires, error, result, owner, coalesced"
+)
+_SQL = {
+    "version": "SELECT value FROM {p}meta WHERE key = 'schema_version'",
+    "set_version": "INSERT INTO {p}meta (key, value) VALUES ('schema_version', ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    # a new job starts its token after its old runs' tokens (unregister keeps history)
+    "job_insert": "INSERT INTO {p}jobs (id, definition, fingerprint, anchor, last_fire, token, "
+    "dynamic, registered_by, registered_at) VALUES (?, ?, ?, ?, NULL, "
+    "(SELECT COALESCE(MAX(token), 0) FROM {p}runs WHERE job_id = ?), ?, ?, ?) "
+    "ON CONFLICT (id) DO NOTHING",
+    "job_lock": f"SELECT {_JOB_COLS} FROM {{p}}jobs WHERE id = ?{{for_update}}",
+    "job_touch": "UPDATE {p}jobs SET definition = ?, dynamic = ?, registered_by = ?, "
+    "registered_at = ? WHERE id = ?",
+    "job_replace": "UPDATE {p}jobs SET definition = ?, fingerprint = ?, anchor = ?, dynamic = ?, "
+    "registered_by = ?, registered_at = ?, broken = NULL WHERE id = ?",
+    "job_delete": "DELETE FROM {p}jobs WHERE id = ?",
+    "job_get": f"SELECT {_JOB_COLS} FROM {{p}}jobs WHERE id = ?",
+    "jobs_all": f"SELECT {_JOB_COLS} FROM {{p}}jobs ORDER BY id",
+    "jobs_dynamic": f"SELECT {_JOB_COLS} FROM {{p}}jobs WHERE dynamic = 1 ORDER BY id",
+    "job_broken": "UPDATE {p}jobs SET broken = ? WHERE id = ?",
+    "job_check": "SELECT fingerprint, broken FROM {p}jobs WHERE id = ?",
+    # the forward-only compare-and-set; on PostgreSQL it also locks the job row until commit
+    "advance": "UPDATE {p}jobs SET last_fire = ?, token = token + 1 WHERE id = ? "
+    "AND fingerprint = ? AND broken IS NULL AND (last_fire IS NULL OR last_fire < ?) "
+    "RETURNING token",
+    "live_leases": "SELECT COUNT(*) FROM {p}runs WHERE job_id = ? AND outcome IS NULL "
+    "AND lease_expires > ?",
+    "run_insert": f"INSERT INTO {{p}}runs ({_RUN_COLS}) VALUES "
+    "(?, ?, ?, ?, 1, ?, ?, NULL, ?, ?, ?, NULL, ?, ?) "
+    "ON CONFLICT (job_id, scheduled_time) DO NOTHING",
+    "run_count": "SELECT COUNT(*) FROM {p}runs WHERE job_id = ?",
+    "prune_oldest": "DELETE FROM {p}runs WHERE run_id IN (SELECT run_id FROM {p}runs "
+    "WHERE job_id = ? AND outcome IS NOT NULL ORDER BY scheduled_time, claimed_at LIMIT ?)",
+    "prune_age": "DELETE FROM {p}runs WHERE job_id = ? AND outcome IS NOT NULL "
+    "AND COALESCE(finished_at, scheduled_time) < ?",
+    "started": "UPDATE {p}runs SET attempt = ?, started_at = COALESCE(started_at, ?) "
+    "WHERE run_id = ? AND token = ? AND outcome IS NULL",
+    "renew": "UPDATE {p}runs SET lease_expires = ? "
+    "WHERE run_id = ? AND token = ? AND outcome IS NULL",
+    "finish": "UPDATE {p}runs SET outcome = ?, attempt = ?, finished_at = ?, "
+    "lease_expires = NULL, error = ?, result = ? "
+    "WHERE run_id = ? AND token = ? AND outcome IS NULL",
+    "reap": "UPDATE {p}runs SET outcome = 'lost', finished_at = ?, lease_expires = NULL, "
+    "error = CASE WHEN started_at IS NULL THEN 'lease expired (never started)' "
+    "ELSE 'lease expired (owner ' || owner || ' stopped renewing)' END "
+    "WHERE run_id IN (SELECT run_id FROM {p}runs WHERE outcome IS NULL "
+    "AND lease_expires <= ?{skip_locked}) AND outcome IS NULL "
+    f"RETURNING {_RUN_COLS}",
+    "lost_job": "SELECT job_id, token FROM {p}runs WHERE run_id = ? AND outcome = 'lost'",
+    "next_token": "UPDATE {p}jobs SET token = token + 1 WHERE id = ? RETURNING token",
+    "retry": "UPDATE {p}runs SET outcome = NULL, attempt = attempt + 1, token = ?, owner = ?, "
+    "lease_expires = ?, started_at = NULL, finished_at = NULL "
+    "WHERE run_id = ? AND outcome = 'lost' RETURNING scheduled_time, attempt",
+    "run_get": f"SELECT {_RUN_COLS} FROM {{p}}runs WHERE run_id = ?",
+    "runs_all": f"SELECT {_RUN_COLS} FROM {{p}}runs "
+    "ORDER BY scheduled_time DESC, claimed_at DESC LIMIT ?",
+    "runs_job": f"SELECT {_RUN_COLS} FROM {{p}}runs WHERE job_id = ? "
+    "ORDER BY scheduled_time DESC, claimed_at DESC LIMIT ?",
+}
+
+
+class _Abort(Exception):
+    """Roll the transaction back and return ``value`` from the operation."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self.value = value
+
+
+class SQLStore(Store):
+    """The protocol in SQL; subclasses supply :meth:`_transaction` and a :class:`Dialect`.
+
+    :param prefix: prepended to every table and index name
+    """
+
+    durable = True
+    shared = True
+    dialect: Dialect = SQLITE
+
+    def __init__(
+        self,
+        *,
+        prefix: str = "scheduler_",
+        history_limit: int | None = 1000,
+        history_max_age: timedelta | None = None,
+    ) -> None:
+        super().__init__(history_limit=history_limit, history_max_age=history_max_age)
+        self.prefix = check_prefix(prefix)
+        self._ready = False
+        names = {"p": prefix, "for_update": self.dialect.for_update,
+                 "skip_locked": self.dialect.skip_locked}  # fmt: skip
+        self._sql = {name: self._render(text.format(**names)) for name, text in _SQL.items()}
+        self._meta_sql = self._render(_META.format(p=prefix))
+
+    def _render(self, text: str) -> str:
+        return text.replace("?", self.dialect.param) if self.dialect.param != "?" else text
+
+    # -- what a backend supplies -----------------------------------------------------------
+    @abstractmethod
+    def _transaction(self, write: bool) -> AbstractContextManager[Cursor]:
+        """A cursor in a transaction committed on exit and rolled back on an exception;
+        driver errors that mean 'cannot reach or write the database' become StoreUnavailable.
+        """
+
+    def _lock_schema(self, cur: Cursor) -> None:
+        """Serialise schema creation between instances (inside the migration transaction)."""
+
+    def _retryable(self, exc: BaseException) -> bool:
+        """True for a transient conflict (deadlock, serialisation) worth running again."""
+        return False
+
+    def _db_now(self, cur: Cursor) -> datetime:
+        """The time leases are measured by; the bound clock unless the server has one."""
+        return self.clock.now()
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _tx(self, fn: Callable[[Cursor], T], *, write: bool = True) -> T:
+        if not self._ready:
+            self.open()
+        for attempt in range(3):
+            try:
+                with self._transaction(write) as cur:
+                    return fn(cur)
+            except _Abort as abort:
+                return abort.value  # type: ignore[no-any-return]
+            except Exception as exc:
+                if not self._retryable(exc):
+                    raise
+                if attempt == 2:
+                    raise StoreError(
+                        f"{self!r}: gave up after 3 conflicting attempts: {exc}"
+                    ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _migrate(self, cur: Cursor) -> int:
+        self._lock_schema(cur)
+        cur.execute(self._meta_sql)
+        row = cur.execute(self._sql["version"]).fetchone()
+        version = int(row[0]) if row else 0
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"the {self.prefix!r} tables have schema version {version}, newer than this "
+                f"version of scheduler knows ({len(MIGRATIONS)}): upgrade scheduler"
+            )
+        for step in MIGRATIONS[version:]:
+            for statement in step:
+                cur.execute(statement.format(p=self.prefix, ts=self.dialect.timestamp))
+        if version < len(MIGRATIONS):
+            cur.execute(self._sql["set_version"], (str(len(MIGRATIONS)),))
+        return len(MIGRATIONS)
+
+    def open(self) -> None:
+        """Create or migrate the schema. Safe to call from several processes at once."""
+        self._ready = True  # before _tx, which would otherwise call open() again
+        try:
+            self._tx(self._migrate)
+        except BaseException:
+            self._ready = False
+            raise
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the ``{prefix}meta`` table (0 before any)."""
+        row = self._tx(lambda cur: cur.execute(self._sql["version"]).fetchone(), write=False)
+        return int(row[0]) if row else 0
+
+    def _job(self, row: Sequence[Any]) -> StoredJob:
+        dt = self.dialect.dt
+        return StoredJob(
+            definition=JobDefinition.from_json(row[0]),
+            fingerprint=row[1],
+            anchor=dt(row[2]),  # type: ignore[arg-type]
+            last_fire=dt(row[3]),
+            registered_by=row[4],
+            registered_at=dt(row[5]),  # type: ignore[arg-type]
+            broken=row[6],
+        )
+
+    def _run(self, row: Sequence[Any]) -> RunRecord:
+        dt = self.dialect.dt
+        return RunRecord(
+            run_id=row[0],
+            job_id=row[1],
+            scheduled_time=dt(row[2]),  # type: ignore[arg-type]
+            outcome=None if row[3] is None else RunOutcome(row[3]),
+            attempt=row[4],
+            token=row[5],
+            claimed_at=dt(row[6]),
+            started_at=dt(row[7]),
+            finished_at=dt(row[8]),
+            lease_expires=dt(row[9]),
+            error=row[10],
+            result=row[11],
+            owner=row[12],
+            coalesced=row[13],
+        )
+
+    # -- jobs ------------------------------------------------------------------------------
+    def register(self, definition: JobDefinition, *, owner: Owner) -> Registration:
+        q, ts, fp = self._sql, self.dialect.ts, definition.fingerprint
+        text, dynamic, by = definition.to_json(), int(definition.dynamic), str(owner)
+
+        def tx(cur: Cursor) -> Registration:
+            now = ts(self._db_now(cur))
+            for _ in range(3):  # a row deleted between the two statements: insert again
+                cur.execute(
+                    q["job_insert"],
+                    (definition.id, text, fp, now, definition.id, dynamic, by, now),
+                )
+                if cur.rowcount == 1:
+                    return Registration(anchor=self.dialect.dt(now), last_fire=None)  # type: ignore[arg-type]
+                row = cur.execute(q["job_lock"], (definition.id,)).fetchone()
+                if row is None:
+                    continue
+                old = self._job(row)
+                if old.fingerprint == fp:
+                    cur.execute(q["job_touch"], (text, dynamic, by, now, definition.id))
+                    return Registration(anchor=old.anchor, last_fire=old.last_fire)
+                cur.execute(q["job_replace"], (text, fp, now, dynamic, by, now, definition.id))
+                return Registration(
+                    anchor=self.dialect.dt(now),  # type: ignore[arg-type]
+                    last_fire=old.last_fire,
+                    replaced=old,
+                )
+            raise StoreError(f"job {definition.id!r} kept vanishing while being registered")
+
+        return self._tx(tx)
+
+    def unregister(self, job_id: str) -> None:
+        self._tx(lambda cur: cur.execute(self._sql["job_delete"], (job_id,)))
+
+    def get_job(self, job_id: str) -> StoredJob | None:
+        row = self._tx(lambda c: c.execute(self._sql["job_get"], (job_id,)).fetchone(), write=False)
+        return None if row is None else self._job(row)
+
+    def load_jobs(self, *, dynamic_only: bool = True) -> list[StoredJob]:
+        sql = self._sql["jobs_dynamic" if dynamic_only else "jobs_all"]
+        rows = self._tx(lambda cur: cur.execute(sql).fetchall(), write=False)
+        return [self._job(row) for row in rows]
+
+    def mark_broken(self, job_id: str, reason: str) -> None:
+        self._tx(lambda cur: cur.execute(self._sql["job_broken"], (reason, job_id)))
+
+    # -- fires -----------------------------------------------------------------------------
+    def _advance(self, cur: Cursor, fire: FireKey, fp: str) -> int:
+        """The forward-only step; returns the job's new token or aborts with the refusal."""
+        when = self.dialect.ts(fire.scheduled_time)
+        row = cur.execute(self._sql["advance"], (when, fire.job_id, fp, when)).fetchone()
+        if row is not None:
+            return int(row[0])
+        job = cur.execute(self._sql["job_check"], (fire.job_id,)).fetchone()
+        superseded = job is None or job[0] != fp or job[1] is not None
+        raise _Abort(ClaimStatus.SUPERSEDED if superseded else ClaimStatus.TAKEN)
+
+    def _insert_run(self, cur: Cursor, values: tuple[Any, ...], job_id: str, now: datetime) -> None:
+        cur.execute(self._sql["run_insert"], values)
+        if cur.rowcount != 1:  # the run key exists (a job re-registered after unregister)
+            raise _Abort(ClaimStatus.TAKEN)
+        limit = self.history_limit
+        if limit is not None:
+            (count,) = cur.execute(self._sql["run_count"], (job_id,)).fetchone()
+            if count > limit:
+                cur.execute(self._sql["prune_oldest"], (job_id, count - limit))
+        if self.history_max_age is not None:
+            cutoff = self.dialect.ts(now - self.history_max_age)
+            cur.execute(self._sql["prune_age"], (job_id, cutoff))
+
+    def claim(
+        self,
+        fire: FireKey,
+        *,
+        fingerprint: str,
+        owner: Owner,
+        max_instances: int,
+        lease_seconds: float,
+        coalesced: int = 0,
+    ) -> Claim:
+        ts = self.dialect.ts
+
+        def tx(cur: Cursor) -> Claim:
+            token = self._advance(cur, fire, fingerprint)
+            now = self._db_now(cur)  # read after the job row lock: the count is current
+            (live,) = cur.execute(self._sql["live_leases"], (fire.job_id, ts(now))).fetchone()
+            run_id = uuid.uuid4().hex
+            base = (run_id, fire.job_id, ts(fire.scheduled_time))
+            if live >= max_instances:
+                error = f"max_instances ({max_instances}) reached"
+                values = (*base, "skipped", 0, ts(now), ts(now), None, error, str(owner), coalesced)
+                self._insert_run(cur, values, fire.job_id, now)
+                return Claim(status=ClaimStatus.SKIPPED, fire=fire, run_id=run_id)
+            expires = now + timedelta(seconds=lease_seconds)
+            values = (*base, None, token, ts(now), None, ts(expires), None, str(owner), coalesced)
+            self._insert_run(cur, values, fire.job_id, now)
+            return Claim(
+                status=ClaimStatus.CLAIMED,
+                fire=fire,
+                run_id=run_id,
+                token=token,
+                lease_expires=expires,
+            )
+
+        result = self._tx(tx)
+        return result if isinstance(result, Claim) else Claim(status=result, fire=fire)
+
+    def claim_missed(
+        self, fire: FireKey, *, fingerprint: str, owner: Owner, reason: str, coalesced: int = 0
+    ) -> bool:
+        ts = self.dialect.ts
+
+        def tx(cur: Cursor) -> bool:
+            self._advance(cur, fire, fingerprint)
+            now = self._db_now(cur)
+            values = (uuid.uuid4().hex, fire.job_id, ts(fire.scheduled_time), "missed", 0,
+                      ts(now), ts(now), None, reason, str(owner), coalesced)  # fmt: skip
+            self._insert_run(cur, values, fire.job_id, now)
+            return True
+
+        return self._tx(tx) is True
+
+    def mark_started(self, claim: Claim, *, attempt: int) -> bool:
+        def tx(cur: Cursor) -> bool:
+            now = self.dialect.ts(self._db_now(cur))
+            cur.execute(self._sql["started"], (attempt, now, claim.run_id, claim.token))
+            return cur.rowcount == 1
+
+        return self._tx(tx)
+
+    def renew(self, claims: Sequence[Claim], *, lease_seconds: float) -> set[str]:
+        if not claims:
+            return set()
+
+        def tx(cur: Cursor) -> set[str]:
+            expires = self.dialect.ts(self._db_now(cur) + timedelta(seconds=lease_seconds))
+            held: set[str] = set()
+            for claim in claims:
+                cur.execute(self._sql["renew"], (expires, claim.run_id, claim.token))
+                if cur.rowcount == 1:
+                    held.add(claim.run_id)  # type: ignore[arg-type]
+            return held
+
+        return self._tx(tx)
+
+    def finish(
+        self,
+        claim: Claim,
+        *,
+        outcome: RunOutcome,
+        attempt: int,
+        error: str | None = None,
+        result: str | None = None,
+    ) -> bool:
+        def tx(cur: Cursor) -> bool:
+            now = self.dialect.ts(self._db_now(cur))
+            values = (RunOutcome(outcome).value, attempt, now, error, result,
+                      claim.run_id, claim.token)  # fmt: skip
+            cur.execute(self._sql["finish"], values)
+            return cur.rowcount == 1
+
+        return self._tx(tx)
+
+    def reap(self) -> list[RunRecord]:
+        def tx(cur: Cursor) -> list[RunRecord]:
+            now = self.dialect.ts(self._db_now(cur))
+            return [self._run(row) for row in cur.execute(self._sql["reap"], (now, now)).fetchall()]
+
+        return self._tx(tx)
+
+    def retry_lost(self, run_id: str, *, owner: Owner, lease_seconds: float) -> Claim | None:
+        def tx(cur: Cursor) -> Claim | None:
+            lost = cur.execute(self._sql["lost_job"], (run_id,)).fetchone()
+            if lost is None:
+                return None
+            job_id, old_token = lost
+            # the job row lock serialises this with claims (lease counting) and other retries
+            row = cur.execute(self._sql["next_token"], (job_id,)).fetchone()
+            token = int(row[0]) if row is not None else int(old_token) + 1
+            expires = self._db_now(cur) + timedelta(seconds=lease_seconds)
+            values = (token, str(owner), self.dialect.ts(expires), run_id)
+            done = cur.execute(self._sql["retry"], values).fetchone()
+            if done is None:  # another instance re-opened it first
+                raise _Abort(None)
+            return Claim(
+                status=ClaimStatus.CLAIMED,
+                fire=FireKey(job_id, self.dialect.dt(done[0])),  # type: ignore[arg-type]
+                run_id=run_id,
+                token=token,
+                attempt=int(done[1]),
+                lease_expires=expires,
+            )
+
+        return self._tx(tx)
+
+    def get_runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
+        if job_id is None:
+            sql, params = self._sql["runs_all"], (limit,)
+        else:
+            sql, params = self._sql["runs_job"], (job_id, limit)
+        rows = self._tx(lambda cur: cur.execute(sql, params).fetchall(), write=False)
+        return [self._run(row) for row in rows]
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        row = self._tx(lambda c: c.execute(self._sql["run_get"], (run_id,)).fetchone(), write=False)
+        return None if row is None else self._run(row)
+
+
+def advisory_key(prefix: str) -> int:
+    """A signed 64-bit lock key derived from the prefix (PostgreSQL advisory locks)."""
+    digest = hashlib.sha256(f"scheduler:{prefix}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

@@ -1,0 +1,296 @@
+"""The PostgreSQL store: processes on several hosts share one database.
+
+Usage::
+
+    from scheduler.stores.postgresql import PostgreSQLStore
+
+    store = PostgreSQLStore("postgresql://app@db.internal/app", prefix="scheduler_")
+
+Needs psycopg 3 (``pip install scheduler[postgres]``). Every operation is one short
+transaction (READ COMMITTED) on a connection from a small pool of its own; a claim holds the
+job row's lock until it commits (see :mod:`scheduler.stores._sql`), never a session lock,
+so a process dying mid-claim leaves nothing behind but a rolled-back transaction.
+
+Time: leases and :meth:`PostgreSQLStore.now` use the database server's clock, so hosts with
+skewed clocks still agree on when a lease expired; a skew above 2 s from this host is logged
+once at :meth:`~PostgreSQLStore.open`.
+
+Failures: connection errors, timeouts (``connect_timeout``, ``statement_timeout``), a server
+shutting down or a read-only standby raise :class:`~scheduler.exceptions.StoreUnavailable`;
+broken connections are discarded, so the next call reconnects. After ``fork()`` the child
+forgets its parent's connections without closing them (closing would end the parent's
+sessions) and opens its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ..exceptions import ConfigurationError, StoreUnavailable
+from ._sql import POSTGRESQL, Cursor, SQLStore, advisory_key
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg.conninfo import conninfo_to_dict
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "the PostgreSQL store needs psycopg 3: pip install 'scheduler[postgres]'"
+    ) from exc
+
+__all__ = ["PostgreSQLStore"]
+
+logger = logging.getLogger("scheduler.stores.postgresql")
+
+#: server clock ahead of or behind this host by more than this is logged
+MAX_CLOCK_SKEW = 2.0
+
+
+def _unavailable_error(exc: BaseException) -> bool:
+    if isinstance(exc, pg_errors.TransactionRollback):
+        return False  # deadlock or serialisation conflict: retried by SQLStore._tx
+    return isinstance(
+        exc, (psycopg.OperationalError, psycopg.InterfaceError, pg_errors.ReadOnlySqlTransaction)
+    )
+
+
+class PostgreSQLStore(SQLStore):
+    """A store in a PostgreSQL database, shared by processes on any number of hosts.
+
+    :param url: ``postgresql://user:password@host:5432/dbname`` (any libpq conninfo)
+    :param prefix: prepended to table and index names (letters, digits, underscores)
+    :param connect_timeout: seconds to wait for a connection
+    :param statement_timeout: seconds a statement (or a wait for a row lock) may take; 0 for
+        no limit
+    :param history_limit: runs kept per job; None keeps all
+    :param history_max_age: finished runs older than this are pruned; None keeps all
+    :param pool_size: connections kept open at most
+    :raises ConfigurationError: a bad prefix, timeout or URL
+    """
+
+    durable = True
+    shared = True
+    dialect = POSTGRESQL
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "scheduler_",
+        connect_timeout: float = 5.0,
+        statement_timeout: float = 5.0,
+        history_limit: int | None = 1000,
+        history_max_age: timedelta | None = None,
+        pool_size: int = 5,
+    ) -> None:
+        super().__init__(
+            prefix=prefix, history_limit=history_limit, history_max_age=history_max_age
+        )
+        if connect_timeout <= 0 or statement_timeout < 0 or pool_size < 1:
+            raise ConfigurationError(
+                f"need connect_timeout > 0, statement_timeout >= 0 and pool_size >= 1; got "
+                f"{connect_timeout!r}, {statement_timeout!r}, {pool_size!r}"
+            )
+        self.url = url
+        try:
+            info = conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigurationError(f"invalid PostgreSQL URL: {exc}") from exc
+        host = info.get("host") or info.get("hostaddr") or "localhost"
+        self.where = f"{host}:{info.get('port') or 5432}/{info.get('dbname') or ''}"
+        self.connect_timeout = connect_timeout
+        self.statement_timeout = statement_timeout
+        self.pool_size = pool_size
+        self.application_name = f"scheduler {prefix}"
+        self._cond = threading.Condition()
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._open: list[psycopg.Connection[Any]] = []
+        #: inherited through fork: referenced, never closed (closing ends the parent's session)
+        self._inherited: list[psycopg.Connection[Any]] = []
+        self._pid = os.getpid()
+        self._skew_checked = False
+
+    def __repr__(self) -> str:
+        return f"PostgreSQLStore({self.where!r}, prefix={self.prefix!r})"
+
+    def same_as(self) -> PostgreSQLStore:
+        other = PostgreSQLStore(
+            self.url,
+            prefix=self.prefix,
+            connect_timeout=self.connect_timeout,
+            statement_timeout=self.statement_timeout,
+            history_limit=self.history_limit,
+            history_max_age=self.history_max_age,
+            pool_size=self.pool_size,
+        )
+        other.bind_clock(self.clock)
+        return other
+
+    # -- the pool --------------------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection[Any]:
+        options = ["-c TimeZone=UTC"]
+        if self.statement_timeout:
+            ms = max(1, int(self.statement_timeout * 1000))
+            # a process frozen inside a transaction must not hold a job row lock forever
+            options += [f"-c statement_timeout={ms}",
+                        f"-c idle_in_transaction_session_timeout={max(1000, 2 * ms)}"]  # fmt: skip
+        return psycopg.connect(
+            self.url,
+            autocommit=False,
+            connect_timeout=max(1, round(self.connect_timeout)),
+            application_name=self.application_name,
+            options=" ".join(options),
+        )
+
+    def _acquire(self) -> psycopg.Connection[Any]:
+        if os.getpid() != self._pid:
+            self.after_fork()
+        deadline = time.monotonic() + self.connect_timeout + self.statement_timeout
+        with self._cond:
+            while not self._idle and len(self._open) >= self.pool_size:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StoreUnavailable(
+                        f"PostgreSQL at {self.where}: all {self.pool_size} connections stayed "
+                        f"busy for {self.connect_timeout + self.statement_timeout:g} s"
+                    )
+                self._cond.wait(left)
+            if self._idle:
+                return self._idle.pop()
+            placeholder: Any = object()  # reserve the slot while connecting unlocked
+            self._open.append(placeholder)
+        try:
+            conn = self._connect()
+        except BaseException as exc:
+            with self._cond:
+                self._open.remove(placeholder)
+                self._cond.notify()
+            if isinstance(exc, psycopg.Error):
+                raise StoreUnavailable(
+                    f"cannot connect to PostgreSQL at {self.where}: {exc}".rstrip()
+                ) from exc
+            raise
+        with self._cond:
+            self._open[self._open.index(placeholder)] = conn
+        return conn
+
+    def _release(self, conn: psycopg.Connection[Any], *, broken: bool = False) -> None:
+        with self._cond:
+            if conn not in self._open:  # closed by close() or forgotten by after_fork()
+                return
+            if broken or conn.closed or conn.broken:
+                self._open.remove(conn)
+            else:
+                self._idle.append(conn)
+                conn = None  # type: ignore[assignment]
+            self._cond.notify()
+        if conn is not None:
+            try:
+                conn.close()
+            except psycopg.Error:  # pragma: no cover - already gone
+                pass
+
+    def after_fork(self) -> None:
+        """Forget the parent's connections without closing them; new ones open on use."""
+        self._cond = threading.Condition()  # another thread may have held it at the fork
+        self._inherited.extend(c for c in self._open if isinstance(c, psycopg.Connection))
+        self._open, self._idle = [], []
+        self._pid = os.getpid()
+
+    def close(self) -> None:
+        """Close this process's connections. Idempotent."""
+        if os.getpid() != self._pid:
+            self.after_fork()
+            return
+        with self._cond:
+            connections = [c for c in self._open if isinstance(c, psycopg.Connection)]
+            self._open, self._idle = [], []
+            self._cond.notify_all()
+        for conn in connections:
+            try:
+                conn.close()
+            except psycopg.Error:  # pragma: no cover - already gone
+                pass
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Cursor]:
+        conn = self._acquire()
+        broken = True
+        try:
+            with conn.cursor() as cur:
+                yield cur  # type: ignore[misc]
+            conn.commit()
+            broken = False
+        except BaseException as exc:
+            if not (conn.closed or conn.broken):
+                try:
+                    conn.rollback()
+                    broken = False
+                except psycopg.Error:
+                    pass
+            if _unavailable_error(exc):
+                raise StoreUnavailable(f"PostgreSQL at {self.where} is unavailable: {exc}") from exc
+            raise
+        finally:
+            self._release(conn, broken=broken)
+
+    # -- server specifics ------------------------------------------------------------------
+    def _lock_schema(self, cur: Cursor) -> None:
+        # transaction-scoped: released by the COMMIT that publishes the schema
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(self.prefix),))
+
+    def _retryable(self, exc: BaseException) -> bool:
+        return isinstance(exc, pg_errors.TransactionRollback)
+
+    def _db_now(self, cur: Cursor) -> datetime:
+        return cur.execute("SELECT clock_timestamp()").fetchone()[0].astimezone(timezone.utc)  # type: ignore[no-any-return]
+
+    def now(self) -> datetime:
+        """The database server's clock, aware UTC."""
+        return self._tx(self._db_now, write=False)
+
+    def open(self) -> None:
+        """Connect, create or migrate the schema, and check the server's clock.
+
+        :raises StoreUnavailable: the server cannot be reached within ``connect_timeout``
+        """
+        super().open()
+        if not self._skew_checked:
+            self._skew_checked = True
+            self._check_skew()
+
+    def _check_skew(self) -> None:
+        before = datetime.now(timezone.utc)
+        server = self.now()
+        after = datetime.now(timezone.utc)
+        skew = (server - (before + (after - before) / 2)).total_seconds()
+        if abs(skew) > MAX_CLOCK_SKEW:
+            logger.warning(
+                "PostgreSQL at %s has a clock %.1f s %s this host's; leases follow the "
+                "server's clock, but fires are computed from each host's own",
+                self.where,
+                abs(skew),
+                "ahead of" if skew > 0 else "behind",
+                extra={"store": "postgresql", "where": self.where, "skew_seconds": skew},
+            )
+
+    def drop_schema(self) -> None:
+        """Drop this prefix's tables (for tests and uninstalling)."""
+        p = self.prefix
+
+        def tx(cur: Cursor) -> None:
+            self._lock_schema(cur)
+            cur.execute(f"DROP TABLE IF EXISTS {p}runs, {p}jobs, {p}meta")
+
+        self._ready = True  # dropping needs no schema
+        try:
+            self._tx(tx)
+        finally:
+            self._ready = False

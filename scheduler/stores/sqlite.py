@@ -1,0 +1,311 @@
+"""The SQLite store: several processes on one host share one database file.
+
+Usage::
+
+    from scheduler.stores.sqlite import SQLiteStore
+
+    store = SQLiteStore("sqlite:///var/lib/myapp/scheduler.db")
+
+The file runs in WAL mode (readers never block the writer); every write is one
+``BEGIN IMMEDIATE`` transaction, so claims from all processes are serialised by SQLite's
+own lock. ``synchronous=NORMAL``: a committed claim survives the process dying, not
+necessarily a power cut.
+
+Threads and processes: each thread gets its own connection, opened on first use and tied to
+the process id, so a forked child opens new ones instead of using its parent's
+(:meth:`SQLiteStore.after_fork` does the same explicitly). The inherited connections are
+kept, never closed, in the child: closing them could disturb the parent's locks.
+
+Failures: a path whose directory is missing or not writable fails at construction
+(:class:`~scheduler.exceptions.ConfigurationError`). At run time "database is locked" past
+``busy_timeout``, a read-only or full database and I/O errors raise
+:class:`~scheduler.exceptions.StoreUnavailable`, which the scheduler handles as an outage.
+SQLite's locking is not reliable on network file systems: a warning is logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from ..exceptions import ConfigurationError, StoreUnavailable
+from ._sql import SQLITE, Cursor, SQLStore
+
+__all__ = ["SQLiteStore"]
+
+logger = logging.getLogger("scheduler.stores.sqlite")
+
+#: file system types on which SQLite's POSIX locks cannot be trusted
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "fuse.sshfs", "9p", "afs", "ceph",
+     "glusterfs", "fuse.glusterfs", "lustre", "gpfs", "fuse.s3fs", "davfs", "fuse.rclone"}
+)  # fmt: skip
+_MOUNTS = "/proc/mounts"
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+#: SQLite primary result codes that mean the database cannot be used right now:
+#: PERM, BUSY, LOCKED, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOTADB
+_UNAVAILABLE_CODES = frozenset({3, 5, 6, 8, 10, 11, 13, 14, 15, 26})
+_TRANSIENT_CODES = frozenset({5, 6})  # busy or locked: the connection itself is fine
+_UNAVAILABLE_WORDS = ("locked", "readonly", "read-only", "disk", "full", "unable to open",
+                      "not a database", "malformed", "i/o", "busy")  # fmt: skip
+
+
+def _path_from_url(url_or_path: str | os.PathLike[str]) -> str:
+    if isinstance(url_or_path, os.PathLike):
+        return os.fspath(url_or_path)
+    text = str(url_or_path)
+    if text.startswith("sqlite:"):
+        if not text.startswith("sqlite:///"):
+            raise ConfigurationError(
+                f"invalid SQLite URL {text!r}: use 'sqlite:///relative.db' or "
+                f"'sqlite:////absolute/path.db'"
+            )
+        text = text[len("sqlite:///") :].split("?", 1)[0]
+    if text in ("", ":memory:") or text.startswith("file::memory:"):
+        raise ConfigurationError(
+            f"SQLite store needs a file, got {url_or_path!r}: an in-memory SQLite database is "
+            f"private to one connection; use the 'memory' store instead"
+        )
+    return text
+
+
+def _check_writable(path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConfigurationError(
+            f"cannot use SQLite database {path!r}: directory {directory!r} does not exist"
+        )
+    if os.path.isdir(path):
+        raise ConfigurationError(f"cannot use SQLite database {path!r}: it is a directory")
+    # WAL mode creates -wal and -shm files beside the database
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigurationError(
+            f"cannot use SQLite database {path!r}: directory {directory!r} is not writable"
+        )
+    if os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK):
+        raise ConfigurationError(f"cannot use SQLite database {path!r}: file is not writable")
+
+
+def filesystem_type(path: str, mounts: str | None = None) -> str | None:
+    """The type of the file system holding ``path`` (longest mount point), or None."""
+    try:
+        with open(mounts or _MOUNTS, encoding="utf-8", errors="replace") as file:
+            lines = file.read().splitlines()
+    except OSError:
+        return None
+    real = os.path.realpath(path)
+    best, fstype = "", None
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = parts[1].replace("\\040", " ")
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, fstype = point, parts[2]
+    return fstype
+
+
+def _warn_if_network(path: str) -> None:
+    fstype = filesystem_type(os.path.dirname(os.path.abspath(path)))
+    if fstype not in NETWORK_FILESYSTEMS:
+        return
+    with _warned_lock:
+        if path in _warned:
+            return
+        _warned.add(path)
+    logger.warning(
+        "SQLite database %s is on a %s network file system: its locking is unreliable there, "
+        "so fires may run twice; use PostgreSQL or Redis to share a store between hosts",
+        path,
+        fstype,
+        extra={"store": "sqlite", "path": path, "fstype": fstype},
+    )
+
+
+def _error_code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    return None if code is None else code & 0xFF
+
+
+def _is_unavailable(exc: sqlite3.Error) -> bool:
+    if not isinstance(exc, sqlite3.OperationalError) and type(exc) is not sqlite3.DatabaseError:
+        return False  # IntegrityError, ProgrammingError...: a bug, let it through
+    code = _error_code(exc)
+    if code is not None:
+        return code in _UNAVAILABLE_CODES
+    message = str(exc).lower()
+    return any(word in message for word in _UNAVAILABLE_WORDS)
+
+
+class SQLiteStore(SQLStore):
+    """A store in one SQLite file, shared by the processes of one host.
+
+    :param url_or_path: ``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or a path
+    :param prefix: prepended to table names (letters, digits, underscores)
+    :param busy_timeout: seconds a write waits for another process's lock before the call
+        raises :class:`~scheduler.exceptions.StoreUnavailable`
+    :param history_limit: runs kept per job; None keeps all
+    :param history_max_age: finished runs older than this are pruned; None keeps all
+    :raises ConfigurationError: the directory does not exist or is not writable, or a bad
+        prefix
+    """
+
+    durable = True
+    shared = True
+    dialect = SQLITE
+
+    def __init__(
+        self,
+        url_or_path: str | os.PathLike[str],
+        *,
+        prefix: str = "scheduler_",
+        busy_timeout: float = 5.0,
+        history_limit: int | None = 1000,
+        history_max_age: timedelta | None = None,
+    ) -> None:
+        super().__init__(
+            prefix=prefix, history_limit=history_limit, history_max_age=history_max_age
+        )
+        if busy_timeout < 0:
+            raise ConfigurationError(f"busy_timeout must be >= 0, got {busy_timeout!r}")
+        self.path = _path_from_url(url_or_path)
+        self.busy_timeout = busy_timeout
+        _check_writable(self.path)
+        _warn_if_network(self.path)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._generation = 0
+        self._connections: list[sqlite3.Connection] = []
+        #: connections inherited through fork: referenced forever so they are never closed
+        self._inherited: list[sqlite3.Connection] = []
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r}, prefix={self.prefix!r})"
+
+    def same_as(self) -> SQLiteStore:
+        other = SQLiteStore(
+            self.path,
+            prefix=self.prefix,
+            busy_timeout=self.busy_timeout,
+            history_limit=self.history_limit,
+            history_max_age=self.history_max_age,
+        )
+        other.bind_clock(self.clock)
+        return other
+
+    # -- connections -----------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                logger.warning(
+                    "SQLite database %s stays in %s journal mode, not WAL",
+                    self.path,
+                    mode,
+                    extra={"store": "sqlite", "path": self.path, "journal_mode": mode},
+                )
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use (and again after a fork)."""
+        if os.getpid() != self._pid:
+            self.after_fork()
+        local = self._local
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is not None and local.generation == self._generation:
+            return conn
+        conn = self._connect()
+        with self._lock:
+            self._connections.append(conn)
+            local.conn, local.generation = conn, self._generation
+        return conn
+
+    def _discard(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
+
+    def after_fork(self) -> None:
+        """Forget the parent's connections without closing them; new ones open on use."""
+        with self._lock:
+            self._inherited.extend(self._connections)
+            self._connections = []
+            self._generation += 1
+            self._pid = os.getpid()
+
+    def close(self) -> None:
+        if os.getpid() != self._pid:
+            self.after_fork()
+        with self._lock:
+            connections, self._connections = self._connections, []
+            self._generation += 1
+        for conn in connections:
+            try:
+                conn.close()
+            except sqlite3.Error:  # pragma: no cover - closing twice is harmless
+                pass
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Cursor]:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._connection()
+            cur = conn.cursor()
+            cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield cur
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+            conn.commit()
+        except sqlite3.Error as exc:
+            if not _is_unavailable(exc):
+                raise
+            if conn is not None:
+                if _error_code(exc) in _TRANSIENT_CODES:
+                    if conn.in_transaction:
+                        conn.rollback()
+                else:  # read-only, full, I/O: start again from a fresh connection
+                    self._discard(conn)
+            raise StoreUnavailable(f"SQLite database {self.path} is unavailable: {exc}") from exc
+
+    def open(self) -> None:
+        """Create or migrate the schema.
+
+        :raises StoreUnavailable: the file cannot be opened, written or locked in time
+        """
+        super().open()
+        logger.debug(
+            "SQLite store ready at %s",
+            self.path,
+            extra={"store": "sqlite", "path": self.path, "prefix": self.prefix},
+        )
+
+    def journal_mode(self) -> str:
+        """The database's journal mode (``wal`` once opened)."""
+        return str(
+            self._tx(lambda cur: cur.execute("PRAGMA journal_mode").fetchone()[0], write=False)
+        )
