@@ -32,8 +32,6 @@ from ._cronspec import CronSpec, parse
 
 __all__ = ["Cron"]
 
-_SECOND = timedelta(seconds=1)
-
 
 def _check_aware(dt: datetime) -> None:
     if not isinstance(dt, datetime):
@@ -121,53 +119,62 @@ class Cron(Trigger):
         loc = dt.astimezone(tz)
         off = loc.utcoffset()
         assert off is not None
-        wall = loc.replace(tzinfo=None, microsecond=0)
-        now = wall.replace(microsecond=loc.microsecond) - off  # dt as naive UTC
-        best: datetime | None = None
+        best: datetime | None = None  # an earlier candidate, as naive UTC
         best_at: datetime | None = None
 
         # A wildcard job with dt in the first pass of a repeated interval: the second pass of
         # the wall times already seen is still ahead.
         if spec.wildcard and not loc.fold:
-            off1 = wall.replace(tzinfo=tz, fold=1).utcoffset()
+            off1 = loc.replace(fold=1).utcoffset()
             if off1 is not None and off1 < off:
-                floor = now.replace(microsecond=0)
+                wall = loc.replace(tzinfo=None)
+                floor = wall.replace(microsecond=0) - off
                 jump = _transition(floor, floor + (off - off1), tz, off1)
-                start = jump + off1
+                first = jump + off1
                 found = spec.next_match(
-                    start.year, start.month, start.day, start.hour, start.minute, start.second
+                    first.year, first.month, first.day, first.hour, first.minute, first.second
                 )
                 if found is not None:
                     w = datetime(*found)
                     if w <= wall:
                         best, best_at = w - off1, w.replace(tzinfo=tz, fold=1)
 
-        if wall.year == 9999 and wall.month == 12 and wall.day == 31:
+        if loc.year == 9999 and loc.month == 12 and loc.day == 31:
             return best_at  # the calendar ends here; nothing (else) can come after
-        cur = wall + _SECOND
+        # Strictly after dt: from the next whole second (next_match carries second 60 over).
+        y, mo, d, h, mi, sec = loc.year, loc.month, loc.day, loc.hour, loc.minute, loc.second + 1
         while True:
-            found = spec.next_match(cur.year, cur.month, cur.day, cur.hour, cur.minute, cur.second)
+            found = spec.next_match(y, mo, d, h, mi, sec)
             if found is None:
                 break
-            w = datetime(*found)
-            aware = w.replace(tzinfo=tz)
+            y, mo, d, h, mi, sec = found
+            aware = datetime(y, mo, d, h, mi, sec, tzinfo=tz)
             off0 = aware.utcoffset()
-            off1 = w.replace(tzinfo=tz, fold=1).utcoffset()
+            off1 = aware.replace(fold=1).utcoffset()
             assert off0 is not None and off1 is not None
-            if off0 == off1:
-                instant, result = w - off0, aware
+            if off0 == off1:  # the common case: an ordinary wall time, after dt
+                if best is None:
+                    return aware
+                instant, result = aware.replace(tzinfo=None) - off0, aware
             elif off0 > off1:  # repeated wall time
+                now = loc.replace(tzinfo=None) - off
+                w = aware.replace(tzinfo=None)
                 if w - off0 > now:
                     instant, result = w - off0, aware
                 elif spec.wildcard:
-                    instant, result = w - off1, w.replace(tzinfo=tz, fold=1)
-                else:
-                    cur = w + _SECOND
+                    instant, result = w - off1, aware.replace(fold=1)
+                else:  # first pass already gone: resume after dt's wall time in that pass
+                    resume = max(now + off0, w) + timedelta(seconds=1)
+                    y, mo, d = resume.year, resume.month, resume.day
+                    h, mi, sec = resume.hour, resume.minute, resume.second
                     continue
             else:  # skipped wall time
+                w = aware.replace(tzinfo=None)
                 jump = _transition(w - off1, w - off0, tz, off1)
                 if spec.wildcard:
-                    cur = max(jump + off1, w + _SECOND)
+                    resume = jump + off1
+                    y, mo, d = resume.year, resume.month, resume.day
+                    h, mi, sec = resume.hour, resume.minute, resume.second
                     continue
                 instant, result = jump, (jump + off1).replace(tzinfo=tz)
             if best is None or instant < best:

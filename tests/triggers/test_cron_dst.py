@@ -7,12 +7,16 @@ Australia/Lord_Howe (30-minute shift): 2026-04-05 02:00 -> 01:30; 2026-10-04 02:
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytz
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scheduler.triggers import Trigger
+from scheduler.triggers._cronspec import parse
 from scheduler.triggers.cron import Cron
 from scheduler.triggers.daily import Daily
 
@@ -236,3 +240,39 @@ def test_utc_instants_strictly_increase_over_a_year() -> None:
             assert nxt is not None and nxt.astimezone(UTC) > dt.astimezone(UTC)
             dt = nxt
             seen += 1
+
+
+# -- wildcard jobs against a brute force over UTC minutes --------------------------------------
+
+WILDCARD_EXPRS = ["*/15 * * * *", "0 * * * *", "*/7 1-3 * * *", "5,35 * * * SUN", "* 2 * * *"]
+ZONES = ["Europe/Bratislava", "America/New_York", "Australia/Lord_Howe"]
+
+
+def brute_wildcard(expr: str, tz: ZoneInfo, after: datetime) -> datetime:
+    """The first UTC minute after ``after`` whose local wall time matches: elapsed time."""
+    spec = parse(expr)
+    u = after.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    while True:
+        w = u.astimezone(tz)
+        if spec.matches(w.year, w.month, w.day, w.hour, w.minute):
+            return u
+        u += timedelta(minutes=1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    expr=st.sampled_from(WILDCARD_EXPRS),
+    tz=st.sampled_from(ZONES),
+    minutes=st.integers(-240, 240),
+    day=st.sampled_from(
+        [(2026, 3, 29), (2026, 10, 25), (2026, 3, 8), (2026, 11, 1), (2026, 4, 5), (2026, 10, 4)]
+    ),
+)
+def test_wildcard_matches_elapsed_brute_force(
+    expr: str, tz: str, minutes: int, day: tuple[int, int, int]
+) -> None:
+    zone = ZoneInfo(tz)
+    after = datetime(*day, 2, 0, tzinfo=zone).astimezone(UTC) + timedelta(minutes=minutes)
+    got = Cron(expr, zone).next_after(after)
+    assert got is not None
+    assert got.astimezone(UTC) == brute_wildcard(expr, zone, after)
