@@ -32,9 +32,7 @@ import json
 import logging
 import os
 import re
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, Any, TextIO
@@ -288,47 +286,55 @@ def format_jobs(sched: Scheduler) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_until_signal(sched: Scheduler) -> bool | None:
-    """Block until SIGTERM or SIGINT, then shut ``sched`` down gracefully.
+def run_until_signal(sched: Scheduler) -> bool:
+    """Start ``sched`` unless it is running, block until SIGTERM or SIGINT, then shut it down
+    gracefully (:meth:`~scheduler.Scheduler.run_forever`). Call it from the main thread.
 
-    Uses :meth:`~scheduler.Scheduler.run_forever` when the scheduler is not started yet; a
-    scheduler that is running already (the user's factory started it) gets the same
-    treatment here. Must be called from the main thread.
-
-    :returns: what :meth:`~scheduler.Scheduler.shutdown` returned (False: a job was still
-        running when the shutdown timeout expired)
+    :returns: False when a job was still running at the shutdown timeout
     """
-    if not sched.running:
-        return sched.run_forever()  # type: ignore[no-any-return]
-    stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        logger.info("received %s; shutting down", signal.Signals(signum).name,
-                    extra={"signal": signal.Signals(signum).name})
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        stop.wait()
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-    return sched.shutdown(wait=True)  # type: ignore[no-any-return]
+    return bool(sched.run_forever())
 
 
 def run_job_now(sched: Scheduler, job_id: str, echo: Callable[[str], Any]) -> int:
-    """Run one job now through the scheduler's pool, wait, and report its outcome.
+    """Run one job now and report how it ended: ``'<id>: succeeded'`` or ``'<id>: failed: ...'``.
 
-    :returns: an exit code: 0 when the run succeeded, 1 otherwise
+    A running scheduler runs it on its pool (:meth:`~scheduler.Scheduler.run_job`). A stopped
+    one (the usual case for ``flask scheduler run-job`` and ``manage.py scheduler_jobs run``)
+    is *not* started, since starting would also run whatever else is due and catch up missed
+    fires; the job is called in this thread instead, inside the scheduler's ``run_context``
+    and with ``current_job()`` set, exactly as the pool would call it. Like ``run_job``, the
+    run is not claimed in the store and not recorded in the run history.
+
+    :returns: an exit code: 0 when the run succeeded, 1 when it raised
     :raises JobNotFound: no such job
     """
-    future = sched.run_job(job_id)
-    result = future.result()
-    outcome = getattr(result, "outcome", None)
-    text = str(outcome) if outcome is not None else "finished"
-    error = getattr(result, "error", None)
-    echo(f"{job_id}: {text}" + (f": {error}" if error else ""))
-    return EXIT_OK if outcome in (None, "succeeded") else EXIT_FAILURE
+    job = sched.get_job(job_id)
+    try:
+        if sched.running:
+            value = sched.run_job(job_id).result()
+        else:
+            value = _call_here(sched, job)
+    except Exception as exc:
+        echo(f"{job_id}: failed: {type(exc).__name__}: {exc}")
+        return EXIT_FAILURE
+    echo(f"{job_id}: succeeded" + ("" if value is None else f" (returned {value!r})"))
+    return EXIT_OK
+
+
+def _call_here(sched: Scheduler, job: Any) -> Any:
+    # The same call Scheduler.run_job makes on a pool thread, made on this thread: the run
+    # context (app context, DB connections) and current_job() are the runner's to set up.
+    from . import context
+
+    ctx = context.RunContext(
+        job_id=job.id, scheduled_time=datetime.now(timezone.utc).astimezone(job.timezone),
+        attempt=1,
+    )
+    ok, value, exc = sched._runner._call(job, ctx)
+    if not ok:
+        assert exc is not None
+        raise exc
+    return value
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:

@@ -1,0 +1,300 @@
+"""The Flask extension, driven through real Flask apps, the test client and the CLI runner."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import click
+import pytest
+
+flask = pytest.importorskip("flask")
+
+from flask import Flask, current_app, g  # noqa: E402
+from flask.cli import run_command  # noqa: E402
+
+from scheduler.contrib import flask as flask_ext  # noqa: E402
+from scheduler.contrib.flask import FlaskScheduler, SchedulerExtension  # noqa: E402
+from scheduler.exceptions import ConfigurationError  # noqa: E402
+
+HANG_GUARD = 30.0  # seconds; only guards against a hang, never asserts a duration
+
+# What the module-level jobs saw, per call: (app name, a value only that app's context has).
+seen: queue.Queue[tuple[str, Any]] = queue.Queue()
+release = threading.Event()
+
+ext = FlaskScheduler()
+
+
+@ext.job("0 3 * * *", id="report")
+def report() -> str:
+    seen.put((current_app.name, current_app.config.get("MARKER")))
+    g.touched = True  # g exists: we are inside an app context
+    return "ok"
+
+
+def failing() -> None:
+    raise RuntimeError("boom")
+
+
+@pytest.fixture
+def make_app() -> Iterator[Callable[..., Flask]]:
+    apps: list[tuple[FlaskScheduler, Flask]] = []
+
+    def factory(
+        name: str = "app_one", extension: FlaskScheduler | None = None, **config: Any
+    ) -> Flask:
+        app = Flask(name)
+        app.config.update({"SCHEDULER_AUTOSTART": False, "TESTING": True, **config})
+        extension = extension or ext
+        extension.init_app(app)
+        apps.append((extension, app))
+
+        @app.get("/jobs")
+        def jobs() -> dict[str, Any]:
+            sched = extension.scheduler
+            return {"running": sched.running, "jobs": [job.id for job in sched.get_jobs()]}
+
+        return app
+
+    yield factory
+    for extension, app in apps:
+        extension.shutdown(app)
+
+
+def drain() -> None:
+    while not seen.empty():
+        seen.get_nowait()
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+def test_state_lives_in_app_extensions_not_on_the_extension(make_app: Callable[..., Flask]) -> None:
+    app = make_app(SCHEDULER_TIMEZONE="Europe/Bratislava", SCHEDULER_MAX_WORKERS=3)
+    state = app.extensions["scheduler"]
+    assert state.extension is ext
+    assert not hasattr(ext, "app")
+    assert ext.get_scheduler(app) is state.scheduler
+    with app.app_context():
+        assert ext.scheduler is state.scheduler
+    assert [job.id for job in state.scheduler.get_jobs()] == ["report"]
+    assert SchedulerExtension is FlaskScheduler
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        pytest.param({"SCHEDULER_TIMEZON": "UTC"}, "did you mean 'SCHEDULER_TIMEZONE'", id="typo"),
+        pytest.param({"SCHEDULER_MAX_WORKER": 2}, "SCHEDULER_MAX_WORKERS", id="typo-plural"),
+        pytest.param({"SCHEDULER_MAX_WORKERS": 0}, "SCHEDULER_MAX_WORKERS must be", id="zero"),
+        pytest.param({"SCHEDULER_AUTOSTART": "yes"}, "True or False", id="not-bool"),
+        pytest.param({"SCHEDULER_TIMEZONE": "Mars/Base"}, "Mars/Base", id="zone"),
+        pytest.param({"SCHEDULER_STORE": 42}, "SCHEDULER_STORE must be a URL", id="store"),
+    ],
+)
+def test_bad_config_raises_at_init_app(config: dict[str, Any], match: str) -> None:
+    app = Flask("bad")
+    app.config.update(config)
+    with pytest.raises(ConfigurationError, match=match):
+        FlaskScheduler(app)
+    assert "scheduler" not in app.extensions
+
+
+def test_unknown_constructor_option_names_the_nearest() -> None:
+    with pytest.raises(ConfigurationError, match="did you mean 'shutdown_timeout'"):
+        FlaskScheduler(shutdown_timout=3)
+
+
+def test_constructor_options_are_defaults_config_wins(make_app: Callable[..., Flask]) -> None:
+    local = FlaskScheduler(autostart=False, max_workers=2, timezone="Asia/Tokyo")
+    app = make_app("tokyo", extension=local, SCHEDULER_TIMEZONE="Europe/Bratislava")
+    settings = app.extensions["scheduler"].settings
+    assert settings["max_workers"] == 2
+    assert settings["timezone"] == "Europe/Bratislava"
+
+
+def test_init_app_twice_on_one_app_is_an_error(make_app: Callable[..., Flask]) -> None:
+    app = make_app()
+    with pytest.raises(ConfigurationError, match="already initialised"):
+        ext.init_app(app)
+
+
+def test_scheduler_outside_app_context_is_a_clear_error() -> None:
+    app = Flask("never_initialised")
+    with pytest.raises(ConfigurationError, match="init_app"):
+        ext.get_scheduler(app)
+
+
+# -- runs inside the app context ---------------------------------------------------------------
+
+
+def test_job_runs_inside_the_app_context(make_app: Callable[..., Flask]) -> None:
+    drain()
+    app = make_app(MARKER="one")
+    sched = ext.get_scheduler(app)
+    sched.start()
+    future = sched.run_job("report")
+    future.result(timeout=HANG_GUARD)
+    assert seen.get(timeout=HANG_GUARD) == ("app_one", "one")
+
+
+def test_two_apps_each_run_their_own_jobs_in_their_own_context(
+    make_app: Callable[..., Flask],
+) -> None:
+    drain()
+    one = make_app("app_one", MARKER="one")
+    two = make_app("app_two", MARKER="two")
+    sched_one, sched_two = ext.get_scheduler(one), ext.get_scheduler(two)
+    assert sched_one is not sched_two
+    sched_one.start()
+    sched_two.start()
+    sched_two.run_job("report").result(timeout=HANG_GUARD)
+    assert seen.get(timeout=HANG_GUARD) == ("app_two", "two")
+    sched_one.run_job("report").result(timeout=HANG_GUARD)
+    assert seen.get(timeout=HANG_GUARD) == ("app_one", "one")
+
+
+def test_job_declared_after_init_app_reaches_initialised_apps(
+    make_app: Callable[..., Flask],
+) -> None:
+    local = FlaskScheduler(autostart=False)
+    app = make_app("late", extension=local)
+    local.add_job(failing, "@daily", id="late_job")
+    assert [job.id for job in local.get_scheduler(app).get_jobs()] == ["late_job"]
+
+
+def test_job_defaults_apply_to_extension_jobs(make_app: Callable[..., Flask]) -> None:
+    local = FlaskScheduler(autostart=False)
+    local.add_job(failing, "@daily", id="with_defaults", retries=1)
+    app = make_app("defaults", extension=local, SCHEDULER_JOB_DEFAULTS={"max_instances": 3})
+    options = local.get_scheduler(app).get_job("with_defaults").options
+    assert options.max_instances == 3
+    assert options.retries == 1
+
+
+def test_test_client_sees_the_scheduler(make_app: Callable[..., Flask]) -> None:
+    app = make_app()
+    response = app.test_client().get("/jobs")
+    assert response.json == {"running": False, "jobs": ["report"]}
+
+
+# -- autostart and the reloader ----------------------------------------------------------------
+
+
+def test_autostart_without_werkzeug_run_main_starts(
+    monkeypatch: pytest.MonkeyPatch, make_app: Callable[..., Flask]
+) -> None:
+    # gunicorn, uWSGI, waitress: no reloader, no WERKZEUG_RUN_MAIN; it must start.
+    monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
+    app = make_app(SCHEDULER_AUTOSTART=True)
+    assert ext.get_scheduler(app).running
+
+
+def flask_run_context(**params: Any) -> click.Context:
+    root = click.Context(click.Group("flask"), info_name="flask")
+    ctx = click.Context(run_command, parent=root, info_name="run")
+    ctx.params.update(params)
+    return ctx
+
+
+@pytest.mark.parametrize(
+    ("params", "debug", "run_main", "watcher"),
+    [
+        pytest.param({"reload": True}, "", None, True, id="reload-watcher"),
+        pytest.param({"reload": True}, "", "true", False, id="reload-child"),
+        pytest.param({"reload": None}, "1", None, True, id="debug-implies-reload"),
+        pytest.param({"reload": None}, "", None, False, id="no-debug-no-reload"),
+        pytest.param({"reload": False}, "1", None, False, id="debug-no-reload"),
+    ],
+)
+def test_reloader_watcher_detection(
+    monkeypatch: pytest.MonkeyPatch,
+    params: dict[str, Any],
+    debug: str,
+    run_main: str | None,
+    watcher: bool,
+) -> None:
+    monkeypatch.setenv("FLASK_DEBUG", debug)
+    if run_main is None:
+        monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
+    else:
+        monkeypatch.setenv("WERKZEUG_RUN_MAIN", run_main)
+    with flask_run_context(**params):
+        assert flask_ext.is_reloader_watcher() is watcher
+    assert flask_ext.is_reloader_watcher() is False  # no click command at all: gunicorn
+
+
+def test_autostart_skipped_in_watcher_and_done_in_child(
+    monkeypatch: pytest.MonkeyPatch, make_app: Callable[..., Flask]
+) -> None:
+    monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
+    with flask_run_context(reload=True):
+        watcher_app = make_app("watcher", SCHEDULER_AUTOSTART=True)
+    assert not ext.get_scheduler(watcher_app).running
+    monkeypatch.setenv("WERKZEUG_RUN_MAIN", "true")
+    with flask_run_context(reload=True):
+        child_app = make_app("child", SCHEDULER_AUTOSTART=True)
+    assert ext.get_scheduler(child_app).running
+
+
+def test_autostart_skipped_under_other_flask_commands(
+    monkeypatch: pytest.MonkeyPatch, make_app: Callable[..., Flask]
+) -> None:
+    monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
+    root = click.Context(click.Group("flask"), info_name="flask")
+    with click.Context(click.Command("shell"), parent=root, info_name="shell"):
+        app = make_app("shell_app", SCHEDULER_AUTOSTART=True)
+    assert not ext.get_scheduler(app).running
+
+
+def test_uwsgi_without_threads_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, make_app: Callable[..., Flask]
+) -> None:
+    app = make_app()
+    monkeypatch.setitem(__import__("sys").modules, "uwsgi", types.SimpleNamespace(opt={}))
+    with pytest.raises(ConfigurationError, match="enable-threads"):
+        ext.start(app)
+    assert not ext.get_scheduler(app).running
+    monkeypatch.setitem(
+        __import__("sys").modules, "uwsgi", types.SimpleNamespace(opt={"enable-threads": True})
+    )
+    ext.start(app)
+    assert ext.get_scheduler(app).running
+
+
+# -- flask scheduler ... -----------------------------------------------------------------------
+
+
+def test_cli_list(make_app: Callable[..., Flask]) -> None:
+    app = make_app(SCHEDULER_TIMEZONE="Europe/Bratislava")
+    result = app.test_cli_runner().invoke(args=["scheduler", "list"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("report"))
+    assert "0 3 * * *" in line
+    assert "03:00:00+0" in line  # next run shown in the job's zone
+
+
+def test_cli_run_job_runs_in_app_context(make_app: Callable[..., Flask]) -> None:
+    drain()
+    app = make_app(MARKER="cli")
+    result = app.test_cli_runner().invoke(args=["scheduler", "run-job", "report"])
+    assert result.exit_code == 0, result.output
+    assert "report: succeeded" in result.output
+    assert seen.get(timeout=HANG_GUARD) == ("app_one", "cli")
+
+
+def test_cli_run_job_failure_and_unknown_id(make_app: Callable[..., Flask]) -> None:
+    local = FlaskScheduler(autostart=False)
+    local.add_job(failing, "@daily", id="fails")
+    app = make_app("failing_app", extension=local)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["scheduler", "run-job", "fails"])
+    assert result.exit_code == 1
+    assert "fails: failed" in result.output
+    assert "boom" in result.output
+    result = runner.invoke(args=["scheduler", "run-job", "nope"])
+    assert result.exit_code != 0
