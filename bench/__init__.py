@@ -1,0 +1,1 @@
+"""Benchmarks of ``scheduler`` against APScheduler, ``schedule`` and a floor (see README.md)."""

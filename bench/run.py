@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""Benchmark ``scheduler`` against APScheduler 3.11, ``schedule`` and a floor, side by side.
+
+    python bench/run.py [--rounds 5] [--quick] [--only SCENARIO[,SCENARIO]] [--systems a,b]
+
+Standard library only. It creates (or reuses) ``.bench-venv/`` at the repository root with the
+anchors and this project installed editable with its ``postgres,redis`` extras; the anchors
+never become dependencies of the project. Each (system, scenario) runs in its own process
+(``python -m bench.worker``); systems take turns within every round, starting one further on
+each round, so drift of the machine hits all of them alike. The table of medians and ratios is
+printed and written to ``bench/RESULTS.md`` (``bench/.last-run.md`` for ``--quick`` or
+``--only`` runs, so a partial run never replaces the record). See ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".bench-venv"
+PY = VENV / "bin" / "python"
+ANCHORS = ["apscheduler>=3.11,<4", "schedule", "croniter", "cronsim", "pyinstrument", "py-spy"]
+
+RUNNERS = ["scheduler", "apscheduler", "schedule", "floor"]
+CRONS = ["scheduler", "apscheduler", "croniter", "cronsim"]
+STORES = [f"store-{b}-{n}" for b in ("memory", "sqlite", "postgresql", "redis") for n in (1, 4)
+          if not (b == "memory" and n == 4)]
+
+#: (scenario, systems, most rounds it needs): the long idle windows and the stores (ours
+#: only, nothing to interleave with) run at most 3 rounds, the deterministic check once
+PLAN: list[tuple[str, list[str], int]] = [
+    ("lateness", RUNNERS, 99),
+    ("burst", RUNNERS, 99),
+    ("shutdown", RUNNERS, 99),
+    ("import", RUNNERS, 99),
+    ("cron", CRONS, 99),
+    ("idle-10k", RUNNERS, 3),
+    ("idle-100k", RUNNERS, 3),
+    *[(s, ["scheduler"], 3) for s in STORES],
+    ("cron-agree", ["scheduler"], 1),
+]
+
+TIMEOUT = 300  # seconds for one worker process
+
+
+# -- the venv -------------------------------------------------------------------------------
+def ensure_venv() -> None:
+    """Create .bench-venv and install into it, unless the stamp says it is current."""
+    stamp_file = VENV / "bench-stamp.json"
+    setup_cfg = (ROOT / "setup.cfg").read_bytes()
+    stamp = {"anchors": ANCHORS, "setup.cfg": hashlib.sha256(setup_cfg).hexdigest()}
+    if PY.exists() and stamp_file.exists():
+        try:
+            if json.loads(stamp_file.read_text()) == stamp:
+                return
+        except ValueError:
+            pass
+    if not PY.exists():
+        log(f"creating {VENV}")
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    pip = [str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    log("installing the anchors and this project (editable, postgres+redis extras)")
+    subprocess.run([*pip, *ANCHORS], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[postgres,redis]"], check=True)
+    stamp_file.write_text(json.dumps(stamp))
+
+
+# -- running --------------------------------------------------------------------------------
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_one(system: str, scenario: str, quick: bool) -> dict:
+    cmd = [str(PY), "-m", "bench.worker", "--system", system, "--scenario", scenario]
+    if quick:
+        cmd.append("--quick")
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return {"system": system, "scenario": scenario, "error": f"timed out after {TIMEOUT} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"system": system, "scenario": scenario, "error": f"worker failed: {tail}"}
+    result = json.loads(lines[-1])
+    result["seconds"] = time.perf_counter() - t0
+    if "error" in result:
+        log(proc.stderr.strip()[-2000:])
+    return result
+
+
+def selected(args: argparse.Namespace) -> list[tuple[str, list[str], int]]:
+    plan = PLAN
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        plan = [p for p in plan if any(p[0] == w or p[0].startswith(w + "-")
+                                       or (w == "stores" and p[0].startswith("store-"))
+                                       or (w == "idle" and p[0].startswith("idle-"))
+                                       for w in wanted)]
+        if not plan:
+            sys.exit(f"--only {args.only!r} matches no scenario; scenarios: "
+                     + ", ".join(p[0] for p in PLAN) + " (groups: idle, stores)")
+    if args.systems:
+        keep = set(args.systems.split(","))
+        plan = [(s, [x for x in systems if x in keep], n) for s, systems, n in plan]
+        plan = [p for p in plan if p[1]]
+    return plan
+
+
+def run_all(args: argparse.Namespace) -> dict[tuple[str, str], list[dict]]:
+    results: dict[tuple[str, str], list[dict]] = {}
+    plan = selected(args)
+    for r in range(args.rounds):
+        for scenario, systems, max_rounds in plan:
+            if r >= max_rounds:
+                continue
+            k = r % len(systems)
+            for system in systems[k:] + systems[:k]:  # a different system goes first each round
+                result = run_one(system, scenario, args.quick)
+                results.setdefault((scenario, system), []).append(result)
+                summary = result.get("error") or ", ".join(
+                    f"{key}={fmt(val)}" for key, val in result["metrics"].items()
+                    if isinstance(val, (int, float)) and not isinstance(val, bool))
+                log(f"[round {r + 1}/{args.rounds}] {scenario:<20} {system:<12} {summary}")
+    return results
+
+
+# -- reporting ------------------------------------------------------------------------------
+def fmt(value: object) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        a = abs(value)
+        if a == 0:
+            return "0"
+        if a >= 1000:
+            return f"{value:,.0f}"
+        if a >= 100:
+            return f"{value:.0f}"
+        if a >= 10:
+            return f"{value:.1f}"
+        if a >= 1:
+            return f"{value:.2f}"
+        if a >= 0.01:
+            return f"{value:.3f}"
+        return f"{value:.2g}"
+    return str(value)
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "–"
+    r = a / b
+    return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
+
+
+def median_of(results: dict, scenario: str, system: str, metric: str) -> float | None:
+    values = [r["metrics"][metric] for r in results.get((scenario, system), [])
+              if "metrics" in r and isinstance(r["metrics"].get(metric), (int, float))]
+    return statistics.median(values) if values else None
+
+
+def error_of(results: dict, scenario: str, system: str) -> str | None:
+    runs = results.get((scenario, system), [])
+    errors = [r["error"] for r in runs if "error" in r]
+    if runs and len(errors) == len(runs):
+        return errors[-1]
+    return None
+
+
+METRIC_NAMES = {
+    "p50_ms": "p50 (ms)", "p99_ms": "p99 (ms)", "max_ms": "max (ms)",
+    "register_s": "registration (s)", "rss_per_job_B": "RSS per job (bytes)",
+    "idle_cpu_pct": "idle CPU (% of a core)", "all_ran_s": "all ran after (s)",
+    "first_ms": "first started after (ms)", "shutdown_ms": "shutdown(wait=True) (ms)",
+    "import_ms": "python -c import − python -c pass (ms)",
+    "importtime_ms": "-X importtime cumulative (ms)",
+}
+
+TABLES = [
+    ("1. Dispatch lateness: 200 one-off jobs over 4 s, start − scheduled", "lateness",
+     ["p50_ms", "p99_ms", "max_ms"]),
+    ("2a. Idle scale: 10,000 interval jobs not due (idle window 10 s, 3 s with --quick)",
+     "idle-10k", ["register_s", "rss_per_job_B", "idle_cpu_pct"]),
+    ("2b. Idle scale: 100,000 interval jobs not due", "idle-100k",
+     ["register_s", "rss_per_job_B", "idle_cpu_pct"]),
+    ("3. Burst: 20,000 one-off jobs due at one instant, trivial work", "burst",
+     ["all_ran_s", "first_ms", "register_s"]),
+    ("5. Shutdown: 8 running jobs polling a cancel event every 50 ms", "shutdown",
+     ["shutdown_ms"]),
+    ("6. Import time", "import", ["import_ms", "importtime_ms"]),
+]
+
+
+def report(results: dict, args: argparse.Namespace, argv: list[str], took: float) -> str:
+    out: list[str] = ["# Benchmark results", ""]
+    out += machine(argv, args, took)
+    anchors = [s for s in RUNNERS if s != "scheduler"]
+    for title, scenario, metrics in TABLES:
+        if not any((scenario, s) in results for s in RUNNERS):
+            continue
+        out += [f"## {title}", "",
+                "| metric | " + " | ".join(RUNNERS) + " | "
+                + " | ".join(f"scheduler / {a}" for a in anchors) + " |",
+                "|---" * (1 + len(RUNNERS) + len(anchors)) + "|"]
+        for metric in metrics:
+            ours = median_of(results, scenario, "scheduler", metric)
+            cells = []
+            for s in RUNNERS:
+                err = error_of(results, scenario, s)
+                cells.append("error" if err else fmt(median_of(results, scenario, s, metric)))
+            ratios = [ratio(ours, median_of(results, scenario, a, metric)) for a in anchors]
+            out.append(f"| {METRIC_NAMES.get(metric, metric)} | " + " | ".join(cells) + " | "
+                       + " | ".join(ratios) + " |")
+        out += notes_for(results, scenario) + [""]
+    out += cron_table(results)
+    out += store_table(results)
+    out += agreement(results)
+    out += targets(results)
+    return "\n".join(out) + "\n"
+
+
+def notes_for(results: dict, scenario: str) -> list[str]:
+    notes = []
+    for (sc, system), runs in sorted(results.items()):
+        if sc != scenario:
+            continue
+        err = error_of(results, sc, system)
+        if err:
+            notes.append(f"- {system}: {err}")
+        if any(r.get("metrics", {}).get("registration_overran") for r in runs):
+            notes.append(f"- {system}: registration ran past the due instant in some round")
+        if sc == "shutdown":
+            bad = [r["metrics"] for r in runs if "metrics" in r
+                   and (r["metrics"]["jobs_ended"] != 8 or not r["metrics"]["clean"])]
+            if bad:
+                notes.append(f"- {system}: not all 8 jobs ended cleanly in {len(bad)} round(s)")
+    return ([""] + notes) if notes else []
+
+
+def cron_table(results: dict) -> list[str]:
+    if not any(("cron", s) in results for s in CRONS):
+        return []
+    out = ["## 4. Cron arithmetic: next fire after 100,000 start instants, Europe/Bratislava", "",
+           "Each system gets the expressions of the mix it supports (`bench/cronmix.py`); "
+           "`scheduler` is timed on the whole mix and again on each anchor's subset, and the "
+           "ratio compares the two on the same subset.", "",
+           "| system | expressions | µs per next fire | scheduler on the same subset (µs) "
+           "| scheduler / system |", "|---|---|---|---|---|"]
+    ours_all = median_of(results, "cron", "scheduler", "us_per_next")
+    n_all = median_of(results, "cron", "scheduler", "expressions")
+    out.append(f"| scheduler | {fmt(n_all)} (all) | {fmt(ours_all)} | | |")
+    for anchor in CRONS[1:]:
+        err = error_of(results, "cron", anchor)
+        if err:
+            out.append(f"| {anchor} | error: {err} | | | |")
+            continue
+        theirs = median_of(results, "cron", anchor, "us_per_next")
+        mine = median_of(results, "cron", "scheduler", f"us_on_{anchor}_subset")
+        n = median_of(results, "cron", anchor, "expressions")
+        out.append(f"| {anchor} | {fmt(n)} | {fmt(theirs)} | {fmt(mine)} | {ratio(mine, theirs)} |")
+    missing = []
+    from_mix = None
+    for anchor in CRONS[1:]:
+        runs = [r for r in results.get(("cron", anchor), []) if "metrics" in r]
+        if runs:
+            supported = set(runs[0]["metrics"].get("supported", []))
+            if from_mix is None:
+                from_mix = cron_mix_exprs()
+            lacking = [e for e in from_mix if e not in supported]
+            missing.append(f"- {anchor} lacks: " + ", ".join(f"`{e}`" for e in lacking))
+    return out + ([""] + missing if missing else []) + [
+        "- cronsim's API builds a `CronSim(expression, start)` per computation, so its figure "
+        "includes parsing; the others build their object once and reuse it "
+        "(croniter via `set_current`).", ""]
+
+
+def cron_mix_exprs() -> list[str]:
+    out = subprocess.run([str(PY), "-c", "import json; from bench import cronmix; "
+                          "print(json.dumps([m[0] for m in cronmix.MIX]))"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def store_table(results: dict) -> list[str]:
+    rows = [s for s in STORES if (s, "scheduler") in results]
+    if not rows:
+        return []
+    out = ["## 7. Stores: claim + finish of distinct fires, scheduler only", "",
+           "| store | processes | claims/s (all processes) | claim p50 (ms) | claim p99 (ms) |",
+           "|---|---|---|---|---|"]
+    for s in rows:
+        _, backend, procs = s.split("-")
+        err = error_of(results, s, "scheduler")
+        if err:
+            out.append(f"| {backend} | {procs} | error: {err} | | |")
+            continue
+        out.append(f"| {backend} | {procs} | {fmt(median_of(results, s, 'scheduler', 'claims_per_s'))}"
+                   f" | {fmt(median_of(results, s, 'scheduler', 'p50_ms'))}"
+                   f" | {fmt(median_of(results, s, 'scheduler', 'p99_ms'))} |")
+    return out + [""]
+
+
+def agreement(results: dict) -> list[str]:
+    runs = [r for r in results.get(("cron-agree", "scheduler"), []) if "metrics" in r]
+    if not runs:
+        err = error_of(results, "cron-agree", "scheduler")
+        return [f"## Cron agreement\n\nerror: {err}", ""] if err else []
+    m = runs[0]["metrics"]
+    out = ["## Cron agreement: `scheduler` against croniter and cronsim", "",
+           "Same start instants, answers compared in UTC; pairs with a DST transition between "
+           "the start and either answer (±3 h) are left out, as the libraries' DST rules "
+           "differ on purpose.", "",
+           "| against | compared | left out (DST) | disagreements |", "|---|---|---|---|"]
+    for anchor in ("croniter", "cronsim"):
+        out.append(f"| {anchor} | {m[anchor + '_compared']:,} | {m[anchor + '_skipped_dst']:,} "
+                   f"| {m[anchor + '_disagree']:,} |")
+    for anchor in ("croniter", "cronsim"):
+        for example in m[anchor + "_examples"]:
+            out.append(f"- {example}")
+    return out + [""]
+
+
+def targets(results: dict) -> list[str]:
+    def med(sc: str, sy: str, me: str) -> float | None:
+        return median_of(results, sc, sy, me)
+
+    def div(a, b):
+        return None if a is None or b in (None, 0) else a / b
+
+    rows = []
+
+    def add(target: str, value: float | None, limit: float, unit: str = "x") -> None:
+        shown = "–" if value is None else (f"{value:.2f}x" if unit == "x" else f"{fmt(value)} {unit}")
+        met = "–" if value is None else ("yes" if value <= limit else "**no**")
+        rows.append(f"| {target} | {shown} | {met} |")
+
+    add("lateness p99 ≤ 1.2x floor", div(med("lateness", "scheduler", "p99_ms"),
+                                          med("lateness", "floor", "p99_ms")), 1.2)
+    add("idle CPU, 100,000 jobs < 0.1 % of a core", med("idle-100k", "scheduler", "idle_cpu_pct"),
+        0.1, "%")
+    add("registration of 100,000 ≥ 10x faster than APScheduler (ratio ≤ 0.10x)",
+        div(med("idle-100k", "scheduler", "register_s"), med("idle-100k", "apscheduler", "register_s")),
+        0.1)
+    add("memory per job ≤ 0.5x APScheduler's",
+        div(med("idle-100k", "scheduler", "rss_per_job_B"),
+            med("idle-100k", "apscheduler", "rss_per_job_B")), 0.5)
+    add("burst ≥ 2.5x faster than APScheduler (ratio ≤ 0.40x)",
+        div(med("burst", "scheduler", "all_ran_s"), med("burst", "apscheduler", "all_ran_s")), 0.4)
+    cron_ratios = [div(med("cron", "scheduler", f"us_on_{a}_subset"), med("cron", a, "us_per_next"))
+                   for a in CRONS[1:]]
+    cron_ratios = [c for c in cron_ratios if c is not None]
+    add("cron ≥ 3x faster than the fastest anchor (worst ratio on their subsets ≤ 0.33x)",
+        max(cron_ratios) if cron_ratios else None, 1 / 3)
+    add("shutdown ≤ 100 ms + 50 ms polling", med("shutdown", "scheduler", "shutdown_ms"), 150, "ms")
+    add("import ≤ 0.4x APScheduler's", div(med("import", "scheduler", "import_ms"),
+                                           med("import", "apscheduler", "import_ms")), 0.4)
+    return ["## Targets (issue 5)", "", "| target | measured | met |", "|---|---|---|", *rows, ""]
+
+
+def machine(argv: list[str], args: argparse.Namespace, took: float) -> list[str]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    pyver = subprocess.run([str(PY), "-c", "import sys; print(sys.version.split()[0])"],
+                           capture_output=True, text=True).stdout.strip()
+    versions = subprocess.run(
+        [str(PY), "-c", "from importlib.metadata import version as v; "
+         "print(', '.join(f'{p} {v(p)}' for p in ('APScheduler','schedule','croniter','cronsim')))"],
+        capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    return [
+        f"- command: `{' '.join(shlex.quote(a) for a in argv)}` ({args.rounds} round(s)"
+        f"{', quick sizes' if args.quick else ''}; took {took / 60:.1f} min)",
+        f"- machine: {os.cpu_count()} CPUs (`nproc` {nproc()}), {model}, "
+        f"{platform.system()} {platform.release()}",
+        f"- Python {pyver}; {versions}",
+        f"- date: {_dt.datetime.now().astimezone().isoformat(timespec='seconds')}; "
+        f"commit {commit}",
+        "- cells are medians over rounds; a ratio is scheduler's median / that system's "
+        "median, so below 1.00x means scheduler is lower (better, for every metric here)",
+        "",
+    ]
+
+
+def nproc() -> str:
+    try:
+        return subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds over every system (default 5; 1 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller sizes and shorter windows (about 2 minutes)")
+    parser.add_argument("--only", help="scenarios, comma-separated: lateness, burst, shutdown, "
+                        "import, cron, cron-agree, idle (idle-10k, idle-100k), stores "
+                        "(store-sqlite-1, ...)")
+    parser.add_argument("--systems", help="comma-separated subset of systems to run")
+    parser.add_argument("--out", help="where to write the markdown (default bench/RESULTS.md "
+                        "for a full run, bench/.last-run.md otherwise)")
+    parser.add_argument("--no-install", action="store_true",
+                        help="use .bench-venv as it is")
+    args = parser.parse_args()
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 5
+    argv = ["python", "bench/run.py", *sys.argv[1:]]
+    if not args.no_install:
+        ensure_venv()
+    t0 = time.perf_counter()
+    results = run_all(args)
+    text = report(results, args, argv, time.perf_counter() - t0)
+    partial = args.quick or args.only or args.systems
+    out = Path(args.out) if args.out else ROOT / "bench" / (".last-run.md" if partial else "RESULTS.md")
+    out.write_text(text)
+    (ROOT / "bench" / ".last-run.json").write_text(json.dumps(
+        [r for runs in results.values() for r in runs], indent=1))
+    print(text)
+    log(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
