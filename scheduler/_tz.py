@@ -55,7 +55,7 @@ def zone(value: object) -> tzinfo:
 
 
 def tz_name(tz: tzinfo) -> str:
-    """A stable, JSON-friendly name for a zone (``'UTC'``, ``'Europe/Bratislava'``, ``'+05:30'``)."""
+    """A stable, JSON-friendly name for a zone: ``'UTC'``, ``'Europe/Bratislava'``, ``'+05:30'``."""
     if tz is UTC:
         return "UTC"
     key = getattr(tz, "key", None)

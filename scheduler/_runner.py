@@ -1,0 +1,509 @@
+"""One fire in a pool thread: misfire check, claim, lease, call, retries, outcome.
+
+Threads and state
+-----------------
+* The ticker calls :meth:`Runner.submit`; everything else here runs on a pool thread.
+* A run that holds a lease is a :class:`LiveRun` in ``Runner.live`` (guarded by
+  ``Runner._lock``); the heartbeat thread renews those leases, sets ``cancel_event`` at a
+  run's deadline and when its lease is lost. Only the pool thread that owns a LiveRun
+  records its outcome.
+* The runner is the only place that calls user code, and it always finishes by recording
+  an outcome: a fire is run, or recorded as skipped or missed, or (when the store is down
+  and nothing can be recorded) handed back to wait for the store, to be judged by the
+  catch-up rules when it returns. Nothing a job does, ``SystemExit`` included, gets out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import reprlib
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from . import context
+from ._log import safe_log
+from ._ticker import jitter_offset
+from ._tz import tz_name
+from .events import (
+    JobFailed,
+    JobMissed,
+    JobRetried,
+    JobSkipped,
+    JobStarted,
+    JobSubmitted,
+    JobSucceeded,
+    JobTimedOut,
+)
+from .exceptions import StoreUnavailable
+from .stores import Claim, ClaimStatus, FireKey, RunOutcome
+
+if TYPE_CHECKING:
+    from .job import Job
+    from .scheduler import Scheduler
+
+__all__ = ["LiveRun", "Runner"]
+
+log = logging.getLogger("scheduler")
+
+_repr = reprlib.Repr()
+_repr.maxstring = 120
+_repr.maxother = 120
+
+
+def short_repr(value: object) -> str | None:
+    if value is None:
+        return None
+    try:
+        return _repr.repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before attempt ``attempt + 1``: 1, 2, 4, ... capped at 5 minutes."""
+    return float(min(2 ** (attempt - 1), 300))
+
+
+@dataclass(eq=False)
+class LiveRun:
+    job: Job
+    claim: Claim
+    ctx: context.RunContext
+    deadline: float | None  #: monotonic time of the timeout, or None
+    lease_until: float  #: monotonic estimate of the lease's expiry (self-fencing)
+    timed_out: bool = False
+    fenced: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+
+class Runner:
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._sched = scheduler
+        self._lock = threading.Lock()
+        self.live: dict[str, LiveRun] = {}
+        self._warned_superseded: set[str] = set()
+        # fires handed to the pool and not finished yet (scheduler.testing's settle() waits
+        # for this to reach zero)
+        self.inflight = 0
+        self.idle = threading.Condition()
+
+    # -- the ticker's side -----------------------------------------------------------------
+    def submit(self, job: Job, fire: datetime, coalesced: int) -> None:
+        sched = self._sched
+        with self.idle:
+            self.inflight += 1
+        try:
+            sched._pool.submit(self._run_fire, job, fire, coalesced)
+        except RuntimeError:  # the pool shut down under us
+            self._done()
+            return
+        if sched._events:
+            sched._events.emit(
+                JobSubmitted(timestamp=sched._now(), job_id=job.id, scheduled_time=fire)
+            )
+
+    def submit_claim(self, job: Job, claim: Claim) -> None:
+        """Run an already claimed fire (the retry of a lost run) on the pool."""
+
+        def go() -> None:
+            try:
+                self.execute(job, claim)
+            except BaseException:
+                safe_log(log, logging.ERROR, "internal error running job %s", job.id,
+                         exc_info=True)
+            finally:
+                self._done()
+
+        with self.idle:
+            self.inflight += 1
+        try:
+            self._sched._pool.submit(go)
+        except RuntimeError:
+            self._done()
+
+    def _done(self) -> None:
+        with self.idle:
+            self.inflight -= 1
+            self.idle.notify_all()
+
+    # -- the pool thread's side ------------------------------------------------------------
+    def _run_fire(self, job: Job, fire: datetime, coalesced: int) -> None:
+        try:
+            self._fire(job, fire, coalesced)
+        except BaseException:  # a bug of ours must not kill the worker or lose the job
+            safe_log(log, logging.ERROR, "internal error running job %s", job.id, exc_info=True)
+        finally:
+            self._done()
+
+    def _fire(self, job: Job, fire: datetime, coalesced: int) -> None:
+        sched = self._sched
+        job._queued = False
+        if not sched._is_current(job):
+            return  # removed or paused after the fire was dispatched: it is not a fire now
+        sched._reschedule_after(job, fire)  # the job's next fire goes back to the ticker
+        if not sched._accepting:
+            self._refused_at_shutdown(job, fire)
+            return
+        store = sched.store
+        key = FireKey(job.id, fire)
+        jitter = job.options.jitter
+        start_at = fire + jitter_offset(job.id, fire, jitter) if jitter else fire
+        late = (sched._now() - start_at).total_seconds()
+        grace = job.options.misfire_grace_time
+        try:
+            if grace is not None and late > grace:
+                reason = f"started {late:.1f}s late, past misfire_grace_time ({grace:g}s)"
+                if sched._outage_covers(fire):
+                    reason += " (store_unavailable)"
+                if store.claim_missed(
+                    key,
+                    fingerprint=job._fingerprint,
+                    owner=sched.owner,
+                    reason=reason,
+                    coalesced=coalesced,
+                ):
+                    self._report(JobMissed, logging.WARNING, "missed", job, fire, reason=reason)
+                return
+            claim = store.claim(
+                key,
+                fingerprint=job._fingerprint,
+                owner=sched.owner,
+                max_instances=job.options.max_instances,
+                lease_seconds=sched.lease_seconds,
+                coalesced=coalesced,
+            )
+        except StoreUnavailable as exc:
+            sched._store_failed(job, fire, exc)
+            return
+        sched._store_ok()
+        if claim.status is ClaimStatus.CLAIMED:
+            self.execute(job, claim, coalesced=coalesced)
+        elif claim.status is ClaimStatus.SKIPPED:
+            reason = f"max_instances ({job.options.max_instances}) reached"
+            self._report(JobSkipped, logging.WARNING, "skipped", job, fire, reason=reason)
+        elif claim.status is ClaimStatus.SUPERSEDED:
+            if job.id not in self._warned_superseded:
+                self._warned_superseded.add(job.id)
+                stored = _stored_summary(sched, job.id)
+                safe_log(
+                    log,
+                    logging.WARNING,
+                    "job %s: the store holds another definition (%s); this instance's "
+                    "definition lost (the last registered definition runs) and claims "
+                    "nothing until it is registered again",
+                    job.id,
+                    stored,
+                    extra={"job_id": job.id, "stored_definition": stored},
+                )
+        else:
+            log.debug("fire %s taken by another instance", key.key)
+
+    def _refused_at_shutdown(self, job: Job, fire: datetime) -> None:
+        """A fire that was due but not started when shutdown began. With a shared store a
+        peer (or this app's next start, by the catch-up rules) takes it; alone, record it."""
+        sched = self._sched
+        if sched.store.shared:
+            return
+        reason = "scheduler shut down before the fire started"
+        with contextlib.suppress(Exception):
+            if sched.store.claim_missed(
+                FireKey(job.id, fire),
+                fingerprint=job._fingerprint,
+                owner=sched.owner,
+                reason=reason,
+            ):
+                self._report(JobMissed, logging.WARNING, "missed", job, fire, reason=reason)
+
+    def execute(self, job: Job, claim: Claim, *, coalesced: int = 0) -> None:
+        """Run a claimed fire to its recorded outcome (attempts, retries, timeout)."""
+        sched = self._sched
+        clock = sched.clock
+        fire = claim.fire.scheduled_time
+        ctx = context.RunContext(
+            job_id=job.id,
+            scheduled_time=fire.astimezone(job.timezone),
+            attempt=claim.attempt,
+            cancel_event=threading.Event(),
+            fencing_token=claim.token,
+            run_id=claim.run_id,
+        )
+        timeout = job.options.timeout
+        now = clock.monotonic()
+        run = LiveRun(
+            job=job,
+            claim=claim,
+            ctx=ctx,
+            deadline=now + timeout if timeout else None,
+            lease_until=now + sched.lease_seconds,
+            started=now,
+        )
+        with self._lock:
+            self.live[claim.run_id or ""] = run
+        sched._heartbeat.wake_for_deadline()
+        try:
+            self._attempts(run, coalesced)
+        finally:
+            with self._lock:
+                self.live.pop(claim.run_id or "", None)
+
+    def _attempts(self, run: LiveRun, coalesced: int) -> None:
+        sched = self._sched
+        job, claim = run.job, run.claim
+        attempt = claim.attempt
+        while True:
+            try:
+                if not sched.store.mark_started(claim, attempt=attempt):
+                    self._fenced(run, "its lease was lost before it started")
+                    return
+            except StoreUnavailable:
+                pass  # the lease still protects the run; the outcome is written later
+            run.ctx = dc_replace(run.ctx, attempt=attempt)
+            extra = _extra(job, claim.fire.scheduled_time, attempt)
+            safe_log(
+                log,
+                logging.INFO,
+                "job %s (%s) started: scheduled %s %s, attempt %d%s",
+                job.id,
+                job.name,
+                run.ctx.scheduled_time.isoformat(),
+                tz_name(job.timezone),
+                attempt,
+                f", folding {coalesced} overdue fires" if coalesced else "",
+                extra={**extra, "coalesced": coalesced},
+            )
+            if sched._events:
+                sched._events.emit(
+                    JobStarted(
+                        timestamp=sched._now(),
+                        job_id=job.id,
+                        scheduled_time=claim.fire.scheduled_time,
+                        attempt=attempt,
+                    )
+                )
+            began = time.monotonic()
+            ok, value, exc = self._call(job, run.ctx)
+            duration = time.monotonic() - began
+            job.run_count += 1
+            if run.timed_out:
+                self._finish(
+                    run,
+                    RunOutcome.TIMED_OUT,
+                    attempt,
+                    error=f"timed out after {job.options.timeout:g}s; returned after "
+                    f"{duration:.3f}s",
+                )
+                return
+            if ok:
+                result = short_repr(value)
+                safe_log(
+                    log,
+                    logging.INFO,
+                    "job %s succeeded in %.3fs: %s",
+                    job.id,
+                    duration,
+                    result,
+                    extra={**extra, "outcome": "succeeded", "duration": duration, "result": result},
+                )
+                self._finish(run, RunOutcome.SUCCEEDED, attempt, result=result)
+                if sched._events:
+                    sched._events.emit(
+                        JobSucceeded(
+                            timestamp=sched._now(),
+                            job_id=job.id,
+                            scheduled_time=claim.fire.scheduled_time,
+                            attempt=attempt,
+                            duration=duration,
+                            result=result,
+                        )
+                    )
+                return
+            assert exc is not None
+            error = f"{type(exc).__name__}: {exc}"
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            safe_log(
+                log,
+                logging.ERROR,
+                "job %s failed after %.3fs (attempt %d): %s",
+                job.id,
+                duration,
+                attempt,
+                error,
+                exc_info=(type(exc), exc, exc.__traceback__),
+                extra={**extra, "outcome": "failed", "duration": duration, "error": error},
+            )
+            if attempt <= job.options.retries and not run.ctx.cancel_event.is_set():
+                delay = backoff(attempt)
+                safe_log(
+                    log,
+                    logging.INFO,
+                    "job %s will retry in %.0fs (attempt %d of %d)",
+                    job.id,
+                    delay,
+                    attempt + 1,
+                    job.options.retries + 1,
+                    extra={**extra, "delay": delay},
+                )
+                if sched._events:
+                    sched._events.emit(
+                        JobRetried(
+                            timestamp=sched._now(),
+                            job_id=job.id,
+                            scheduled_time=claim.fire.scheduled_time,
+                            attempt=attempt,
+                            delay=delay,
+                            error=error,
+                        )
+                    )
+                if not sched.clock.sleep(delay, run.ctx.cancel_event):
+                    attempt += 1
+                    continue
+                error += " (retry cancelled by shutdown)"
+            self._finish(run, RunOutcome.FAILED, attempt, error=error)
+            if sched._events:
+                sched._events.emit(
+                    JobFailed(
+                        timestamp=sched._now(),
+                        job_id=job.id,
+                        scheduled_time=claim.fire.scheduled_time,
+                        attempt=attempt,
+                        duration=duration,
+                        error=error,
+                        traceback=tb,
+                    )
+                )
+            return
+
+    def _call(self, job: Job, ctx: context.RunContext) -> tuple[bool, Any, BaseException | None]:
+        wrap = self._sched._run_context
+        context._set(ctx)
+        try:
+            if wrap is None:
+                return True, job.func(*job.args, **job.kwargs), None
+            with wrap(job):
+                return True, job.func(*job.args, **job.kwargs), None
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt, GeneratorExit too
+            return False, None, exc
+        finally:
+            context._set(None)
+
+    def _finish(
+        self,
+        run: LiveRun,
+        outcome: RunOutcome,
+        attempt: int,
+        *,
+        error: str | None = None,
+        result: str | None = None,
+    ) -> None:
+        """Write the outcome; through a short outage, try again before giving up (the lease
+        then expires and a peer records the run as lost, which is the truth we can offer)."""
+        sched = self._sched
+        for delay in (0.0, 0.5, 1.0, 2.0, 4.0):
+            if delay:
+                time.sleep(delay)
+            try:
+                if not sched.store.finish(
+                    run.claim, outcome=outcome, attempt=attempt, error=error, result=result
+                ):
+                    self._fenced(run, f"its outcome ({outcome}) came after the lease was lost")
+                else:
+                    sched._after_run(run.job)
+                return
+            except StoreUnavailable as exc:
+                sched._store_failed(None, None, exc)
+        safe_log(
+            log,
+            logging.ERROR,
+            "job %s: could not record outcome %s of the fire at %s: store unavailable",
+            run.job.id,
+            outcome,
+            run.claim.fire.scheduled_time.isoformat(),
+            extra=_extra(run.job, run.claim.fire.scheduled_time, attempt),
+        )
+
+    def _fenced(self, run: LiveRun, why: str) -> None:
+        safe_log(
+            log,
+            logging.WARNING,
+            "job %s, fire %s: %s; a peer has recorded it as lost",
+            run.job.id,
+            run.claim.fire.scheduled_time.isoformat(),
+            why,
+            extra=_extra(run.job, run.claim.fire.scheduled_time, run.ctx.attempt),
+        )
+
+    def _report(
+        self, event: type, level: int, what: str, job: Job, fire: datetime, *, reason: str
+    ) -> None:
+        sched = self._sched
+        safe_log(
+            log,
+            level,
+            "job %s %s: fire at %s, %s",
+            job.id,
+            what,
+            fire.astimezone(job.timezone).isoformat(),
+            reason,
+            extra={**_extra(job, fire, 1), "outcome": what, "reason": reason},
+        )
+        if sched._events:
+            sched._events.emit(
+                event(timestamp=sched._now(), job_id=job.id, scheduled_time=fire, reason=reason)
+            )
+
+    # -- called by the heartbeat -----------------------------------------------------------
+    def time_out(self, run: LiveRun) -> None:
+        run.timed_out = True
+        run.ctx.cancel_event.set()
+        job = run.job
+        safe_log(
+            log,
+            logging.WARNING,
+            "job %s timed out after %gs; its cancel_event is set (a thread cannot be killed: "
+            "the run holds its slot until the function returns)",
+            job.id,
+            job.options.timeout,
+            extra={**_extra(job, run.claim.fire.scheduled_time, run.ctx.attempt),
+                   "outcome": "timed_out"},
+        )
+        sched = self._sched
+        if sched._events:
+            sched._events.emit(
+                JobTimedOut(
+                    timestamp=sched._now(),
+                    job_id=job.id,
+                    scheduled_time=run.claim.fire.scheduled_time,
+                    attempt=run.ctx.attempt,
+                    timeout=job.options.timeout or 0.0,
+                )
+            )
+
+
+def _extra(job: Job, fire: datetime, attempt: int) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "job_name": job.name,
+        "scheduled_time": fire.isoformat(),
+        "timezone": tz_name(job.timezone),
+        "attempt": attempt,
+    }
+
+
+def _stored_summary(sched: Scheduler, job_id: str) -> str:
+    try:
+        stored = sched.store.get_job(job_id)
+    except Exception:
+        return "unknown"
+    if stored is None:
+        return "none: the job was removed from the store"
+    d = stored.definition
+    return (
+        f"{d.func_ref} trigger={d.trigger} args={d.args} kwargs={d.kwargs}, registered by "
+        f"{stored.registered_by} at {stored.registered_at.isoformat()}"
+    )

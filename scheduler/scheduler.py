@@ -1,0 +1,713 @@
+"""The :class:`Scheduler` facade: jobs in, fires out, one clean shutdown.
+
+Quick start::
+
+    from scheduler import Scheduler
+
+    sched = Scheduler(timezone="Europe/Bratislava")
+
+    @sched.job("0 3 * * *")            # every day at 03:00 Bratislava time
+    def nightly_report() -> None: ...
+
+    sched.every(10).minutes.do(refresh_cache)
+    sched.run_forever()                # Ctrl-C or SIGTERM: graceful shutdown
+
+Everything you pass is checked when you pass it; nothing is raised later from a background
+thread. See ``DESIGN.md`` for the path a fire takes: ticker -> runner -> store.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import signal
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, TypeVar
+
+from . import context
+from ._clock import Clock, SystemClock
+from ._heartbeat import Heartbeat
+from ._log import safe_log
+from ._pool import DaemonPool
+from ._refs import resolve
+from ._runner import Runner
+from ._ticker import Ticker
+from ._tz import tz_name, zone
+from .events import (
+    Dispatcher,
+    Event,
+    JobAdded,
+    JobRemoved,
+    SchedulerShutdown,
+    SchedulerStarted,
+)
+from .exceptions import (
+    ConfigurationError,
+    DuplicateJobId,
+    InvalidJob,
+    InvalidTrigger,
+    JobNotFound,
+    SchedulerAlreadyRunning,
+    SchedulerError,
+    StoreUnavailable,
+)
+from .job import Job, JobOptions
+from .stores import Owner, RunOutcome, RunRecord, Store, from_url
+from .triggers import Trigger, coerce
+from .triggers import from_dict as trigger_from_dict
+
+__all__ = ["Scheduler"]
+
+log = logging.getLogger("scheduler")
+F = TypeVar("F", bound=Callable[..., Any])
+
+_instances: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+_STATES = ("stopped", "running", "stopping", "shut down")
+
+
+def _positive(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+class Scheduler:
+    """Runs jobs on a thread pool at the times their triggers say.
+
+    :param timezone: the zone for triggers that do not name one (name, ZoneInfo, pytz, tzinfo)
+    :param max_workers: threads running jobs at once
+    :param shutdown_timeout: seconds :meth:`shutdown` waits for running jobs by default
+    :param tick: the ticker wakes at least this often (to notice wall-clock changes); due
+        fires are dispatched when due, not on tick boundaries
+    :param store: ``None``/``"memory"``, ``"sqlite:///path.db"``, ``"postgresql://..."``,
+        ``"redis://..."`` or a :class:`~scheduler.stores.Store`
+    :param lease_seconds: a claimed fire's lease; renewed every third of it while it runs,
+        and declared lost by a peer once it has expired
+    :param run_context: ``callable(job)`` returning a context manager entered around every
+        job call on its pool thread (integrations use it for an app context or DB handling)
+    :param clock: the time source (:class:`scheduler.testing.VirtualClock` in tests)
+    :raises ConfigurationError: any bad argument, at once
+    """
+
+    def __init__(
+        self,
+        *,
+        timezone: str | tzinfo = "UTC",
+        max_workers: int = 10,
+        shutdown_timeout: float = 30.0,
+        tick: float = 1.0,
+        store: str | Store | None = None,
+        lease_seconds: float = 30.0,
+        run_context: Callable[[Job], contextlib.AbstractContextManager[Any]] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.timezone = zone(timezone)
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            raise ConfigurationError(f"max_workers must be an int >= 1, got {max_workers!r}")
+        self.max_workers = max_workers
+        self.shutdown_timeout = _positive("shutdown_timeout", shutdown_timeout)
+        self.tick = _positive("tick", tick)
+        self.lease_seconds = _positive("lease_seconds", lease_seconds)
+        if run_context is not None and not callable(run_context):
+            raise ConfigurationError(f"run_context must be callable, got {run_context!r}")
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.store: Store = store if isinstance(store, Store) else from_url(store)
+        self.store.bind_clock(self.clock)
+        self.owner = Owner.current()
+        self._run_context = run_context
+        self._store_has_clock = type(self.store).now is not Store.now
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.RLock()
+        self._state = "stopped"
+        self._accepting = False
+        self._events = Dispatcher()
+        self._ticker = Ticker(self, self.tick)
+        self._runner = Runner(self)
+        self._heartbeat = Heartbeat(self)
+        self._pool: Executor = DaemonPool(max_workers)
+        self._skew = 0.0
+        self._outage_since: datetime | None = None
+        self._outages: list[tuple[datetime, datetime]] = []
+        self._awaiting_store: dict[str, tuple[Job, datetime]] = {}
+        self._shutdown_result: bool | None = None
+        self._stop_requested = threading.Event()
+        _instances.add(self)
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._state == "running"
+
+    @property
+    def state(self) -> str:
+        """``'stopped'`` (not started yet), ``'running'``, ``'stopping'`` or ``'shut down'``."""
+        return self._state
+
+    def _now(self) -> datetime:
+        """Now by the store's clock where it has one (the local clock corrected by skew)."""
+        now = self.clock.now()
+        return now - timedelta(seconds=self._skew) if self._skew else now
+
+    # -- jobs ------------------------------------------------------------------------------
+    def add_job(
+        self,
+        func: Callable[..., Any],
+        trigger: Trigger | str | timedelta,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        args: Iterable[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        replace_existing: bool = False,
+        tags: Iterable[str] = (),
+        **options: Any,
+    ) -> Job:
+        """Schedule ``func`` to run whenever ``trigger`` fires.
+
+        :param trigger: a :class:`~scheduler.triggers.Trigger`, a cron string
+            (``"*/5 * * * *"``) or a positive ``timedelta``
+        :param id: unique id; defaults to the function's import path ``module:qualname``
+        :param options: ``max_instances``, ``misfire_grace_time``, ``coalesce``, ``jitter``,
+            ``retries``, ``timeout`` (see :class:`~scheduler.job.JobOptions`)
+        :raises InvalidTrigger: bad trigger, or a ``Once`` in the past
+        :raises InvalidJob: not callable, unknown option, bad option value; with a durable
+            store, non-JSON arguments, or (added while running) a function that cannot be
+            imported by name
+        :raises DuplicateJobId: the id is taken and ``replace_existing`` is False
+        """
+        trig = coerce(trigger).with_default_timezone(self.timezone)
+        opts = JobOptions.build(options) if options else _DEFAULT_OPTIONS
+        from .triggers.once import Once
+
+        if isinstance(trig, Once) and trig.when <= self._now():
+            raise InvalidTrigger(
+                f"Once({trig.when.isoformat()}) is in the past (now is "
+                f"{self._now().isoformat()}); a one-off job needs a future time"
+            )
+        running = self._state == "running"
+        job = Job(
+            self,
+            func,
+            trig,
+            id=id,
+            name=name,
+            args=args if isinstance(args, (tuple, list)) else tuple(args),
+            kwargs=kwargs,
+            options=opts,
+            tags=tags,
+            dynamic=running and self.store.durable,
+            durable=self.store.durable,
+        )
+        with self._lock:
+            old = self._jobs.get(job.id)
+            if old is not None and not replace_existing:
+                raise DuplicateJobId(job.id)
+            if old is not None:
+                self._ticker.drop(old)
+            if running:
+                self._activate(job)  # may raise StoreUnavailable: then nothing was added
+            self._jobs[job.id] = job
+        if self._events:
+            self._events.emit(JobAdded(timestamp=self._now(), job_id=job.id))
+        return job
+
+    def job(self, trigger: Trigger | str | timedelta, **options: Any) -> Callable[[F], F]:
+        """Decorator form of :meth:`add_job`; returns the function unchanged."""
+
+        def register(func: F) -> F:
+            self.add_job(func, trigger, **options)
+            return func
+
+        return register
+
+    def every(self, interval: float = 1) -> Any:
+        """The ``schedule`` library's vocabulary: ``sched.every(10).minutes.do(func)``."""
+        from .fluent import Every
+
+        return Every(self, interval)
+
+    def adopt(self, schedule_scheduler: Any) -> list[Job]:
+        """Take over the jobs of a ``schedule.Scheduler`` (see :func:`scheduler.fluent.adopt`)."""
+        from .fluent import adopt
+
+        return adopt(self, schedule_scheduler)
+
+    def get_jobs(self) -> list[Job]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def get_job(self, job_id: str) -> Job:
+        """:raises JobNotFound: no such id"""
+        with self._lock:
+            try:
+                return self._jobs[job_id]
+            except KeyError:
+                raise JobNotFound(job_id) from None
+
+    def remove_job(self, job_id: str) -> None:
+        """Stop scheduling the job here. A job added at run time to a durable store is
+        removed from the store too, so every instance drops it.
+
+        :raises JobNotFound: no such id
+        """
+        with self._lock:
+            job = self.get_job(job_id)
+            del self._jobs[job_id]
+            self._ticker.drop(job)
+            self._awaiting_store.pop(job_id, None)
+        if job.dynamic:
+            with contextlib.suppress(StoreUnavailable):
+                self.store.unregister(job_id)
+        if self._events:
+            self._events.emit(JobRemoved(timestamp=self._now(), job_id=job_id))
+
+    def pause_job(self, job_id: str) -> Job:
+        """Stop firing the job in this process until :meth:`resume_job`; fires that fall
+        meanwhile are not run here (other instances sharing the store are not paused)."""
+        with self._lock:
+            job = self.get_job(job_id)
+            job.paused = True
+            self._ticker.drop(job)
+        return job
+
+    def resume_job(self, job_id: str) -> Job:
+        """Fire again from now on."""
+        with self._lock:
+            job = self.get_job(job_id)
+            if job.paused:
+                job.paused = False
+                if self._state == "running":
+                    self._schedule_first(job, after=self._now())
+        return job
+
+    def run_job(self, job_id: str) -> Future[Any]:
+        """Run the job now on the pool, outside its schedule. The run is not claimed in the
+        store (it runs here, once) and not in the run history; the Future gives its return
+        value or exception.
+
+        :raises JobNotFound: no such id
+        :raises SchedulerNotRunning: before :meth:`start` or after shutdown
+        """
+        job = self.get_job(job_id)
+        if self._state != "running":
+            from .exceptions import SchedulerNotRunning
+
+            raise SchedulerNotRunning("run_job needs a running scheduler; call start() first")
+
+        def manual() -> Any:
+            ctx = context.RunContext(
+                job_id=job.id, scheduled_time=self._now().astimezone(job.timezone), attempt=1
+            )
+            ok, value, exc = self._runner._call(job, ctx)
+            if not ok:
+                raise exc  # type: ignore[misc]
+            return value
+
+        return self._pool.submit(manual)
+
+    def get_runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
+        """The run history, newest first (every process's runs with a shared store)."""
+        return self.store.get_runs(job_id, limit)
+
+    def add_listener(
+        self, callback: Callable[[Event], Any], events: Iterable[type[Event]] | None = None
+    ) -> None:
+        """Call ``callback(event)`` for each event of the given classes (all by default)."""
+        self._events.add(callback, events)
+
+    def remove_listener(self, callback: Callable[[Event], Any]) -> None:
+        self._events.remove(callback)
+
+    # -- internal: placing jobs in time ----------------------------------------------------
+    def _activate(self, job: Job) -> None:
+        """Register the job in the store and put its first fire in the heap (catch-up from
+        the stored last fire). Called with the lock held."""
+        reg = self.store.register(job.definition, owner=self.owner)
+        if reg.replaced is not None and reg.replaced.registered_by != str(self.owner):
+            old = reg.replaced.definition
+            safe_log(
+                log,
+                logging.WARNING,
+                "job %s is defined differently by another instance: stored %s trigger=%s "
+                "args=%s (registered by %s at %s), here %s trigger=%s args=%s (%s); the last "
+                "registered definition wins, so this one runs from now on",
+                job.id,
+                old.func_ref,
+                old.trigger,
+                old.args,
+                reg.replaced.registered_by,
+                reg.replaced.registered_at.isoformat(),
+                job.func_ref,
+                job.definition.trigger,
+                job.definition.args,
+                self.owner,
+                extra={"job_id": job.id, "replaced_by": str(self.owner)},
+            )
+        job._anchor = reg.anchor
+        job._effective = job.trigger.anchored(reg.anchor)
+        self._runner._warned_superseded.discard(job.id)
+        if job.paused:
+            return
+        if reg.last_fire is not None:
+            self._reschedule_after(job, reg.last_fire)
+        else:
+            self._schedule_first(job, after=self._now())
+
+    def _schedule_first(self, job: Job, *, after: datetime) -> None:
+        fire = job._effective.next_after(after)
+        if fire is None:
+            self._finished(job)
+        else:
+            self._ticker.push(job, fire.astimezone(_UTC))
+
+    def _reschedule_after(self, job: Job, fire: datetime) -> None:
+        """Put the job's fire after ``fire`` in the heap (or retire a job that is done)."""
+        nxt = job._effective.next_after(fire)
+        if nxt is None:
+            self._finished(job)
+        elif self._is_current(job):
+            self._ticker.push(job, nxt.astimezone(_UTC))
+
+    def _finished(self, job: Job) -> None:
+        """The trigger will not fire again: the job leaves the registry (its last run, if
+        one is under way, still finishes and is recorded)."""
+        with self._lock:
+            if self._jobs.get(job.id) is job:
+                del self._jobs[job.id]
+                self._ticker.drop(job)
+        if self._events:
+            self._events.emit(JobRemoved(timestamp=self._now(), job_id=job.id))
+
+    def _after_run(self, job: Job) -> None:
+        """A claimed run finished: a finished one-off job added at run time leaves the store."""
+        if job.dynamic and job.id not in self._jobs:
+            with contextlib.suppress(StoreUnavailable):
+                self.store.unregister(job.id)
+
+    def _is_current(self, job: Job) -> bool:
+        return self._jobs.get(job.id) is job and not job.paused
+
+    # -- internal: store outages -----------------------------------------------------------
+    def _store_failed(self, job: Job | None, fire: datetime | None, exc: BaseException) -> None:
+        """A store call failed: remember the fire to retry, and log the outage once."""
+        with self._lock:
+            first = self._outage_since is None
+            if first:
+                self._outage_since = self._now()
+            if job is not None and fire is not None and self._is_current(job):
+                self._ticker.drop(job)  # it comes back when the store does
+                self._awaiting_store.setdefault(job.id, (job, fire))
+        if first:
+            safe_log(
+                log,
+                logging.ERROR,
+                "store unavailable: %s; no fire runs until it answers again (probing with "
+                "backoff; fires due meanwhile follow the misfire rules)",
+                exc,
+                extra={"store": type(self.store).__name__, "error": str(exc)},
+            )
+        self._heartbeat.wake_for_deadline()
+
+    def _store_ok(self) -> None:
+        with self._lock:
+            since = self._outage_since
+            if since is None:
+                return
+            self._outage_since = None
+            now = self._now()
+            self._outages = [*self._outages[-9:], (since, now)]
+            waiting = list(self._awaiting_store.values())
+            self._awaiting_store.clear()
+            for job, fire in waiting:
+                if self._is_current(job):
+                    self._ticker.push(job, fire)
+        safe_log(
+            log,
+            logging.WARNING,
+            "store available again after %.1fs; %d waiting jobs resume by the catch-up rules",
+            (now - since).total_seconds(),
+            len(waiting),
+            extra={"outage_seconds": (now - since).total_seconds()},
+        )
+
+    def _outage_covers(self, fire: datetime) -> bool:
+        if self._outage_since is not None and fire >= self._outage_since:
+            return True
+        return any(start <= fire <= end for start, end in self._outages)
+
+    def _sync_dynamic(self) -> None:
+        """Load jobs added at run time (by any instance) and drop those removed."""
+        stored = {s.definition.id: s for s in self.store.load_jobs(dynamic_only=True)}
+        for job_id, item in stored.items():
+            if job_id in self._jobs or item.broken:
+                continue
+            definition = item.definition
+            try:
+                func = resolve(definition.func_ref or "")
+                trigger = trigger_from_dict(definition.trigger)
+                options = JobOptions.build(definition.options)
+            except (SchedulerError, ValueError, TypeError) as exc:
+                self.store.mark_broken(job_id, str(exc))
+                safe_log(
+                    log,
+                    logging.ERROR,
+                    "stored job %s cannot be loaded (%s); it is kept in the store, marked "
+                    "broken, and not run",
+                    job_id,
+                    exc,
+                    extra={"job_id": job_id, "error": str(exc)},
+                )
+                continue
+            try:
+                job = Job(
+                    self,
+                    func,
+                    trigger.with_default_timezone(self.timezone),
+                    id=job_id,
+                    name=definition.name,
+                    args=definition.args,
+                    kwargs=definition.kwargs,
+                    options=options,
+                    tags=(),
+                    dynamic=True,
+                    durable=True,
+                )
+            except InvalidJob as exc:
+                self.store.mark_broken(job_id, str(exc))
+                continue
+            with self._lock:
+                if job_id not in self._jobs:
+                    self._jobs[job_id] = job
+                    if self._state == "running":
+                        self._activate(job)
+        with self._lock:
+            gone = [j for j in self._jobs.values() if j.dynamic and j.id not in stored]
+            for job in gone:
+                del self._jobs[job.id]
+                self._ticker.drop(job)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the store, register the jobs and start the threads; returns at once.
+
+        :raises SchedulerAlreadyRunning: running already, or shut down (make a new one)
+        :raises StoreUnavailable: the store cannot be reached (nothing was started)
+        """
+        with self._lock:
+            if self._state != "stopped":
+                raise SchedulerAlreadyRunning(
+                    f"the scheduler is {self._state}; a scheduler starts once "
+                    f"(create a new Scheduler to start again)"
+                )
+            self.store.open()
+            try:
+                self._state = "running"
+                self._accepting = True
+                if self.store.durable:
+                    self._sync_dynamic()
+                for job in list(self._jobs.values()):
+                    self._activate(job)
+            except BaseException:
+                self._state = "stopped"
+                self._accepting = False
+                self.store.close()
+                raise
+            self._ticker.start()
+            self._heartbeat.start()
+        _register_hooks()
+        safe_log(
+            log,
+            logging.INFO,
+            "scheduler started: %d jobs, store %s, zone %s, %d workers",
+            len(self._jobs),
+            type(self.store).__name__,
+            tz_name(self.timezone),
+            self.max_workers,
+            extra={"jobs": len(self._jobs), "store": type(self.store).__name__},
+        )
+        if self._events:
+            self._events.emit(SchedulerStarted(timestamp=self._now()))
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> bool:
+        """Stop: no new fires, ``cancel_event`` set on every running job, then wait for them.
+
+        Idempotent and safe from an ``atexit`` hook or a signal handler's thread.
+
+        :param wait: wait for running jobs (up to ``timeout``)
+        :param timeout: seconds to wait; default ``shutdown_timeout``
+        :returns: True when every running job finished in time
+        """
+        with self._lock:
+            if self._state in ("stopping", "shut down"):
+                return bool(self._shutdown_result)
+            if self._state == "stopped":
+                self._state = "shut down"
+                self._shutdown_result = True
+                return True
+            self._state = "stopping"
+            self._accepting = False
+        timeout = self.shutdown_timeout if timeout is None else max(0.0, float(timeout))
+        self._ticker.stop(timeout=min(timeout, 5.0) or 0.1)
+        with self._runner._lock:
+            live = list(self._runner.live.values())
+        for run in live:
+            run.ctx.cancel_event.set()
+        still: list[str] = []
+        if wait:
+            deadline = self.clock.monotonic() + timeout
+            with self._runner.idle:
+                while self._runner.inflight > 0:
+                    left = deadline - self.clock.monotonic()
+                    if left <= 0:
+                        break
+                    self._runner.idle.wait(min(left, 0.05))
+        with self._runner._lock:
+            still = sorted({run.job.id for run in self._runner.live.values()})
+            timed_out = [run for run in self._runner.live.values() if run.timed_out]
+        for run in timed_out:  # their outcome is known; free the slot for the next start
+            with contextlib.suppress(Exception):
+                self.store.finish(
+                    run.claim,
+                    outcome=RunOutcome.TIMED_OUT,
+                    attempt=run.ctx.attempt,
+                    error="timed out; still running when the scheduler shut down",
+                )
+        clean = not still and (wait or self._runner.inflight == 0)
+        if still:
+            safe_log(
+                log,
+                logging.WARNING,
+                "shutdown: %d jobs still running after %.1fs and left behind (they ignore "
+                "cancel_event): %s; their leases expire and a peer records them as lost",
+                len(still),
+                timeout,
+                ", ".join(still),
+                extra={"still_running": still},
+            )
+        self._heartbeat.stop(timeout=1.0)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(Exception):
+            self.store.close()
+        with self._lock:
+            self._state = "shut down"
+            self._shutdown_result = clean
+        safe_log(log, logging.INFO, "scheduler shut down (%s)", "clean" if clean else "timed out")
+        if self._events:
+            self._events.emit(
+                SchedulerShutdown(timestamp=self._now(), clean=clean, still_running=tuple(still))
+            )
+        self._stop_requested.set()
+        return clean
+
+    def run_forever(self) -> bool:
+        """Start (if needed) and block until SIGINT or SIGTERM (or :meth:`shutdown` from
+        another thread), then shut down gracefully. What a management command or a
+        container entrypoint calls.
+
+        :returns: what :meth:`shutdown` returned
+        """
+        if self._state == "stopped":
+            self.start()
+        previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+
+            def request_stop(signum: int, frame: Any) -> None:
+                name = signal.Signals(signum).name
+                safe_log(log, logging.INFO, "received %s; shutting down", name)
+                self._stop_requested.set()
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, request_stop)
+        try:
+            while not self._stop_requested.wait(1.0):
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self.shutdown(wait=True)
+
+    def __enter__(self) -> Scheduler:
+        if self._state == "stopped":
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown(wait=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Scheduler {self._state} jobs={len(self._jobs)} store={type(self.store).__name__} "
+            f"zone={tz_name(self.timezone)}>"
+        )
+
+    # -- fork ------------------------------------------------------------------------------
+    def _after_fork_in_child(self) -> None:
+        """Threads do not survive fork(). A shared store lets the child take part (each fire
+        is still claimed once); with the memory store the parent keeps running the jobs."""
+        was_running = self._state == "running"
+        self._lock = threading.RLock()
+        self._ticker = Ticker(self, self.tick)
+        self._runner = Runner(self)
+        self._heartbeat = Heartbeat(self)
+        self._pool = DaemonPool(self.max_workers)
+        self._stop_requested = threading.Event()
+        self.owner = Owner.current()
+        self.store.after_fork()
+        self._state = "stopped"
+        self._accepting = False
+        if not was_running:
+            return
+        if not self.store.shared:
+            self._state = "shut down"
+            safe_log(
+                log,
+                logging.WARNING,
+                "process %d was forked from a process running the scheduler with the memory "
+                "store; it does not run jobs here (the parent does). Use a shared store "
+                "('sqlite:///...') to run it in every worker, each fire once.",
+                os.getpid(),
+            )
+            return
+        for job in self._jobs.values():
+            job._version += 1
+            job._queued = False
+        self.start()
+
+
+_DEFAULT_OPTIONS = JobOptions()
+_UTC = zone("UTC")
+_hooks_registered = False
+
+
+def _register_hooks() -> None:
+    global _hooks_registered
+    if _hooks_registered:
+        return
+    _hooks_registered = True
+    atexit.register(_shutdown_all)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork)
+
+
+def _shutdown_all() -> None:
+    for sched in list(_instances):
+        if sched.running:
+            with contextlib.suppress(Exception):
+                sched.shutdown(wait=True)
+
+
+def _after_fork() -> None:
+    for sched in list(_instances):
+        with contextlib.suppress(Exception):
+            sched._after_fork_in_child()
+
+
+def all_schedulers() -> Iterator[Scheduler]:
+    """Every Scheduler alive in this process (for integrations and tests)."""
+    return iter(list(_instances))

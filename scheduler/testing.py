@@ -1,0 +1,172 @@
+"""Test helpers for code that uses the scheduler: time that moves only when you say so.
+
+::
+
+    from scheduler import Scheduler
+    from scheduler.testing import VirtualClock
+
+    def test_nightly_report_runs_at_three():
+        clock = VirtualClock("2026-03-28T12:00:00+00:00")
+        sched = Scheduler(timezone="Europe/Bratislava", clock=clock)
+        sched.add_job(report, "0 3 * * *")
+        with sched:
+            clock.advance(hours=24, scheduler=sched)   # runs every fire on time, in order
+        assert report_was_sent()
+
+:class:`VirtualClock` replaces the scheduler's clock: wall time and the monotonic clock move
+only on :meth:`VirtualClock.advance` (or :meth:`VirtualClock.jump`, which moves the wall clock
+alone, like an NTP step). :func:`settle` runs whatever is due and waits until the pool is idle.
+Nothing here patches ``datetime``, so it works beside freezegun.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from ._clock import Clock
+
+if TYPE_CHECKING:
+    from .scheduler import Scheduler
+
+__all__ = ["VirtualClock", "settle"]
+
+_POLL = 0.002  # how often a virtual wait looks at its event (real seconds)
+
+
+def _parse(value: datetime | str | None) -> datetime:
+    if value is None:
+        return datetime(2026, 1, 1, tzinfo=timezone.utc)
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        raise ValueError(f"VirtualClock needs an aware start time, got {value!r}")
+    return value.astimezone(timezone.utc)
+
+
+class VirtualClock(Clock):
+    """A clock whose time moves only when a test moves it (like trio's MockClock)."""
+
+    def __init__(self, start: datetime | str | None = None) -> None:
+        self._now = _parse(start)
+        self._mono = 1000.0
+        self._cond = threading.Condition()
+        #: threads parked in sleep() (a retry backoff): idle as far as settle() is concerned
+        self.sleepers = 0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def wait(self, event: threading.Event, timeout: float | None) -> bool:
+        if timeout is None:
+            while not event.wait(_POLL):
+                pass
+            return True
+        deadline = self._mono + timeout
+        while True:
+            if event.is_set():
+                return True
+            with self._cond:
+                if self._mono >= deadline:
+                    return event.is_set()
+                self._cond.wait(_POLL)
+
+    def sleep(self, seconds: float, cancel: threading.Event | None = None) -> bool:
+        with self._cond:
+            self.sleepers += 1
+        try:
+            return self.wait(cancel or threading.Event(), max(0.0, seconds))
+        finally:
+            with self._cond:
+                self.sleepers -= 1
+
+    def _move(self, wall: timedelta, mono: float) -> None:
+        with self._cond:
+            self._now += wall
+            self._mono += mono
+            self._cond.notify_all()
+
+    def advance(
+        self,
+        seconds: float = 0.0,
+        *,
+        minutes: float = 0.0,
+        hours: float = 0.0,
+        days: float = 0.0,
+        scheduler: Scheduler | None = None,
+    ) -> datetime:
+        """Move time forward. With ``scheduler``, stop at every fire on the way so each runs
+        on time, in order, then :func:`settle` it. Returns the new time."""
+        step = timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days)
+        if step < timedelta(0):
+            raise ValueError("time only moves forward; use jump() for a wall-clock step back")
+        target = self._now + step
+        if scheduler is not None:
+            settle(scheduler)
+            while True:
+                due = scheduler._ticker.next_due()
+                if due is None or due > target:
+                    break
+                if due > self._now:
+                    delta = due - self._now
+                    self._move(delta, delta.total_seconds())
+                settle(scheduler)
+        delta = target - self._now
+        if delta > timedelta(0):
+            self._move(delta, delta.total_seconds())
+        if scheduler is not None:
+            settle(scheduler)
+        return self._now
+
+    def jump(self, seconds: float) -> datetime:
+        """Step the wall clock alone (NTP correction, a VM resumed): monotonic time stays."""
+        self._move(timedelta(seconds=seconds), 0.0)
+        return self._now
+
+    def set(self, when: datetime | str) -> datetime:
+        """Set the wall clock (forward or back); monotonic time moves by the same amount
+        when forward."""
+        when = _parse(when)
+        delta = when - self._now
+        self._move(delta, max(0.0, delta.total_seconds()))
+        return self._now
+
+
+def settle(scheduler: Scheduler, timeout: float = 10.0) -> None:
+    """Let the ticker dispatch everything due now and wait until the pool is idle (runs
+    parked in a virtual retry backoff count as idle).
+
+    :raises TimeoutError: still busy after ``timeout`` real seconds (a job that blocks)
+    """
+    ticker = scheduler._ticker
+    runner = scheduler._runner
+    clock = scheduler.clock
+    deadline = time.monotonic() + timeout
+    while True:
+        # Two passes that each began after a wake-up: the first may have been under way
+        # before the clock moved; the second surely saw the new time.
+        for _ in range(2):
+            with ticker._passed:
+                seen = ticker.passes
+            ticker.wake()
+            with ticker._passed:
+                while ticker.passes <= seen and ticker.alive:
+                    if not ticker._passed.wait(max(0.0, deadline - time.monotonic())):
+                        raise TimeoutError("the ticker did not complete a pass in time")
+        parked = getattr(clock, "sleepers", 0)
+        with runner.idle:
+            while runner.inflight > getattr(clock, "sleepers", parked):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"{runner.inflight} fires still running after {timeout}s"
+                    )
+                runner.idle.wait(min(left, 0.01))
+        due = ticker.next_due()
+        if due is None or due > scheduler._now():
+            return
