@@ -336,8 +336,12 @@ class RedisStore(Store):
         while True:
             try:
                 reply = self._run_script(name, keys, args)
-            except redis.ConnectionError as exc:
-                if again is None or isinstance(exc, BusyLoadingError):
+            except _UNAVAILABLE as exc:
+                if (
+                    again is None
+                    or not isinstance(exc, redis.ConnectionError)
+                    or isinstance(exc, BusyLoadingError)
+                ):
                     raise StoreUnavailable(
                         f"Redis at {self.address} is unavailable ({name.lower()}): {exc}"
                     ) from exc
@@ -361,14 +365,11 @@ class RedisStore(Store):
         client = self._redis
         keys = [self._k("epoch"), *keys]
         args = [self._epoch or "", self.prefix, *args]
-        with self._errors(name.lower()):
-            try:
-                return client.evalsha(sha, len(keys), *keys, *args)  # type: ignore[no-any-return]
-            except redis.ConnectionError:
-                raise
-            except NoScriptError:  # a restarted server, or the first call
-                client.script_load(source)
-                return client.evalsha(sha, len(keys), *keys, *args)  # type: ignore[no-any-return]
+        try:
+            return client.evalsha(sha, len(keys), *keys, *args)  # type: ignore[no-any-return]
+        except NoScriptError:  # a restarted server, or the first call
+            client.script_load(source)
+            return client.evalsha(sha, len(keys), *keys, *args)  # type: ignore[no-any-return]
 
     def _epoch_changed(self, current: str | None) -> None:
         """Redis lost (or replaced) its data set: adopt the new epoch, say so once."""
