@@ -1,0 +1,58 @@
+"""The ``SCHEDULER`` setting, read when needed (never at import, so ``override_settings`` works).
+
+::
+
+    SCHEDULER = {
+        "timezone": "Europe/Bratislava",   # default: settings.TIME_ZONE
+        "store": "sqlite:///var/scheduler.db",  # default: in memory (one process)
+        "max_workers": 10,
+        "shutdown_timeout": 30.0,
+        "tick": 1.0,
+        "autostart": False,                # start in the web process (see the docs)
+        "job_defaults": {"misfire_grace_time": 300},
+    }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ...exceptions import ConfigurationError
+from .._common import scheduler_kwargs, validate_settings
+
+__all__ = ["get_settings", "scheduler_options"]
+
+DEFAULTS: dict[str, Any] = {"autostart": False, "job_defaults": {}}
+
+
+def _spell(name: str) -> str:
+    return name
+
+
+def get_settings() -> dict[str, Any]:
+    """``settings.SCHEDULER``, validated, with defaults filled in.
+
+    :raises ConfigurationError: not a dict, an unknown key (naming the nearest valid one) or a
+        bad value; the message starts with ``SCHEDULER``
+    """
+    from django.conf import settings
+
+    raw = getattr(settings, "SCHEDULER", None) or {}
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(
+            f"settings.SCHEDULER must be a dict, got {type(raw).__name__}"
+        )
+    try:
+        values = validate_settings(raw, spell=_spell, kind="key")
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"settings.SCHEDULER: {exc}") from exc
+    out = {**DEFAULTS, **values}
+    if out.get("timezone") is None:
+        out["timezone"] = getattr(settings, "TIME_ZONE", None) or "UTC"
+    return out
+
+
+def scheduler_options(values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The keyword arguments for :class:`~scheduler.Scheduler` from the settings."""
+    return scheduler_kwargs(get_settings() if values is None else values)

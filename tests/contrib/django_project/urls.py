@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.urls import path
+
+
+def ping(request: object) -> HttpResponse:
+    return HttpResponse("pong")
+
+
+urlpatterns = [path("ping", ping)]

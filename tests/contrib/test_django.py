@@ -1,0 +1,350 @@
+"""The Django integration, driven through a real Django project (tests/contrib/django_project).
+
+Django is configured by this module only (not in the pytest config), so the rest of the suite
+runs without Django settings. Subprocess tests run the project's ``manage.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import selectors
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("django")
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.contrib.django_project.settings")
+
+import django
+
+django.setup()
+
+from django.core import checks  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.core.management.base import CommandError, SystemCheckError  # noqa: E402
+from django.test import override_settings  # noqa: E402
+
+import scheduler.contrib.django as dj  # noqa: E402
+from scheduler.contrib.django import apps as dj_apps  # noqa: E402
+from scheduler.contrib.django.conf import get_settings  # noqa: E402
+from scheduler.exceptions import ConfigurationError  # noqa: E402
+from tests.contrib.django_project.testapp import jobs as testapp_jobs  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+MANAGE = ROOT / "tests" / "contrib" / "django_project" / "manage.py"
+HANG_GUARD = 60.0  # seconds; only guards against a hang, never asserts a duration
+
+
+@pytest.fixture(autouse=True)
+def fresh_scheduler() -> Iterator[None]:
+    dj.reset()
+    testapp_jobs.calls.clear()
+    yield
+    dj.reset()
+
+
+# -- settings and system checks ----------------------------------------------------------------
+
+
+def scheduler_errors() -> list[checks.CheckMessage]:
+    return [m for m in checks.run_checks() if m.id and m.id.startswith("scheduler.")]
+
+
+def test_valid_settings_pass_the_checks() -> None:
+    assert scheduler_errors() == []
+
+
+def test_timezone_defaults_to_time_zone() -> None:
+    assert get_settings()["timezone"] == "Europe/Bratislava"
+    with override_settings(TIME_ZONE="Asia/Tokyo"):
+        assert get_settings()["timezone"] == "Asia/Tokyo"
+        assert str(dj.get_scheduler().timezone) == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        pytest.param({"max_worker": 3}, "did you mean 'max_workers'", id="typo"),
+        pytest.param({"autostrat": True}, "did you mean 'autostart'", id="typo-autostart"),
+        pytest.param({"max_workers": -1}, "max_workers must be a positive int", id="negative"),
+        pytest.param({"timezone": "Nowhere/Land"}, "Nowhere/Land", id="zone"),
+        pytest.param({"autostart": "yes"}, "True or False", id="not-bool"),
+        pytest.param(["timezone"], "must be a dict", id="not-a-dict"),
+    ],
+)
+def test_bad_settings_are_system_check_errors(value: Any, match: str) -> None:
+    with override_settings(SCHEDULER=value):
+        errors = scheduler_errors()
+        assert [e.id for e in errors] == ["scheduler.E001"]
+        assert errors[0].msg.startswith("settings.SCHEDULER")
+        with pytest.raises(ConfigurationError, match=match):
+            get_settings()
+        with pytest.raises(SystemCheckError, match=r"scheduler\.E001"):
+            call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+        with pytest.raises(ConfigurationError, match=match):
+            dj.get_scheduler()
+
+
+def test_autostart_with_memory_store_warns() -> None:
+    with override_settings(SCHEDULER={"autostart": True}):
+        assert [m.id for m in scheduler_errors()] == ["scheduler.W001"]
+    with override_settings(SCHEDULER={"autostart": True, "store": "sqlite:///x.db"}):
+        assert scheduler_errors() == []
+
+
+# -- discovery and the job decorator -----------------------------------------------------------
+
+
+def test_jobs_modules_are_autodiscovered() -> None:
+    ids = {job.id for job in dj.get_scheduler().get_jobs()}
+    assert {"nightly", "uses_db"} <= ids
+
+
+def test_job_declared_after_the_scheduler_exists_is_added() -> None:
+    sched = dj.get_scheduler()
+
+    @dj.job("@hourly", id="late")
+    def late() -> None:
+        pass
+
+    try:
+        assert sched.get_job("late").id == "late"
+        dj.reset()
+        assert dj.get_scheduler().get_job("late").id == "late"  # kept for the next build
+    finally:
+        dj._specs[:] = [s for s in dj._specs if s.options.get("id") != "late"]
+
+
+def test_job_defaults_setting() -> None:
+    with override_settings(SCHEDULER={"job_defaults": {"max_instances": 4}}):
+        assert dj.get_scheduler().get_job("nightly").options.max_instances == 4
+
+
+# -- database connections around each run -------------------------------------------------------
+
+
+def test_close_old_connections_around_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import django.db
+
+    real = django.db.close_old_connections
+    order: list[str] = []
+
+    def spy(**kwargs: Any) -> None:
+        order.append("close")
+        real(**kwargs)
+
+    monkeypatch.setattr(django.db, "close_old_connections", spy)
+    monkeypatch.setattr(testapp_jobs, "calls", _Recorder(order))
+    sched = dj.get_scheduler()
+    sched.start()
+    assert sched.run_job("nightly").result(timeout=HANG_GUARD) == "done"
+    assert order == ["close", "nightly", "close"]
+    order.clear()
+    assert sched.run_job("uses_db").result(timeout=HANG_GUARD) == 1
+    assert order == ["close", ("uses_db", 1), "close"]
+
+
+class _Recorder(list):  # type: ignore[type-arg]
+    """A ``calls`` list that also writes into the shared order log."""
+
+    def __init__(self, order: list[Any]) -> None:
+        super().__init__()
+        self._order = order
+
+    def append(self, item: Any) -> None:
+        self._order.append(item)
+        super().append(item)
+
+
+def test_connections_closed_even_when_the_job_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    import django.db
+
+    closes: list[int] = []
+    monkeypatch.setattr(django.db, "close_old_connections", lambda **kw: closes.append(1))
+
+    @dj.job("@daily", id="explodes")
+    def explodes() -> None:
+        raise RuntimeError("boom")
+
+    try:
+        sched = dj.get_scheduler()
+        sched.start()
+        with pytest.raises(RuntimeError, match="boom"):
+            sched.run_job("explodes").result(timeout=HANG_GUARD)
+        assert closes == [1, 1]
+    finally:
+        dj._specs[:] = [s for s in dj._specs if s.options.get("id") != "explodes"]
+
+
+# -- management commands -----------------------------------------------------------------------
+
+
+def test_scheduler_jobs_list() -> None:
+    out = io.StringIO()
+    call_command("scheduler_jobs", "list", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].split()[:2] == ["ID", "TRIGGER"]
+    nightly = next(line for line in lines if line.startswith("nightly"))
+    # next run in the job's zone (TIME_ZONE): 03:00 local, +01:00 or +02:00
+    assert " 03:00:00+0" in nightly
+    out = io.StringIO()
+    call_command("scheduler_jobs", stdout=out)  # list is the default
+    assert "nightly" in out.getvalue()
+
+
+def test_scheduler_jobs_run() -> None:
+    out = io.StringIO()
+    call_command("scheduler_jobs", "run", "nightly", stdout=out)
+    assert out.getvalue().startswith("nightly: succeeded")
+    assert testapp_jobs.calls == ["nightly"]
+    assert not dj.get_scheduler().running  # running one job did not start the scheduler
+
+
+def test_scheduler_jobs_run_unknown_and_failing() -> None:
+    with pytest.raises(CommandError, match="no job with id 'nope'"):
+        call_command("scheduler_jobs", "run", "nope", stdout=io.StringIO())
+
+    @dj.job("@daily", id="fails")
+    def fails() -> None:
+        raise ValueError("bad input")
+
+    try:
+        out = io.StringIO()
+        with pytest.raises(CommandError, match="did not succeed"):
+            call_command("scheduler_jobs", "run", "fails", stdout=out)
+        assert "fails: failed: ValueError: bad input" in out.getvalue()
+    finally:
+        dj._specs[:] = [s for s in dj._specs if s.options.get("id") != "fails"]
+
+
+# -- autostart ---------------------------------------------------------------------------------
+
+
+def test_wsgi_application_starts_only_with_autostart(tmp_path: Path) -> None:
+    from scheduler.contrib.django.wsgi import get_asgi_application, get_wsgi_application
+
+    get_wsgi_application()
+    assert not dj.get_scheduler().running
+    store = f"sqlite:///{tmp_path / 'jobs.db'}"
+    with override_settings(SCHEDULER={"autostart": True, "store": store}):
+        dj.reset()
+        application = get_wsgi_application()
+        assert dj.get_scheduler().running
+        get_asgi_application()  # a second entry point does not start it twice
+        assert dj.get_scheduler().running
+    assert callable(application)
+
+
+@pytest.mark.parametrize(
+    ("argv", "run_main", "child"),
+    [
+        pytest.param(["manage.py", "runserver"], "true", True, id="runserver-child"),
+        pytest.param(["manage.py", "runserver"], None, False, id="runserver-watcher"),
+        pytest.param(["manage.py", "runserver", "--noreload"], None, True, id="noreload"),
+        pytest.param(["manage.py", "migrate"], "true", False, id="migrate"),
+        pytest.param(["manage.py", "shell"], None, False, id="shell"),
+        pytest.param(["manage.py"], None, False, id="no-command"),
+    ],
+)
+def test_runserver_child_detection(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], run_main: str | None, child: bool
+) -> None:
+    monkeypatch.setattr(sys, "argv", argv)
+    if run_main is None:
+        monkeypatch.delenv("RUN_MAIN", raising=False)
+    else:
+        monkeypatch.setenv("RUN_MAIN", run_main)
+    assert dj_apps._is_runserver_child() is child
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(MANAGE), *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+    )
+
+
+@pytest.mark.parametrize("command", ["shell", "migrate", "check"])
+def test_management_commands_never_autostart(tmp_path: Path, command: str) -> None:
+    probe = "from scheduler.contrib.django import get_scheduler; print(get_scheduler().running)"
+    args = {"shell": ["shell", "-c", probe], "migrate": ["migrate"], "check": ["check"]}[command]
+    proc = manage(
+        *args,
+        SCHEDULER_TEST_AUTOSTART="1",
+        SCHEDULER_TEST_STORE=f"sqlite:///{tmp_path / 'jobs.db'}",
+        SCHEDULER_TEST_DB=str(tmp_path / "db.sqlite3"),
+        SCHEDULER_TEST_LOG="1",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "scheduler started" not in proc.stderr
+    if command == "shell":
+        assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_wsgi_module_autostarts_in_a_fresh_process(tmp_path: Path) -> None:
+    # The positive control for the test above: the same settings do start it from wsgi.py.
+    proc = subprocess.run(
+        [sys.executable, "-c", "import tests.contrib.django_project.wsgi"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "SCHEDULER_TEST_AUTOSTART": "1",
+            "SCHEDULER_TEST_STORE": f"sqlite:///{tmp_path / 'jobs.db'}",
+            "SCHEDULER_TEST_LOG": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "scheduler started by autostart (wsgi)" in proc.stderr
+
+
+# -- runscheduler as a subprocess --------------------------------------------------------------
+
+
+def read_line(proc: subprocess.Popen[str]) -> str:
+    """The next stdout line; the select timeout is a hang guard."""
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(HANG_GUARD):
+            proc.kill()
+            pytest.fail(f"no output from runscheduler; stderr: {proc.communicate()[1]}")
+    return proc.stdout.readline().strip()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_runscheduler_exits_0_after_the_running_job_finished(sig: signal.Signals) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, str(MANAGE), "runscheduler"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "SCHEDULER_TEST_SLOW_JOB": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert read_line(proc) == "started"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=HANG_GUARD)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert out.split() == ["finished"], (out, err)
+    assert "Running the scheduler with" in err
+    assert "scheduler shut down (clean)" in err
