@@ -1,4 +1,5 @@
-"""The Lua scripts behind :class:`~scheduler.stores.redis.RedisStore`: one per mutating step.
+"""The Redis store's data layout: its Lua scripts (one per mutating step) and the conversion
+of the hashes they write into the store's dataclasses.
 
 Redis runs a script without interleaving any other command, so each script is the Redis
 counterpart of one ``with self._lock:`` block of :class:`~scheduler.stores.memory.MemoryStore`.
@@ -20,7 +21,33 @@ Conventions shared by every script:
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from typing import overload
+
+from . import JobDefinition, RunOutcome, RunRecord, StoredJob
+
 __all__ = [
+    "CLAIM",
+    "EPOCH",
+    "FINISH",
+    "MARK_BROKEN",
+    "MARK_STARTED",
+    "REAP",
+    "REGISTER",
+    "RENEW",
+    "RETRY_LOST",
+    "SCRIPTS",
+    "UNCERTAIN",
+    "UNREGISTER",
+    "from_us",
+    "job_from_hash",
+    "pairs",
+    "record_from_hash",
+    "to_us",
+]
+
+#: the names of the scripts below
+SCRIPTS = (
     "CLAIM",
     "FINISH",
     "MARK_BROKEN",
@@ -31,7 +58,59 @@ __all__ = [
     "RETRY_LOST",
     "UNCERTAIN",
     "UNREGISTER",
-]
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def to_us(moment: datetime) -> int:
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+@overload
+def from_us(value: str | int) -> datetime: ...
+@overload
+def from_us(value: None) -> None: ...
+def from_us(value: str | int | None) -> datetime | None:
+    """Microseconds since the Unix epoch (as a script stores them) to an aware UTC datetime."""
+    return None if value is None else EPOCH + timedelta(microseconds=int(value))
+
+
+def record_from_hash(h: dict[str, str]) -> RunRecord:
+    return RunRecord(
+        run_id=h["id"],
+        job_id=h["job"],
+        scheduled_time=from_us(h["sched"]),
+        outcome=RunOutcome(h["outcome"]) if "outcome" in h else None,
+        attempt=int(h.get("attempt", 1)),
+        token=int(h.get("token", 0)),
+        claimed_at=from_us(h.get("claimed")),
+        started_at=from_us(h.get("started")),
+        finished_at=from_us(h.get("finished")),
+        lease_expires=from_us(h.get("lease")),
+        error=h.get("error"),
+        result=h.get("result"),
+        owner=h.get("owner", ""),
+        coalesced=int(h.get("coalesced", 0)),
+    )
+
+
+def job_from_hash(h: dict[str, str]) -> StoredJob:
+    return StoredJob(
+        definition=JobDefinition.from_json(h["def"]),
+        fingerprint=h["fp"],
+        anchor=from_us(h["anchor"]),
+        last_fire=from_us(h.get("last_fire")),
+        registered_by=h.get("registered_by", ""),
+        registered_at=from_us(h["registered_at"]),
+        broken=h.get("broken"),
+    )
+
+
+def pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
 
 _PRELUDE = """
 if redis.replicate_commands then redis.replicate_commands() end

@@ -45,7 +45,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 try:
@@ -70,64 +70,20 @@ from . import (
     StoredJob,
 )
 from . import _redis_scripts as scripts
+from ._redis_scripts import EPOCH, from_us, job_from_hash, pairs, record_from_hash, to_us
 
 __all__ = ["RedisStore"]
 
 log = logging.getLogger("scheduler.stores.redis")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, ReadOnlyError)
 _SKEW_WARNING = 2.0  # seconds between the host's clock and Redis's worth one warning
 _REAP_BATCH = 100
 _SCRIPTS = {
     name: (source, hashlib.sha1(source.encode()).hexdigest())
-    for name in scripts.__all__
+    for name in scripts.SCRIPTS
     for source in [getattr(scripts, name)]
 }
-
-
-def _us(moment: datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _dt(value: str | int | None) -> datetime | None:
-    return None if value is None else _EPOCH + timedelta(microseconds=int(value))
-
-
-def _record(h: dict[str, str]) -> RunRecord:
-    return RunRecord(
-        run_id=h["id"],
-        job_id=h["job"],
-        scheduled_time=_EPOCH + timedelta(microseconds=int(h["sched"])),
-        outcome=RunOutcome(h["outcome"]) if "outcome" in h else None,
-        attempt=int(h.get("attempt", 1)),
-        token=int(h.get("token", 0)),
-        claimed_at=_dt(h.get("claimed")),
-        started_at=_dt(h.get("started")),
-        finished_at=_dt(h.get("finished")),
-        lease_expires=_dt(h.get("lease")),
-        error=h.get("error"),
-        result=h.get("result"),
-        owner=h.get("owner", ""),
-        coalesced=int(h.get("coalesced", 0)),
-    )
-
-
-def _job(h: dict[str, str]) -> StoredJob:
-    return StoredJob(
-        definition=JobDefinition.from_json(h["def"]),
-        fingerprint=h["fp"],
-        anchor=_EPOCH + timedelta(microseconds=int(h["anchor"])),
-        last_fire=_dt(h.get("last_fire")),
-        registered_by=h.get("registered_by", ""),
-        registered_at=_EPOCH + timedelta(microseconds=int(h["registered_at"])),
-        broken=h.get("broken"),
-    )
-
-
-def _pairs(flat: list[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 class RedisStore(Store):
@@ -177,7 +133,9 @@ class RedisStore(Store):
         self._client: redis.Redis | None = None
         self._epoch: str | None = None
         self._state = threading.Lock()
-        self._live: dict[str, str] = {}  # run id -> owner, for runs claimed through this object
+        # run id -> (owner, epoch at claim) of the runs claimed through this object: a held run
+        # whose key vanished while the epoch stayed was pruned after a reap, not lost with Redis
+        self._live: dict[str, tuple[str, str | None]] = {}
         #: True once this store has seen Redis lose its data (the epoch key vanished or changed)
         self.data_lost = False
         self._loss_logged = False
@@ -188,6 +146,7 @@ class RedisStore(Store):
             return redis.ConnectionPool.from_url(
                 self.url,
                 decode_responses=True,
+                client_name=f"scheduler:{self.prefix}",
                 socket_timeout=self.socket_timeout,
                 socket_connect_timeout=self.socket_timeout,
                 # no silent retries: a script whose reply was lost may have run (claim retries
@@ -306,7 +265,7 @@ class RedisStore(Store):
         """Redis's clock (``TIME``), aware UTC; warns once when the host's clock differs."""
         with self._errors("TIME"):
             seconds, micros = self._redis.time()
-        server = _EPOCH + timedelta(seconds=seconds, microseconds=micros)
+        server = from_us(seconds * 1_000_000 + micros)
         skew = time.time() - (seconds + micros / 1e6)
         if abs(skew) > _SKEW_WARNING and not self._skew_warned:
             self._skew_warned = True
@@ -398,16 +357,18 @@ class RedisStore(Store):
             )
 
     def _vanished(self, claim: Claim, attempt: int, reported: RunOutcome | None = None) -> None:
-        """Record a held run whose key vanished as UNCERTAIN (once; never over a re-claim)."""
-        self._data_lost("a run key this instance held vanished")
+        """Record a run held here whose key vanished with Redis's data as UNCERTAIN (once;
+        never over a re-claim of its fire)."""
         run_id = claim.run_id or ""
         with self._state:
-            owner = self._live.pop(run_id, "")
+            owner, epoch = self._live.pop(run_id, ("", self._epoch))
+        if epoch == self._epoch:  # claimed elsewhere, or reaped and pruned since: just fenced
+            return
         error = "the store lost this run's claim (Redis restart, failover or eviction)"
         if reported is not None:
             error += f"; its owner reported {reported.value}"
         job_id = claim.fire.job_id
-        sched = str(_us(claim.fire.scheduled_time))
+        sched = str(to_us(claim.fire.scheduled_time))
         reply = self._eval(
             "UNCERTAIN",
             [
@@ -435,9 +396,9 @@ class RedisStore(Store):
             [self._k("job:", definition.id), self._k("jobs")],
             [definition.id, definition.to_json(), definition.fingerprint, str(owner)],
         )
-        anchor = _EPOCH + timedelta(microseconds=int(reply[1]))
-        last_fire = _dt(reply[2])
-        replaced = _job(_pairs(reply[3])) if reply[0] == "new" and reply[3] else None
+        anchor = from_us(reply[1])
+        last_fire = from_us(reply[2])
+        replaced = job_from_hash(pairs(reply[3])) if reply[0] == "new" and reply[3] else None
         return Registration(anchor=anchor, last_fire=last_fire, replaced=replaced)
 
     def unregister(self, job_id: str) -> None:
@@ -446,7 +407,7 @@ class RedisStore(Store):
     def get_job(self, job_id: str) -> StoredJob | None:
         with self._errors("get_job"):
             h = self._redis.hgetall(self._k("job:", job_id))
-        return _job(h) if h else None
+        return job_from_hash(h) if h else None
 
     def load_jobs(self, *, dynamic_only: bool = True) -> list[StoredJob]:
         with self._errors("load_jobs"):
@@ -455,7 +416,7 @@ class RedisStore(Store):
             for job_id in ids:
                 pipe.hgetall(self._k("job:", job_id))
             hashes = pipe.execute()
-        jobs = [_job(h) for h in hashes if h]
+        jobs = [job_from_hash(h) for h in hashes if h]
         return [j for j in jobs if j.definition.dynamic or not dynamic_only]
 
     def mark_broken(self, job_id: str, reason: str) -> None:
@@ -464,7 +425,7 @@ class RedisStore(Store):
     # -- fires -----------------------------------------------------------------------------
     def _claim(self, fire: FireKey, fp: str, owner: Owner, coalesced: int, *tail: Any) -> list[Any]:
         job_id = fire.job_id
-        sched = str(_us(fire.scheduled_time))
+        sched = str(to_us(fire.scheduled_time))
         args = [*self._history_args(), job_id, sched, fp, str(owner), coalesced, uuid.uuid4().hex]
         args += tail
         keys = [
@@ -496,13 +457,13 @@ class RedisStore(Store):
             return Claim(status=ClaimStatus.SKIPPED, fire=fire, run_id=run_id)
         if status == "claimed":
             with self._state:
-                self._live[run_id] = str(owner)
+                self._live[run_id] = (str(owner), self._epoch)
             return Claim(
                 status=ClaimStatus.CLAIMED,
                 fire=fire,
                 run_id=run_id,
                 token=int(rest[0]),
-                lease_expires=_dt(rest[1]),
+                lease_expires=from_us(rest[1]),
             )
         if status == "superseded":
             return Claim(status=ClaimStatus.SUPERSEDED, fire=fire)
@@ -515,11 +476,13 @@ class RedisStore(Store):
         return reply[1] == "missed"
 
     def mark_started(self, claim: Claim, *, attempt: int) -> bool:
-        reply = self._eval(
-            "MARK_STARTED", [self._k("run:", claim.run_id or "")], [claim.token, attempt]
-        )
+        args = [claim.token, attempt]
+        reply = self._eval("MARK_STARTED", [self._k("run:", claim.run_id or "")], args, again=args)
         if reply[0] == "missing":
             self._vanished(claim, attempt)
+        elif reply[0] == "fenced":
+            with self._state:
+                self._live.pop(claim.run_id or "", None)
         return reply[0] == "ok"
 
     def renew(self, claims: Sequence[Claim], *, lease_seconds: float) -> set[str]:
@@ -563,7 +526,7 @@ class RedisStore(Store):
         lost: list[RunRecord] = []
         while True:
             reply = self._eval("REAP", [self._k("leases")], [_REAP_BATCH])
-            lost += [_record(_pairs(flat)) for flat in reply[1:]]
+            lost += [record_from_hash(pairs(flat)) for flat in reply[1:]]
             if len(reply) - 1 < _REAP_BATCH:
                 return lost
 
@@ -574,14 +537,14 @@ class RedisStore(Store):
             return None
         _, token, attempt, expires, job_id, sched = reply
         with self._state:
-            self._live[run_id] = str(owner)
+            self._live[run_id] = (str(owner), self._epoch)
         return Claim(
             status=ClaimStatus.CLAIMED,
-            fire=FireKey(job_id, _EPOCH + timedelta(microseconds=int(sched))),
+            fire=FireKey(job_id, from_us(sched)),
             run_id=run_id,
             token=int(token),
             attempt=int(attempt),
-            lease_expires=_dt(expires),
+            lease_expires=from_us(expires),
         )
 
     # -- history ---------------------------------------------------------------------------
@@ -600,11 +563,11 @@ class RedisStore(Store):
             pipe = self._redis.pipeline(transaction=False)
             for run_id in ids:
                 pipe.hgetall(self._k("run:", run_id))
-            runs = [_record(h) for h in pipe.execute() if h]
-        runs.sort(key=lambda r: (r.scheduled_time, r.claimed_at or _EPOCH), reverse=True)
+            runs = [record_from_hash(h) for h in pipe.execute() if h]
+        runs.sort(key=lambda r: (r.scheduled_time, r.claimed_at or EPOCH), reverse=True)
         return runs[:limit]
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._errors("get_run"):
             h = self._redis.hgetall(self._k("run:", run_id))
-        return _record(h) if h else None
+        return record_from_hash(h) if h else None

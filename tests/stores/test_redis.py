@@ -385,3 +385,35 @@ def test_four_processes_claim_each_fire_exactly_once(store: RedisStore, url: str
     runs = store.get_runs(DEFINITION.id, limit=fires * 2)
     assert sorted(r.run_id for r in runs) == sorted(run_id for _, _, run_id in won)
     assert sorted(r.token for r in runs) == list(range(1, fires + 1))
+
+
+def test_stale_finish_of_a_pruned_run_is_only_fenced(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = RedisStore(url, prefix=unique_prefix(), history_limit=1)
+    store.open()
+    owner = Owner.current()
+    try:
+        store.register(DEFINITION, owner=owner)
+        stale = store.claim(fire(1), fingerprint=FP, owner=owner, max_instances=1, lease_seconds=0)
+        assert [r.run_id for r in store.reap()] == [stale.run_id]
+        assert store.claim_missed(fire(2), fingerprint=FP, owner=owner, reason="late")
+        assert store.get_run(stale.run_id or "") is None  # pruned
+        with caplog.at_level(logging.ERROR, logger="scheduler.stores.redis"):
+            assert not store.finish(stale, outcome=RunOutcome.SUCCEEDED, attempt=1)
+        assert store.get_run(stale.run_id or "") is None
+        assert not store.data_lost and not messages(caplog, logging.ERROR, "")
+    finally:
+        store.close()
+        store.drop_keys()
+
+
+def test_close_leaves_no_connection(store: RedisStore, admin: redis.Redis) -> None:
+    def mine() -> list[dict]:
+        return [c for c in admin.client_list() if c.get("name") == f"scheduler:{store.prefix}"]
+
+    store.get_runs()
+    assert len(mine()) == 1
+    store.close()
+    assert mine() == []
+    store.close()  # idempotent
