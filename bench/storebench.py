@@ -88,7 +88,7 @@ def _claimer(backend: str, where: str, prefix: str, worker: int, start_at: float
 def run(scenario: str, quick: bool) -> dict:
     _, backend, procs_text = scenario.split("-")
     procs = int(procs_text)
-    duration = 1.5 if quick else 3.0
+    duration = 1.0 if quick else 2.0
     prefix = f"bench{uuid.uuid4().hex[:8]}_"
     tmp = tempfile.mkdtemp(prefix="bench-store-")
     where = {
