@@ -138,7 +138,6 @@ class RedisStore(Store):
         self._live: dict[str, tuple[str, str | None]] = {}
         #: True once this store has seen Redis lose its data (the epoch key vanished or changed)
         self.data_lost = False
-        self._loss_logged = False
         self._skew_warned = False
 
     def _make_pool(self) -> redis.ConnectionPool:
@@ -251,7 +250,8 @@ class RedisStore(Store):
         )
 
     def drop_keys(self) -> None:
-        """Delete every key under the prefix (tests). Other prefixes are untouched."""
+        """Delete every key under the prefix (tests). A prefix that starts another store's
+        prefix (``app:`` and ``app:eu:``) would take that store's keys too."""
         pattern = "".join(f"\\{c}" if c in "*?[]\\^" else c for c in self.prefix) + "*"
         client = redis.Redis.from_url(self.url, decode_responses=True)
         try:
@@ -345,9 +345,9 @@ class RedisStore(Store):
             self._data_lost("its epoch key vanished or changed")
 
     def _data_lost(self, why: str) -> None:
-        self.data_lost = True
-        if not self._loss_logged:
-            self._loss_logged = True
+        with self._state:
+            first, self.data_lost = not self.data_lost, True
+        if first:
             log.error(
                 "Redis at %s lost data (%s: a restart without persistence, a failover or "
                 "eviction); runs held here will be recorded as uncertain",

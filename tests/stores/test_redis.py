@@ -417,3 +417,19 @@ def test_close_leaves_no_connection(store: RedisStore, admin: redis.Redis) -> No
     store.close()
     assert mine() == []
     store.close()  # idempotent
+
+
+def test_loading_server_is_unavailable_and_not_resent(
+    store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+
+    def loading(name: str, keys: list, args: list) -> list:
+        calls.append(name)
+        raise redis.BusyLoadingError("Redis is loading the dataset in memory")
+
+    monkeypatch.setattr(store, "_run_script", loading)
+    with pytest.raises(StoreUnavailable, match="loading"):
+        store.claim(fire(1), fingerprint=FP, owner=Owner.current(), max_instances=1,
+                    lease_seconds=30)  # fmt: skip
+    assert calls == ["CLAIM"]
