@@ -197,6 +197,18 @@ class PostgreSQLStore(SQLStore):
             except psycopg.Error:  # pragma: no cover - already gone
                 pass
 
+    def _drop_idle(self) -> None:
+        with self._cond:
+            idle, self._idle = self._idle, []
+            for conn in idle:
+                self._open.remove(conn)
+            self._cond.notify_all()
+        for conn in idle:
+            try:
+                conn.close()
+            except psycopg.Error:  # pragma: no cover - already gone
+                pass
+
     def after_fork(self) -> None:
         """Forget the parent's connections without closing them; new ones open on use."""
         self._cond = threading.Condition()  # another thread may have held it at the fork
@@ -236,6 +248,8 @@ class PostgreSQLStore(SQLStore):
                 except psycopg.Error:
                     pass
             if _unavailable_error(exc):
+                if broken:  # the server went away: its other connections are dead too
+                    self._drop_idle()
                 raise StoreUnavailable(f"PostgreSQL at {self.where} is unavailable: {exc}") from exc
             raise
         finally:

@@ -6,6 +6,7 @@ drops what the test wrote and checks that no connection leaked.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -32,7 +33,34 @@ def _postgresql(tmp_path) -> tuple[Store, Callable[[], None]]:
     from scheduler.stores.postgresql import PostgreSQLStore
 
     store = PostgreSQLStore(url, prefix=unique_prefix())
-    return store, store.drop_schema
+
+    def cleanup() -> None:
+        store.drop_schema()
+        store.close()
+        # every store of this test (same_as() ones too) shares the application_name
+        assert pg_sessions(url, store.application_name) == 0, "a connection leaked"
+
+    return store, cleanup
+
+
+def pg_sessions(url: str, application_name: str) -> int:
+    """Server sessions still open under ``application_name``.
+
+    A closed connection's server process exits just after the client hangs up, so this
+    polls until none is left; the deadline is a hang guard, the caller asserts the count.
+    """
+    import psycopg
+
+    deadline = time.monotonic() + 10
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                (application_name,),
+            ).fetchone()
+            if count == 0 or time.monotonic() > deadline:
+                return int(count)
+            conn.execute("SELECT pg_sleep(0.01)")
 
 
 def _redis(tmp_path) -> tuple[Store, Callable[[], None]]:

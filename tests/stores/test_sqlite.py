@@ -1,0 +1,228 @@
+"""SQLite specifics: paths, outages, WAL, schema, fork and several processes on one file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+
+import pytest
+
+from scheduler.exceptions import ConfigurationError, StoreError, StoreUnavailable
+from scheduler.stores import ClaimStatus, FireKey, JobDefinition, Owner, from_url
+from scheduler.stores import sqlite as sqlite_module
+from scheduler.stores._sql import MIGRATIONS
+from scheduler.stores.sqlite import SQLiteStore
+from tests.stores import _procs
+
+ME = Owner("host", 1, "me")
+JOB = JobDefinition(id="j", name="j", func_ref="m:f", trigger={"type": "x"})
+
+
+@pytest.fixture
+def db(tmp_path) -> str:
+    return str(tmp_path / "jobs.db")
+
+
+@pytest.fixture
+def store(db):
+    store = SQLiteStore(f"sqlite:///{db}")
+    store.open()
+    yield store
+    store.close()
+
+
+def claim(store: SQLiteStore, minute: int):
+    return store.claim(
+        FireKey("j", _procs.T0.replace(minute=minute)),
+        fingerprint=JOB.fingerprint,
+        owner=ME,
+        max_instances=100,
+        lease_seconds=3600,
+    )
+
+
+# -- construction ----------------------------------------------------------------------------
+def test_urls(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert SQLiteStore("sqlite:///relative.db").path == "relative.db"
+    assert SQLiteStore(f"sqlite:///{tmp_path}/abs.db").path == f"{tmp_path}/abs.db"
+    assert SQLiteStore(tmp_path / "p.db").path == str(tmp_path / "p.db")
+    assert isinstance(from_url(f"sqlite:///{tmp_path}/u.db"), SQLiteStore)
+    assert SQLiteStore("x.db").durable and SQLiteStore("x.db").shared
+
+
+def test_missing_directory_fails_at_construction(tmp_path) -> None:
+    missing = tmp_path / "nope" / "jobs.db"
+    with pytest.raises(ConfigurationError, match="does not exist") as info:
+        SQLiteStore(f"sqlite:///{missing}")
+    assert str(tmp_path / "nope") in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite://", "sqlite:relative.db"])
+def test_unusable_urls(url) -> None:
+    with pytest.raises(ConfigurationError):
+        SQLiteStore(url)
+
+
+def test_directory_as_database(tmp_path) -> None:
+    with pytest.raises(ConfigurationError, match="is a directory"):
+        SQLiteStore(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_read_only_directory_fails_at_construction(tmp_path) -> None:
+    locked = tmp_path / "ro"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(ConfigurationError, match="not writable"):
+        SQLiteStore(locked / "jobs.db")
+
+
+@pytest.mark.parametrize("prefix", ["", "1abc", "a-b", "a b", "x;drop", "a" * 41])
+def test_bad_prefix(db, prefix) -> None:
+    with pytest.raises(ConfigurationError, match="invalid table prefix"):
+        SQLiteStore(db, prefix=prefix)
+
+
+def test_network_filesystem_warns_once(tmp_path, monkeypatch, caplog) -> None:
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\nserver:/export {tmp_path} nfs4 rw 0 0\n")
+    monkeypatch.setattr(sqlite_module, "_MOUNTS", str(mounts))
+    with caplog.at_level(logging.WARNING, logger="scheduler.stores.sqlite"):
+        SQLiteStore(tmp_path / "net.db")
+        SQLiteStore(tmp_path / "net.db")
+    warnings = [r for r in caplog.records if "network file system" in r.getMessage()]
+    assert len(warnings) == 1
+    assert warnings[0].fstype == "nfs4"  # type: ignore[attr-defined]
+
+
+# -- outages ---------------------------------------------------------------------------------
+def test_read_only_database_is_an_outage(store) -> None:
+    store.register(JOB, owner=ME)
+    store._connection().execute("PRAGMA query_only = ON")  # as if the file turned read-only
+    with pytest.raises(StoreUnavailable, match="readonly") as info:
+        claim(store, 0)
+    assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+    assert claim(store, 0).status is ClaimStatus.CLAIMED  # a fresh connection next time
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write a read-only file")
+def test_read_only_file_is_an_outage(db, store) -> None:
+    store.register(JOB, owner=ME)
+    os.chmod(db, 0o444)
+    try:
+        with pytest.raises(StoreUnavailable):
+            claim(store.same_as(), 0)
+    finally:
+        os.chmod(db, 0o644)
+
+
+def test_full_database_is_an_outage(store) -> None:
+    conn = store._connection()
+    (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    big = JobDefinition(id="big", name="big", func_ref="m:f", trigger={}, args=["x" * 200_000])
+    with pytest.raises(StoreUnavailable, match="full"):
+        store.register(big, owner=ME)
+    store.register(big, owner=ME)  # the full connection was dropped; the disk has room
+    assert store.get_job("big") is not None
+
+
+def test_locked_past_busy_timeout_is_an_outage_then_recovers(db) -> None:
+    store = SQLiteStore(db, busy_timeout=0.1)
+    store.open()
+    store.register(JOB, owner=ME)
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreUnavailable, match="locked"):
+            claim(store, 0)
+    finally:
+        other.rollback()
+        other.close()
+    assert claim(store, 0).status is ClaimStatus.CLAIMED
+    store.close()
+
+
+# -- schema ----------------------------------------------------------------------------------
+def test_wal_and_schema_version(db, store) -> None:
+    assert store.journal_mode() == "wal"
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"scheduler_jobs", "scheduler_runs", "scheduler_meta"} <= tables
+    assert store.schema_version() == len(MIGRATIONS)
+
+
+def test_migration_is_idempotent(store) -> None:
+    store.register(JOB, owner=ME)
+    store.open()
+    again = store.same_as()
+    again.open()
+    assert again.schema_version() == len(MIGRATIONS)
+    assert again.get_job("j") is not None
+    again.close()
+
+
+def test_newer_schema_is_refused(db, store) -> None:
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE scheduler_meta SET value = '999' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="newer"):
+        store.same_as().open()
+
+
+def test_prefixes_are_separate(db) -> None:
+    a, b = SQLiteStore(db, prefix="a_"), SQLiteStore(db, prefix="b_")
+    a.register(JOB, owner=ME)
+    assert b.get_job("j") is None
+    a.close()
+    b.close()
+
+
+def test_three_processes_open_together(db) -> None:
+    reports = _procs.spawn_all(_procs.open_together, 3, f"sqlite:///{db}", "scheduler_")
+    assert reports == [("ok", len(MIGRATIONS))] * 3
+
+
+# -- fork ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("explicit", [True, False], ids=["after_fork", "pid-check"])
+def test_fork_child_gets_its_own_connection(store, explicit) -> None:
+    store.register(JOB, owner=ME)
+    parent_conn = store._connection()
+    assert claim(store, 0).status is ClaimStatus.CLAIMED
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        code = 1
+        try:
+            if explicit:
+                store.after_fork()
+            ok = store._connection() is not parent_conn
+            ok = ok and claim(store, 1).status is ClaimStatus.CLAIMED
+            store.close()
+            code = 0 if ok else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store._connection() is parent_conn
+    assert [r.scheduled_time.minute for r in store.get_runs()] == [1, 0]
+
+
+# -- several processes -----------------------------------------------------------------------
+def test_processes_claim_each_fire_once(db, capsys) -> None:
+    keys = 200
+    url = f"sqlite:///{db}"
+    store = SQLiteStore(url)
+    store.register(_procs.RACE_JOB, owner=ME)
+    started = time.perf_counter()
+    reports = _procs.spawn_all(_procs.claim_race, 4, url, "scheduler_", keys)
+    assert [r[0] for r in reports] == ["ok"] * 4, reports
+    won = [key for report in reports for key in report[1]]
+    assert sorted(won) == list(range(keys))  # every key once, none twice
+    assert len(store.get_runs(limit=1000)) == keys
+    store.close()
+    slowest = max(r[2] for r in reports)
+    with capsys.disabled():
+        print(f"\nSQLite race: {keys / slowest:.0f} fires claimed/s, {4 * keys / slowest:.0f} "
+              f"claim calls/s ({time.perf_counter() - started:.1f} s with start-up)")  # fmt: skip
