@@ -197,7 +197,10 @@ class Scheduler:
             trig,
             id=id,
             name=name,
-            args=args if isinstance(args, (tuple, list)) else tuple(args),
+            # a str is iterable, but args=("x") (a missing comma) must fail, not run f("x")
+            args=args
+            if isinstance(args, (tuple, list, str, bytes)) or not isinstance(args, Iterable)
+            else tuple(args),
             kwargs=kwargs,
             options=opts,
             tags=tags,
