@@ -6,6 +6,7 @@ thread. The default id is the function's import path, ``module:qualname``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from .scheduler import Scheduler
 
 __all__ = ["DEFAULT_MISFIRE_GRACE_TIME", "Job", "JobOptions"]
+
+_local_ids = itertools.count()
 
 #: seconds a fire may start late and still run; long enough to cover a deploy or restart
 DEFAULT_MISFIRE_GRACE_TIME = 600.0
@@ -86,6 +89,7 @@ class JobOptions:
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
 
 
 class Job:
@@ -166,30 +170,48 @@ class Job:
         self._anchor: datetime | None = None
         self._effective: Trigger = trigger
         # A durable store keeps the definition, so every process must agree on it: JSON
-        # arguments always, and an importable function for jobs added at run time.
-        try:
-            if durable or dynamic:
+        # arguments always, and an importable function for jobs added at run time. The
+        # process-local store compares nothing across processes: its definition is built
+        # only when asked for, and its fingerprint is unique per Job object.
+        if durable or dynamic:
+            try:
                 args_json = check_json(list(self.args), "args")
                 kwargs_json = check_json(self.kwargs, "kwargs")
-            else:
-                args_json, kwargs_json = [repr(a) for a in self.args], {
-                    k: repr(v) for k, v in self.kwargs.items()
-                }
-            func_ref = ref_of(func) if dynamic else _soft_ref(func)
-        except InvalidJob as exc:
-            raise InvalidJob(str(exc), job_id=self.id) from None
-        self.func_ref = func_ref
-        self.definition = JobDefinition(
+                self.func_ref = ref_of(func) if dynamic else stable_ref(func)
+            except InvalidJob as exc:
+                raise InvalidJob(str(exc), job_id=self.id) from None
+            self.definition = self._build_definition(args_json, kwargs_json, None)
+            self._fingerprint = self.definition.fingerprint
+        else:
+            self.func_ref = None
+            self.definition = None
+            self._fingerprint = f"local-{next(_local_ids)}"
+
+    def _build_definition(
+        self, args: list[Any], kwargs: dict[str, Any], fingerprint: str | None
+    ) -> JobDefinition:
+        return JobDefinition(
             id=self.id,
             name=self.name,
-            func_ref=func_ref,
-            trigger=trigger.to_dict(),
-            args=args_json,
-            kwargs=kwargs_json,
-            options=options.to_dict(),
-            dynamic=dynamic,
+            func_ref=self.func_ref or stable_ref(self.func),
+            trigger=self.trigger.to_dict(),
+            args=args,
+            kwargs=kwargs,
+            options=self.options.to_dict(),
+            dynamic=self.dynamic,
+            precomputed_fingerprint=fingerprint,
         )
-        self._fingerprint = self.definition.fingerprint
+
+    def get_definition(self) -> JobDefinition:
+        """What the store keeps of this job (built on first use for the memory store, with
+        reprs standing in for arguments that need not be JSON there)."""
+        if self.definition is None:
+            self.definition = self._build_definition(
+                [repr(a) for a in self.args],
+                {k: repr(v) for k, v in self.kwargs.items()},
+                self._fingerprint,
+            )
+        return self.definition
 
     @property
     def timezone(self) -> tzinfo:
@@ -219,12 +241,3 @@ class Job:
             f"<Job id={self.id!r} name={self.name!r} trigger={self.trigger.describe()!r} "
             f"next={when} zone={tz_name(self.timezone)}>"
         )
-
-
-def _soft_ref(func: Callable[..., Any]) -> str:
-    """The import path when there is one; for a lambda or nested function (fine for jobs
-    declared in code, which every process defines itself) the stable name."""
-    try:
-        return ref_of(func)
-    except InvalidJob:
-        return stable_ref(func)

@@ -331,7 +331,7 @@ class Scheduler:
     def _activate(self, job: Job) -> None:
         """Register the job in the store and put its first fire in the heap (catch-up from
         the stored last fire). Called with the lock held."""
-        reg = self.store.register(job.definition, owner=self.owner)
+        reg = self.store.register(job.get_definition(), owner=self.owner)
         if reg.replaced is not None and reg.replaced.registered_by != str(self.owner):
             old = reg.replaced.definition
             safe_log(
@@ -347,8 +347,8 @@ class Scheduler:
                 reg.replaced.registered_by,
                 reg.replaced.registered_at.isoformat(),
                 job.func_ref,
-                job.definition.trigger,
-                job.definition.args,
+                job.get_definition().trigger,
+                job.get_definition().args,
                 self.owner,
                 extra={"job_id": job.id, "replaced_by": str(self.owner)},
             )

@@ -133,10 +133,16 @@ class JobDefinition:
     kwargs: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     dynamic: bool = False  #: added at run time: persisted and reloaded by every instance
+    #: computed on first use and kept (a process-local store may set it to anything unique)
+    precomputed_fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self)
+        fp = self.precomputed_fingerprint
+        if fp is None:
+            fp = fingerprint(self)
+            object.__setattr__(self, "precomputed_fingerprint", fp)
+        return fp
 
     def to_json(self) -> str:
         return json.dumps(
