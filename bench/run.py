@@ -2,6 +2,7 @@
 """Benchmark ``scheduler`` against APScheduler 3.11, ``schedule`` and a floor, side by side.
 
     python bench/run.py [--rounds 5] [--quick] [--only SCENARIO[,SCENARIO]] [--systems a,b]
+                        [--commit REV]
 
 Standard library only. It creates (or reuses) ``.bench-venv/`` at the repository root with the
 anchors and this project installed editable with its ``postgres,redis`` extras; the anchors
@@ -53,6 +54,10 @@ PLAN: list[tuple[str, list[str], int]] = [
 
 TIMEOUT = 300  # seconds for one worker process
 
+#: where workers run: the repository root (the work tree), or a snapshot made by --commit
+WORKDIR = ROOT
+SOURCE = "work tree"
+
 
 # -- the venv -------------------------------------------------------------------------------
 def ensure_venv() -> None:
@@ -97,9 +102,27 @@ def parse(system: str, scenario: str, stdout: str, stderr: str) -> dict:
     return result
 
 
+def snapshot(rev: str) -> tuple[Path, str]:
+    """``scheduler/`` as of ``rev`` (read with ``git archive``, nothing in the repository
+    changes) beside a copy of the current ``bench/``, in a temporary directory. Workers run
+    there, so ``import scheduler`` finds the snapshot before the editable install."""
+    import shutil
+    import tempfile
+
+    commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    where = Path(tempfile.mkdtemp(prefix=f"bench-{commit}-"))
+    archive = subprocess.run(["git", "archive", "--format=tar", rev, "scheduler"], cwd=ROOT,
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    shutil.copytree(ROOT / "bench", where / "bench",
+                    ignore=shutil.ignore_patterns("__pycache__", "profiles", ".last-run*"))
+    return where, commit
+
+
 def run_one(system: str, scenario: str, quick: bool) -> dict:
     try:
-        proc = subprocess.run(worker_cmd(system, scenario, quick), cwd=ROOT,
+        proc = subprocess.run(worker_cmd(system, scenario, quick), cwd=WORKDIR,
                               capture_output=True, text=True, timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         return {"system": system, "scenario": scenario, "error": f"timed out after {TIMEOUT} s"}
@@ -111,7 +134,7 @@ def run_staggered(systems: list[str], scenario: str, quick: bool) -> list[dict]:
     begun its idle window, so registrations never overlap but the windows do."""
     procs = []
     for system in systems:
-        proc = subprocess.Popen(worker_cmd(system, scenario, quick), cwd=ROOT, text=True,
+        proc = subprocess.Popen(worker_cmd(system, scenario, quick), cwd=WORKDIR, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         head = []
         for line in proc.stdout:  # until the window starts (or the worker ends)
@@ -425,16 +448,22 @@ def machine(argv: list[str], args: argparse.Namespace, took: float) -> list[str]
         [str(PY), "-c", "from importlib.metadata import version as v; "
          "print(', '.join(f'{p} {v(p)}' for p in ('APScheduler','schedule','croniter','cronsim')))"],
         capture_output=True, text=True).stdout.strip()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
+    if SOURCE == "work tree":
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                capture_output=True, text=True).stdout.strip()
+        source = f"the work tree at commit {commit}" + (
+            " + uncommitted changes" if dirty() else "")
+    else:
+        source = f"commit {SOURCE} (a snapshot of scheduler/)"
     return [
         f"- command: `{' '.join(shlex.quote(a) for a in argv)}` ({args.rounds} round(s)"
         f"{', quick sizes' if args.quick else ''}; took {took / 60:.1f} min)",
         f"- machine: {os.cpu_count()} CPUs (`nproc` {nproc()}), {model}, "
         f"{platform.system()} {platform.release()}",
         f"- Python {pyver}; {versions}",
-        f"- date: {_dt.datetime.now().astimezone().isoformat(timespec='seconds')}; "
-        f"commit {commit}{' + uncommitted changes' if dirty() else ''}; load average at the "
+        f"- scheduler from {source}",
+        f"- date: {_dt.datetime.now().astimezone().isoformat(timespec='seconds')}; load "
+        f"average at the "
         f"start {LOAD_AT_START[0]:.2f}, at the end {os.getloadavg()[0]:.2f} (other work on the "
         f"machine shows up as noise)",
         "- cells are medians over rounds; a ratio is scheduler's median / that system's "
@@ -472,6 +501,9 @@ def main() -> int:
     parser.add_argument("--systems", help="comma-separated subset of systems to run")
     parser.add_argument("--out", help="where to write the markdown (default bench/RESULTS.md "
                         "for a full run, bench/.last-run.md otherwise)")
+    parser.add_argument("--commit", metavar="REV",
+                        help="benchmark scheduler/ as of this commit (e.g. HEAD) instead of the "
+                        "work tree, which others may be editing")
     parser.add_argument("--no-install", action="store_true",
                         help="use .bench-venv as it is")
     args = parser.parse_args()
@@ -480,10 +512,18 @@ def main() -> int:
     argv = ["python", "bench/run.py", *sys.argv[1:]]
     if not args.no_install:
         ensure_venv()
+    global WORKDIR, SOURCE
+    if args.commit:
+        WORKDIR, SOURCE = snapshot(args.commit)
+        log(f"benchmarking scheduler/ of commit {SOURCE} from {WORKDIR}")
     t0 = time.perf_counter()
     results = run_all(args)
     text = report(results, args, argv, time.perf_counter() - t0)
     partial = args.quick or args.only or args.systems
+    if WORKDIR != ROOT:
+        import shutil
+
+        shutil.rmtree(WORKDIR, ignore_errors=True)
     out = Path(args.out) if args.out else ROOT / "bench" / (".last-run.md" if partial else "RESULTS.md")
     out.write_text(text)
     (ROOT / "bench" / ".last-run.json").write_text(json.dumps(
