@@ -170,14 +170,7 @@ class Runner:
                 ):
                     self._report(JobMissed, logging.WARNING, "missed", job, fire, reason=reason)
                 return
-            claim = store.claim(
-                key,
-                fingerprint=job._fingerprint,
-                owner=sched.owner,
-                max_instances=job.options.max_instances,
-                lease_seconds=sched.lease_seconds,
-                coalesced=coalesced,
-            )
+            claim = self._claim(job, key, coalesced)
         except StoreUnavailable as exc:
             sched._store_failed(job, fire, exc)
             return
@@ -203,6 +196,37 @@ class Runner:
                 )
         else:
             log.debug("fire %s taken by another instance", key.key)
+
+    def _claim(self, job: Job, key: FireKey, coalesced: int) -> Claim:
+        sched = self._sched
+        store = sched.store
+
+        def attempt() -> Claim:
+            return store.claim(
+                key,
+                fingerprint=job._fingerprint,
+                owner=sched.owner,
+                max_instances=job.options.max_instances,
+                lease_seconds=sched.lease_seconds,
+                coalesced=coalesced,
+            )
+
+        claim = attempt()
+        if claim.status is ClaimStatus.SUPERSEDED and not job.dynamic:
+            if store.get_job(job.id) is None:
+                # The row is gone although this code declares the job: the store lost its
+                # data (Redis restarted without persistence, a failover, a wiped table).
+                # Declared jobs belong to the code, so register again and claim once more.
+                store.register(job.get_definition(), owner=sched.owner)
+                safe_log(
+                    log,
+                    logging.WARNING,
+                    "job %s was missing from the store (data lost?); registered it again",
+                    job.id,
+                    extra={"job_id": job.id},
+                )
+                claim = attempt()
+        return claim
 
     def _refused_at_shutdown(self, job: Job, fire: datetime) -> None:
         """A fire that was due but not started when shutdown began. With a shared store a
