@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 __all__ = ["RunContext", "current_job"]
 
@@ -46,7 +46,8 @@ class RunContext:
         """``job_id@scheduled time in UTC``: a stable key for idempotent side effects."""
         from .stores import FireKey
 
-        return FireKey(self.job_id, self.scheduled_time).key
+        # scheduled_time is in the job's zone; the key is the store's, in UTC
+        return FireKey(self.job_id, self.scheduled_time.astimezone(timezone.utc)).key
 
     @property
     def cancelled(self) -> bool:
