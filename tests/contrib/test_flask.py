@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import queue
-import threading
+import selectors
+import signal
+import subprocess
+import sys
 import types
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,7 +29,6 @@ HANG_GUARD = 30.0  # seconds; only guards against a hang, never asserts a durati
 
 # What the module-level jobs saw, per call: (app name, a value only that app's context has).
 seen: queue.Queue[tuple[str, Any]] = queue.Queue()
-release = threading.Event()
 
 ext = FlaskScheduler()
 
@@ -255,13 +259,11 @@ def test_uwsgi_without_threads_refuses_to_start(
     monkeypatch: pytest.MonkeyPatch, make_app: Callable[..., Flask]
 ) -> None:
     app = make_app()
-    monkeypatch.setitem(__import__("sys").modules, "uwsgi", types.SimpleNamespace(opt={}))
+    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(opt={}))
     with pytest.raises(ConfigurationError, match="enable-threads"):
         ext.start(app)
     assert not ext.get_scheduler(app).running
-    monkeypatch.setitem(
-        __import__("sys").modules, "uwsgi", types.SimpleNamespace(opt={"enable-threads": True})
-    )
+    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(opt={"enable-threads": True}))
     ext.start(app)
     assert ext.get_scheduler(app).running
 
@@ -298,3 +300,57 @@ def test_cli_run_job_failure_and_unknown_id(make_app: Callable[..., Flask]) -> N
     assert "boom" in result.output
     result = runner.invoke(args=["scheduler", "run-job", "nope"])
     assert result.exit_code != 0
+
+
+# -- flask scheduler run as a subprocess -------------------------------------------------------
+
+SLOW_APP = """
+from flask import Flask
+
+from scheduler import Interval, current_job
+from scheduler.contrib.flask import FlaskScheduler
+
+ext = FlaskScheduler()
+
+
+@ext.job(Interval(seconds=1), id="slow")
+def slow():
+    print("started", flush=True)
+    current_job().cancel_event.wait(60)   # until shutdown asks it to stop
+    print("finished", flush=True)
+
+
+def create_app():
+    app = Flask(__name__)
+    ext.init_app(app)   # autostart is on, but not under `flask scheduler run`
+    return app
+"""
+
+
+def test_flask_scheduler_run_exits_0_after_the_running_job_finished(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "slow_flask_app.py").write_text(SLOW_APP)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "slow_flask_app:create_app", "scheduler", "run"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)])},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            assert sel.select(HANG_GUARD * 2), "no output from flask scheduler run"
+        assert proc.stdout.readline().strip() == "started"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=HANG_GUARD * 2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert out.split() == ["finished"], (out, err)
+    # Started once: by the command, not also by autostart while the app was loaded.
+    assert err.count("scheduler started") == 1, err
