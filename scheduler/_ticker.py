@@ -156,7 +156,20 @@ class Ticker:
                     exc_info=True,
                     extra={"job_id": job.id},
                 )
-                sched._reschedule_after(job, fire)
+                # The trigger that just failed may fail again here: that must not abort the
+                # pass, or the other fires popped above would be lost with their jobs.
+                try:
+                    sched._reschedule_after(job, fire)
+                except Exception:
+                    safe_log(
+                        log,
+                        logging.ERROR,
+                        "job %s: its trigger cannot compute the next fire; the job is not "
+                        "scheduled again (add it again once its trigger is fixed)",
+                        job.id,
+                        exc_info=True,
+                        extra={"job_id": job.id},
+                    )
         if nxt is None:
             return self._tick
         return max(0.0, min(self._tick, (nxt - sched._now()).total_seconds()))
