@@ -615,8 +615,8 @@ class Scheduler:
 
         :returns: what :meth:`shutdown` returned
         """
-        if self._state == "stopped":
-            self.start()
+        # The handlers go in before start(): a signal that arrives while it starts (say, a
+        # container stopped at once) must shut down gracefully, not kill the process.
         previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
 
@@ -628,6 +628,8 @@ class Scheduler:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, request_stop)
         try:
+            if self._state == "stopped":
+                self.start()
             while not self._stop_requested.wait(1.0):
                 pass
         finally:
