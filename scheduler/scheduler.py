@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
@@ -563,10 +564,12 @@ class Scheduler:
             run.ctx.cancel_event.set()
         still: list[str] = []
         if wait:
-            deadline = self.clock.monotonic() + timeout
+            # Real time, not self.clock: this waits for threads, and a virtual clock's
+            # monotonic time stands still, so its deadline would never come.
+            deadline = time.monotonic() + timeout
             with self._runner.idle:
                 while self._runner.inflight > 0:
-                    left = deadline - self.clock.monotonic()
+                    left = deadline - time.monotonic()
                     if left <= 0:
                         break
                     self._runner.idle.wait(min(left, 0.05))
