@@ -39,7 +39,12 @@ def events() -> Recorder:
 
 @pytest.fixture
 def sched(clock: VirtualClock, events: Recorder) -> Iterator[Scheduler]:
-    s = Scheduler(clock=clock)
+    s = Scheduler(
+        # a long lease: jumping the virtual clock past a lease while a run is live would
+        # (rightly) look like a frozen process, and the heartbeat would declare the run lost
+        clock=clock,
+        lease_seconds=3600,
+    )
     s.add_listener(events)
     yield s
     s.shutdown(timeout=1)
