@@ -98,15 +98,16 @@ class Runner:
         sched = self._sched
         with self.idle:
             self.inflight += 1
-        try:
-            sched._pool.submit(self._run_fire, job, fire, coalesced)
-        except RuntimeError:  # the pool shut down under us
-            self._done()
-            return
+        # Emitted before the pool has it: once submitted, a worker may emit JobStarted (and
+        # finish) before this thread gets to run again, and listeners must see them in order.
         if sched._events:
             sched._events.emit(
                 JobSubmitted(timestamp=sched._now(), job_id=job.id, scheduled_time=fire)
             )
+        try:
+            sched._pool.submit(self._run_fire, job, fire, coalesced)
+        except RuntimeError:  # the pool shut down under us (the fire stays unrecorded)
+            self._done()
 
     def submit_claim(self, job: Job, claim: Claim) -> None:
         """Run an already claimed fire (the retry of a lost run) on the pool."""
