@@ -187,7 +187,14 @@ class Dispatcher:
                 continue
             try:
                 callback(event)
-            except Exception:
+            except BaseException as exc:
+                # Listeners run on the ticker and pool threads too: whatever they raise
+                # (SystemExit included, as for jobs) must not abort a dispatch or leave a
+                # claimed run unrecorded. Only Ctrl-C on the main thread goes through.
+                if isinstance(exc, KeyboardInterrupt) and (
+                    threading.current_thread() is threading.main_thread()
+                ):
+                    raise
                 key = id(callback)
                 if key not in self._reported:
                     self._reported.add(key)
