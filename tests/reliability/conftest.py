@@ -35,9 +35,9 @@ class SharedStore:
     def spec(self, jobs: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         return {"url": self.url, "prefix": self.prefix, "jobs": jobs, **extra}
 
-    def worker(self, spec: dict[str, Any], name: str = "w") -> Worker:
+    def worker(self, spec: dict[str, Any], name: str = "w", **options: Any) -> Worker:
         n = len(self._workers)
-        worker = Worker(spec, self.tmp / f"{name}{n}.log")
+        worker = Worker(spec, self.tmp / f"{name}{n}.log", **options)
         self._workers.append(worker)
         return worker
 

@@ -211,11 +211,18 @@ class Worker:
     log goes to ``log_path``.
     """
 
-    def __init__(self, spec: dict[str, Any], log_path: Path, *, argv: list[str] | None = None):
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        log_path: Path,
+        *,
+        argv: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.spec = spec
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
         cmd = argv or [sys.executable, "-m", "tests.reliability.worker", json.dumps(spec)]
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._log, text=True
@@ -281,7 +288,7 @@ class Worker:
         self._log.close()
 
     def log(self) -> str:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):
             self._log.flush()
         try:
             return self.log_path.read_text(errors="replace")
