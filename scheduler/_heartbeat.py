@@ -44,6 +44,9 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
         self._skew_warned = False
         self._probe_delay = 0.5
+        #: completed passes, for scheduler.testing (guarded by _passed)
+        self.passes = 0
+        self._passed = threading.Condition()
 
     def start(self) -> None:
         self._stop.clear()
@@ -61,6 +64,10 @@ class Heartbeat:
 
     def wake_for_deadline(self) -> None:
         self._wake.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def _loop(self) -> None:
         sched = self._sched
@@ -103,6 +110,9 @@ class Heartbeat:
                 sched._store_failed(None, None, exc)
             except Exception:
                 safe_log(log, logging.ERROR, "heartbeat pass failed; carrying on", exc_info=True)
+            with self._passed:
+                self.passes += 1
+                self._passed.notify_all()
             wait_until = min(next_renew, next_reap)
             if sched._outage_since is not None:
                 wait_until = min(wait_until, next_probe)

@@ -21,6 +21,7 @@ import reprlib
 import threading
 import time
 import traceback
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from datetime import datetime
@@ -87,6 +88,8 @@ class Runner:
         self._sched = scheduler
         self._lock = threading.Lock()
         self.live: dict[str, LiveRun] = {}
+        #: runs started by Scheduler.run_job (not claimed; shutdown still cancels and waits)
+        self.manual: dict[int, context.RunContext] = {}
         self._warned_superseded: set[str] = set()
         # fires handed to the pool and not finished yet (scheduler.testing's settle() waits
         # for this to reach zero)
@@ -127,6 +130,36 @@ class Runner:
             self._sched._pool.submit(go)
         except RuntimeError:
             self._done()
+
+    def submit_manual(self, job: Job) -> Future[Any]:
+        """Run ``job`` now, outside its schedule, for Scheduler.run_job."""
+        sched = self._sched
+        ctx = context.RunContext(
+            job_id=job.id, scheduled_time=sched._now().astimezone(job.timezone), attempt=1
+        )
+
+        def manual() -> Any:
+            try:
+                ok, value, exc = self._call(job, ctx)
+            finally:
+                with self._lock:
+                    self.manual.pop(id(ctx), None)
+                self._done()
+            if not ok:
+                raise exc  # type: ignore[misc]
+            return value
+
+        with self._lock:
+            self.manual[id(ctx)] = ctx
+        with self.idle:
+            self.inflight += 1
+        try:
+            return sched._pool.submit(manual)
+        except RuntimeError:
+            with self._lock:
+                self.manual.pop(id(ctx), None)
+            self._done()
+            raise
 
     def _done(self) -> None:
         with self.idle:

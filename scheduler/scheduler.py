@@ -31,7 +31,6 @@ from concurrent.futures import Executor, Future
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
-from . import context
 from ._clock import Clock, SystemClock
 from ._heartbeat import Heartbeat
 from ._log import safe_log
@@ -304,16 +303,7 @@ class Scheduler:
 
             raise SchedulerNotRunning("run_job needs a running scheduler; call start() first")
 
-        def manual() -> Any:
-            ctx = context.RunContext(
-                job_id=job.id, scheduled_time=self._now().astimezone(job.timezone), attempt=1
-            )
-            ok, value, exc = self._runner._call(job, ctx)
-            if not ok:
-                raise exc  # type: ignore[misc]
-            return value
-
-        return self._pool.submit(manual)
+        return self._runner.submit_manual(job)
 
     def get_runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         """The run history, newest first (every process's runs with a shared store)."""
@@ -560,8 +550,11 @@ class Scheduler:
         self._ticker.stop(timeout=min(timeout, 5.0) or 0.1)
         with self._runner._lock:
             live = list(self._runner.live.values())
+            manual = list(self._runner.manual.values())
         for run in live:
             run.ctx.cancel_event.set()
+        for ctx in manual:
+            ctx.cancel_event.set()
         still: list[str] = []
         if wait:
             # Real time, not self.clock: this waits for threads, and a virtual clock's
@@ -574,7 +567,10 @@ class Scheduler:
                         break
                     self._runner.idle.wait(min(left, 0.05))
         with self._runner._lock:
-            still = sorted({run.job.id for run in self._runner.live.values()})
+            still = sorted(
+                {run.job.id for run in self._runner.live.values()}
+                | {ctx.job_id for ctx in self._runner.manual.values()}
+            )
             timed_out = [run for run in self._runner.live.values() if run.timed_out]
         for run in timed_out:  # their outcome is known; free the slot for the next start
             with contextlib.suppress(Exception):

@@ -99,28 +99,50 @@ class VirtualClock(Clock):
         hours: float = 0.0,
         days: float = 0.0,
         scheduler: Scheduler | None = None,
+        wait: bool = True,
     ) -> datetime:
-        """Move time forward. With ``scheduler``, stop at every fire on the way so each runs
-        on time, in order, then :func:`settle` it. Returns the new time."""
+        """Move time forward.
+
+        With ``scheduler``, time passes as it does for real: it stops at every fire on the way
+        so each runs on time and in order, and at least every third of ``lease_seconds`` so
+        that the heartbeat renews the leases of running jobs (and at their deadlines); then it
+        settles (:func:`settle`).
+        With ``wait=False`` it does not wait for jobs that are running (a job blocked on
+        something the test releases later), only for the fires to be dispatched.
+        Without ``scheduler``, time jumps: as if the process had been frozen (leases may
+        expire, fires come due late). Returns the new time.
+        """
         step = timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days)
         if step < timedelta(0):
             raise ValueError("time only moves forward; use jump() for a wall-clock step back")
         target = self._now + step
         if scheduler is not None:
-            settle(scheduler)
-            while True:
+            beat = timedelta(seconds=scheduler.lease_seconds / 3)
+            settle(scheduler, wait_for_runs=wait)
+            while self._now < target:
+                with scheduler._runner._lock:
+                    live = list(scheduler._runner.live.values())
+                # Runs under way hold leases: move in beats so the heartbeat renews them.
+                stop = min(target, self._now + beat) if live else target
                 due = scheduler._ticker.next_due()
-                if due is None or due > target:
+                if due is not None and due < stop:
+                    stop = max(due, self._now)
+                deadlines = [r.deadline for r in live if r.deadline is not None and not r.timed_out]
+                if deadlines:
+                    at = self._now + timedelta(seconds=max(0.0, min(deadlines) - self._mono))
+                    stop = min(stop, at)
+                delta = stop - self._now
+                self._move(delta, delta.total_seconds())
+                if live:
+                    _heartbeat_pass(scheduler)
+                settle(scheduler, wait_for_runs=wait)
+                if due is None and not live and self._now >= target:
                     break
-                if due > self._now:
-                    delta = due - self._now
-                    self._move(delta, delta.total_seconds())
-                settle(scheduler)
         delta = target - self._now
         if delta > timedelta(0):
             self._move(delta, delta.total_seconds())
         if scheduler is not None:
-            settle(scheduler)
+            settle(scheduler, wait_for_runs=wait)
         return self._now
 
     def jump(self, seconds: float) -> datetime:
@@ -137,9 +159,25 @@ class VirtualClock(Clock):
         return self._now
 
 
-def settle(scheduler: Scheduler, timeout: float = 10.0) -> None:
+def _heartbeat_pass(scheduler: Scheduler, timeout: float = 10.0) -> None:
+    """Wait until the heartbeat has completed a pass that began after the clock moved, so
+    the leases of running jobs are renewed (or their deadlines noticed)."""
+    beat = scheduler._heartbeat
+    deadline = time.monotonic() + timeout
+    for _ in range(2):
+        with beat._passed:
+            seen = beat.passes
+        beat.wake_for_deadline()
+        with beat._passed:
+            while beat.passes <= seen and beat.alive:
+                if not beat._passed.wait(max(0.0, deadline - time.monotonic())):
+                    raise TimeoutError("the heartbeat did not complete a pass in time")
+
+
+def settle(scheduler: Scheduler, timeout: float = 10.0, *, wait_for_runs: bool = True) -> None:
     """Let the ticker dispatch everything due now and wait until the pool is idle (runs
-    parked in a virtual retry backoff count as idle).
+    parked in a virtual retry backoff count as idle; with ``wait_for_runs=False`` so do runs
+    whose job is executing).
 
     :raises TimeoutError: still busy after ``timeout`` real seconds (a job that blocks)
     """
@@ -158,9 +196,15 @@ def settle(scheduler: Scheduler, timeout: float = 10.0) -> None:
                 while ticker.passes <= seen and ticker.alive:
                     if not ticker._passed.wait(max(0.0, deadline - time.monotonic())):
                         raise TimeoutError("the ticker did not complete a pass in time")
-        parked = getattr(clock, "sleepers", 0)
+        def busy() -> bool:
+            idle = getattr(clock, "sleepers", 0)
+            if not wait_for_runs:
+                with runner._lock:
+                    idle += len(runner.live) + len(runner.manual)
+            return runner.inflight > idle
+
         with runner.idle:
-            while runner.inflight > getattr(clock, "sleepers", parked):
+            while busy():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(
