@@ -44,6 +44,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--rate", type=int, default=250)
+    parser.add_argument("--commit", metavar="REV",
+                        help="profile scheduler/ as of this commit instead of the work tree")
     parser.add_argument("--all-threads", action="store_true",
                         help="sample every thread, waiting ones too (default: only the thread "
                         "holding the GIL, i.e. where CPU time goes)")
@@ -55,7 +57,19 @@ def main() -> int:
            "bench.worker", "--system", args.system, "--scenario", args.scenario]
     if args.quick:
         cmd.append("--quick")
-    subprocess.run(cmd, cwd=ROOT, check=True)
+    workdir = ROOT
+    if args.commit:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from run import snapshot
+
+        workdir, _ = snapshot(args.commit)
+    try:
+        subprocess.run(cmd, cwd=workdir, check=True)
+    finally:
+        if workdir != ROOT:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
     inclusive: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     own: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     totals: collections.Counter = collections.Counter()
