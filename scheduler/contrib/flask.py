@@ -110,8 +110,9 @@ def _autostart_veto() -> str | None:
         if is_reloader_watcher():
             return "this is the Werkzeug reloader's watcher process; the reloaded child starts it"
         return None
-    root = ctx.find_root()
-    return f"the {root.info_name or 'flask'} {ctx.info_name!s} command only loads the app"
+    if ctx.parent is None:  # the app is loaded to look up one of app.cli's commands
+        return "a flask command is loading the app; it only needs the app, not its jobs"
+    return f"the 'flask {ctx.info_name}' command only loads the app"
 
 
 @dataclass(eq=False)
