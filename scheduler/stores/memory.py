@@ -2,14 +2,19 @@
 
 It is also the reference implementation of the :class:`~scheduler.stores.Store` protocol:
 the other backends do in one transaction or script what this one does under one lock.
+
+Rows are small mutable objects (``__slots__``) updated in place under the lock; the frozen
+:class:`~scheduler.stores.StoredJob` and :class:`~scheduler.stores.RunRecord` are built only
+when one is handed out. A fire then costs a few dictionary operations and no copies: the
+burst of thousands of due jobs is this store's hot path.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
-import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from . import (
@@ -27,6 +32,134 @@ from . import (
 
 __all__ = ["MemoryStore"]
 
+_CLAIMED = ClaimStatus.CLAIMED
+_SKIPPED = ClaimStatus.SKIPPED
+_TAKEN = ClaimStatus.TAKEN
+_SUPERSEDED = ClaimStatus.SUPERSEDED
+_LOST = RunOutcome.LOST
+
+
+class _Job:
+    """A job row. Anchor and registration time are usually one shared datetime object."""
+
+    __slots__ = (
+        "anchor",
+        "broken",
+        "definition",
+        "fingerprint",
+        "last_fire",
+        "registered_at",
+        "registered_by",
+    )
+
+    def __init__(
+        self,
+        definition: JobDefinition,
+        fingerprint: str,
+        anchor: datetime,
+        last_fire: datetime | None,
+        registered_by: str,
+    ) -> None:
+        self.definition = definition
+        self.fingerprint = fingerprint
+        self.anchor = anchor
+        self.last_fire = last_fire
+        self.registered_by = registered_by
+        self.registered_at = anchor
+        self.broken: str | None = None
+
+    def frozen(self) -> StoredJob:
+        return StoredJob(
+            definition=self.definition,
+            fingerprint=self.fingerprint,
+            anchor=self.anchor,
+            last_fire=self.last_fire,
+            registered_by=self.registered_by,
+            registered_at=self.registered_at,
+            broken=self.broken,
+        )
+
+
+class _Run:
+    """A run row; the fields of :class:`~scheduler.stores.RunRecord`."""
+
+    __slots__ = (
+        "attempt",
+        "claimed_at",
+        "coalesced",
+        "error",
+        "finished_at",
+        "job_id",
+        "lease_expires",
+        "outcome",
+        "owner",
+        "result",
+        "run_id",
+        "scheduled_time",
+        "started_at",
+        "token",
+    )
+
+    def __init__(
+        self,
+        run_id: str,
+        job_id: str,
+        scheduled_time: datetime,
+        outcome: RunOutcome | None,
+        token: int,
+        claimed_at: datetime,
+        finished_at: datetime | None,
+        lease_expires: datetime | None,
+        error: str | None,
+        owner: str,
+        coalesced: int,
+    ) -> None:
+        self.run_id = run_id
+        self.job_id = job_id
+        self.scheduled_time = scheduled_time
+        self.outcome = outcome
+        self.attempt = 1
+        self.token = token
+        self.claimed_at = claimed_at
+        self.started_at: datetime | None = None
+        self.finished_at = finished_at
+        self.lease_expires = lease_expires
+        self.error = error
+        self.result: str | None = None
+        self.owner = owner
+        self.coalesced = coalesced
+
+    def frozen(self) -> RunRecord:
+        return RunRecord(
+            run_id=self.run_id,
+            job_id=self.job_id,
+            scheduled_time=self.scheduled_time,
+            outcome=self.outcome,
+            attempt=self.attempt,
+            token=self.token,
+            claimed_at=self.claimed_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            lease_expires=self.lease_expires,
+            error=self.error,
+            result=self.result,
+            owner=self.owner,
+            coalesced=self.coalesced,
+        )
+
+
+class _History:
+    """A job's runs, oldest first, keyed by scheduled time (the unique run key), and how
+    many of them hold a lease (no outcome yet), and the job's last fencing token. It
+    outlives the job row: history stays, and tokens keep increasing."""
+
+    __slots__ = ("held", "runs", "token")
+
+    def __init__(self) -> None:
+        self.runs: dict[datetime, _Run] = {}
+        self.held = 0
+        self.token = 0
+
 
 class MemoryStore(Store):
     """Keeps jobs and run history in dictionaries guarded by one lock."""
@@ -37,32 +170,53 @@ class MemoryStore(Store):
     def __init__(self, **options: object) -> None:
         super().__init__(**options)  # type: ignore[arg-type]
         self._lock = threading.Lock()
-        self._jobs: dict[str, StoredJob] = {}
-        self._tokens: dict[str, int] = {}
-        self._runs: dict[str, RunRecord] = {}
-        self._run_keys: dict[tuple[str, datetime], str] = {}
-        self._by_job: dict[str, list[str]] = {}
+        self._jobs: dict[str, _Job] = {}
+        self._runs: dict[str, _Run] = {}  #: by run id, in insertion order
+        self._history: dict[str, _History] = {}  #: by job id
+        self._held: dict[str, _Run] = {}  #: runs without an outcome, by run id (for reap)
+        # run ids: unique within this store; the random prefix tells stores apart in logs
+        self._run_prefix = os.urandom(4).hex() + "-"
+        self._run_seq = itertools.count(1)
+        self._owner: Owner | None = None
+        self._owner_str = ""
+        self._lease_seconds = -1.0
+        self._lease = timedelta(0)
+
+    def _owner_name(self, owner: Owner) -> str:
+        """``str(owner)``, formatted once per owner rather than once per row."""
+        if owner is not self._owner:
+            self._owner_str = str(owner)
+            self._owner = owner
+        return self._owner_str
+
+    def _lease_delta(self, lease_seconds: float) -> timedelta:
+        if lease_seconds != self._lease_seconds:
+            self._lease = timedelta(seconds=lease_seconds)
+            self._lease_seconds = lease_seconds
+        return self._lease
 
     # -- jobs ------------------------------------------------------------------------------
     def register(self, definition: JobDefinition, *, owner: Owner) -> Registration:
         now = self.now()
         fp = definition.fingerprint
         with self._lock:
+            by = self._owner_name(owner)
             old = self._jobs.get(definition.id)
-            if old is not None and old.fingerprint == fp:
-                self._jobs[definition.id] = replace(
-                    old, definition=definition, registered_by=str(owner), registered_at=now
-                )
+            if old is None:
+                self._jobs[definition.id] = _Job(definition, fp, now, None, by)
+                return Registration(anchor=now, last_fire=None)
+            if old.fingerprint == fp:
+                old.definition = definition
+                old.registered_by = by
+                old.registered_at = now
                 return Registration(anchor=old.anchor, last_fire=old.last_fire)
-            self._jobs[definition.id] = StoredJob(
-                definition=definition,
-                fingerprint=fp,
-                anchor=now,
-                last_fire=old.last_fire if old else None,
-                registered_by=str(owner),
-                registered_at=now,
-            )
-            return Registration(anchor=now, last_fire=old.last_fire if old else None, replaced=old)
+            replaced = old.frozen()
+            old.definition = definition
+            old.fingerprint = fp
+            old.anchor = old.registered_at = now
+            old.registered_by = by
+            old.broken = None
+            return Registration(anchor=now, last_fire=old.last_fire, replaced=replaced)
 
     def unregister(self, job_id: str) -> None:
         with self._lock:
@@ -70,77 +224,78 @@ class MemoryStore(Store):
 
     def get_job(self, job_id: str) -> StoredJob | None:
         with self._lock:
-            return self._jobs.get(job_id)
+            job = self._jobs.get(job_id)
+            return None if job is None else job.frozen()
 
     def load_jobs(self, *, dynamic_only: bool = True) -> list[StoredJob]:
         with self._lock:
-            return [j for j in self._jobs.values() if j.definition.dynamic or not dynamic_only]
+            return [
+                j.frozen()
+                for j in self._jobs.values()
+                if j.definition.dynamic or not dynamic_only
+            ]
 
     def mark_broken(self, job_id: str, reason: str) -> None:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is not None:
-                self._jobs[job_id] = replace(job, broken=reason)
+                job.broken = reason
 
     # -- fires -----------------------------------------------------------------------------
-    def _advance(self, fire: FireKey, fingerprint: str) -> ClaimStatus | None:
-        """The forward-only compare-and-set; caller holds the lock. None means 'won'."""
-        job = self._jobs.get(fire.job_id)
+    def _advance(self, fire: FireKey, fingerprint: str) -> ClaimStatus | _History:
+        """The forward-only compare-and-set; caller holds the lock. Returns the refusal, or
+        the job's history when this caller won."""
+        job_id = fire.job_id
+        when = fire.scheduled_time
+        job = self._jobs.get(job_id)
         if job is None or job.fingerprint != fingerprint or job.broken:
-            return ClaimStatus.SUPERSEDED
-        if job.last_fire is not None and job.last_fire >= fire.scheduled_time:
-            return ClaimStatus.TAKEN
-        if (fire.job_id, fire.scheduled_time) in self._run_keys:
-            return ClaimStatus.TAKEN
-        self._jobs[fire.job_id] = replace(job, last_fire=fire.scheduled_time)
-        return None
+            return _SUPERSEDED
+        if job.last_fire is not None and job.last_fire >= when:
+            return _TAKEN
+        history = self._history.get(job_id)
+        if history is None:
+            history = self._history[job_id] = _History()
+        elif when in history.runs:
+            return _TAKEN
+        job.last_fire = when
+        return history
 
-    def _insert(self, record: RunRecord) -> None:
-        self._runs[record.run_id] = record
-        self._run_keys[(record.job_id, record.scheduled_time)] = record.run_id
-        ids = self._by_job.setdefault(record.job_id, [])
-        ids.append(record.run_id)
-        self._prune(record.job_id, ids)
-
-    def _prune(self, job_id: str, ids: list[str]) -> None:
+    def _insert(self, history: _History, run: _Run) -> None:
+        self._runs[run.run_id] = run
+        runs = history.runs
+        runs[run.scheduled_time] = run
         limit = self.history_limit
-        if limit is not None and len(ids) > limit:
+        if limit is not None and len(runs) > limit:
             # drop the oldest finished runs; live ones stay whatever the limit says
-            excess = len(ids) - limit
-            keep: list[str] = []
-            for run_id in ids:
-                run = self._runs[run_id]
-                if excess and run.outcome is not None:
-                    excess -= 1
-                    self._forget(run)
-                else:
-                    keep.append(run_id)
-            ids[:] = keep
+            excess = len(runs) - limit
+            drop: list[_Run] = []
+            for old in runs.values():
+                if old.outcome is not None:
+                    drop.append(old)
+                    if len(drop) == excess:
+                        break
+            for old in drop:
+                self._forget(history, old)
         if self.history_max_age is not None:
             cutoff = self.now() - self.history_max_age
-            for run_id in list(ids):
-                run = self._runs[run_id]
-                if run.outcome is not None and (run.finished_at or run.scheduled_time) < cutoff:
-                    self._forget(run)
-                    ids.remove(run_id)
+            for old in [
+                r
+                for r in runs.values()
+                if r.outcome is not None and (r.finished_at or r.scheduled_time) < cutoff
+            ]:
+                self._forget(history, old)
 
-    def _forget(self, run: RunRecord) -> None:
+    def _forget(self, history: _History, run: _Run) -> None:
         del self._runs[run.run_id]
-        # the run key is kept out of the index too; the job's last_fire still guards it
-        self._run_keys.pop((run.job_id, run.scheduled_time), None)
+        # the run key goes too; the job's last_fire still guards the fire
+        del history.runs[run.scheduled_time]
 
-    def _next_token(self, job_id: str) -> int:
-        token = self._tokens.get(job_id, 0) + 1
-        self._tokens[job_id] = token
-        return token
-
-    def _live_leases(self, job_id: str, now: datetime) -> int:
+    @staticmethod
+    def _live_leases(history: _History, now: datetime) -> int:
         return sum(
             1
-            for run_id in self._by_job.get(job_id, ())
-            if (run := self._runs[run_id]).outcome is None
-            and run.lease_expires is not None
-            and run.lease_expires > now
+            for run in history.runs.values()
+            if run.outcome is None and run.lease_expires is not None and run.lease_expires > now
         )
 
     def claim(
@@ -155,46 +310,52 @@ class MemoryStore(Store):
     ) -> Claim:
         now = self.now()
         with self._lock:
-            refused = self._advance(fire, fingerprint)
-            if refused is not None:
-                return Claim(status=refused, fire=fire)
-            run_id = uuid.uuid4().hex
-            if self._live_leases(fire.job_id, now) >= max_instances:
+            history = self._advance(fire, fingerprint)
+            if not isinstance(history, _History):
+                return Claim(status=history, fire=fire)
+            run_id = f"{self._run_prefix}{next(self._run_seq)}"
+            # only runs without an outcome can hold a lease: count the unexpired ones when
+            # there are enough of those to reach the limit
+            if history.held >= max_instances and (
+                self._live_leases(history, now) >= max_instances
+            ):
                 self._insert(
-                    RunRecord(
-                        run_id=run_id,
-                        job_id=fire.job_id,
-                        scheduled_time=fire.scheduled_time,
-                        outcome=RunOutcome.SKIPPED,
-                        claimed_at=now,
-                        finished_at=now,
-                        error=f"max_instances ({max_instances}) reached",
-                        owner=str(owner),
-                        coalesced=coalesced,
-                    )
+                    history,
+                    _Run(
+                        run_id,
+                        fire.job_id,
+                        fire.scheduled_time,
+                        RunOutcome.SKIPPED,
+                        0,
+                        now,
+                        now,
+                        None,
+                        f"max_instances ({max_instances}) reached",
+                        self._owner_name(owner),
+                        coalesced,
+                    ),
                 )
-                return Claim(status=ClaimStatus.SKIPPED, fire=fire, run_id=run_id)
-            token = self._next_token(fire.job_id)
-            expires = now + timedelta(seconds=lease_seconds)
-            self._insert(
-                RunRecord(
-                    run_id=run_id,
-                    job_id=fire.job_id,
-                    scheduled_time=fire.scheduled_time,
-                    outcome=None,
-                    token=token,
-                    claimed_at=now,
-                    lease_expires=expires,
-                    owner=str(owner),
-                    coalesced=coalesced,
-                )
+                return Claim(status=_SKIPPED, fire=fire, run_id=run_id)
+            token = history.token = history.token + 1
+            expires = now + self._lease_delta(lease_seconds)
+            run = _Run(
+                run_id,
+                fire.job_id,
+                fire.scheduled_time,
+                None,
+                token,
+                now,
+                None,
+                expires,
+                None,
+                self._owner_name(owner),
+                coalesced,
             )
+            history.held += 1
+            self._held[run_id] = run
+            self._insert(history, run)
             return Claim(
-                status=ClaimStatus.CLAIMED,
-                fire=fire,
-                run_id=run_id,
-                token=token,
-                lease_expires=expires,
+                status=_CLAIMED, fire=fire, run_id=run_id, token=token, lease_expires=expires
             )
 
     def claim_missed(
@@ -202,51 +363,53 @@ class MemoryStore(Store):
     ) -> bool:
         now = self.now()
         with self._lock:
-            if self._advance(fire, fingerprint) is not None:
+            history = self._advance(fire, fingerprint)
+            if not isinstance(history, _History):
                 return False
             self._insert(
-                RunRecord(
-                    run_id=uuid.uuid4().hex,
-                    job_id=fire.job_id,
-                    scheduled_time=fire.scheduled_time,
-                    outcome=RunOutcome.MISSED,
-                    claimed_at=now,
-                    finished_at=now,
-                    error=reason,
-                    owner=str(owner),
-                    coalesced=coalesced,
-                )
+                history,
+                _Run(
+                    f"{self._run_prefix}{next(self._run_seq)}",
+                    fire.job_id,
+                    fire.scheduled_time,
+                    RunOutcome.MISSED,
+                    0,
+                    now,
+                    now,
+                    None,
+                    reason,
+                    self._owner_name(owner),
+                    coalesced,
+                ),
             )
             return True
 
-    def _held(self, claim: Claim) -> RunRecord | None:
-        run = self._runs.get(claim.run_id or "")
-        if run is None or run.outcome is not None or run.token != claim.token:
-            return None
-        return run
+    def _release(self, run: _Run) -> None:
+        """The run got an outcome: its lease is no longer held. Caller holds the lock."""
+        del self._held[run.run_id]
+        self._history[run.job_id].held -= 1
 
     def mark_started(self, claim: Claim, *, attempt: int) -> bool:
         now = self.now()
         with self._lock:
-            run = self._held(claim)
-            if run is None:
+            run = self._held.get(claim.run_id or "")
+            if run is None or run.token != claim.token:
                 return False
-            self._runs[run.run_id] = replace(
-                run, attempt=attempt, started_at=run.started_at or now
-            )
+            run.attempt = attempt
+            if run.started_at is None:
+                run.started_at = now
             return True
 
     def renew(self, claims: Sequence[Claim], *, lease_seconds: float) -> set[str]:
         now = self.now()
         held: set[str] = set()
         with self._lock:
+            expires = now + self._lease_delta(lease_seconds)
             for claim in claims:
-                run = self._held(claim)
-                if run is None:
+                run = self._held.get(claim.run_id or "")
+                if run is None or run.token != claim.token:
                     continue
-                self._runs[run.run_id] = replace(
-                    run, lease_expires=now + timedelta(seconds=lease_seconds)
-                )
+                run.lease_expires = expires
                 held.add(run.run_id)
         return held
 
@@ -260,66 +423,65 @@ class MemoryStore(Store):
         result: str | None = None,
     ) -> bool:
         now = self.now()
+        outcome = RunOutcome(outcome)
         with self._lock:
-            run = self._held(claim)
-            if run is None:
+            run = self._held.get(claim.run_id or "")
+            if run is None or run.token != claim.token:
                 return False
-            self._runs[run.run_id] = replace(
-                run,
-                outcome=RunOutcome(outcome),
-                attempt=attempt,
-                finished_at=now,
-                lease_expires=None,
-                error=error,
-                result=result,
-            )
+            run.outcome = outcome
+            run.attempt = attempt
+            run.finished_at = now
+            run.lease_expires = None
+            run.error = error
+            run.result = result
+            self._release(run)
             return True
 
     def reap(self) -> list[RunRecord]:
         now = self.now()
-        lost: list[RunRecord] = []
+        lost: list[_Run] = []
         with self._lock:
-            for run in list(self._runs.values()):
-                if run.outcome is None and run.lease_expires and run.lease_expires <= now:
-                    done = replace(
-                        run,
-                        outcome=RunOutcome.LOST,
-                        finished_at=now,
-                        lease_expires=None,
-                        error=(
-                            "lease expired (never started)"
-                            if run.started_at is None
-                            else f"lease expired (owner {run.owner} stopped renewing)"
-                        ),
+            for run in list(self._held.values()):
+                if run.lease_expires is not None and run.lease_expires <= now:
+                    run.outcome = _LOST
+                    run.finished_at = now
+                    run.lease_expires = None
+                    run.error = (
+                        "lease expired (never started)"
+                        if run.started_at is None
+                        else f"lease expired (owner {run.owner} stopped renewing)"
                     )
-                    self._runs[run.run_id] = done
-                    lost.append(done)
-        return lost
+                    self._release(run)
+                    lost.append(run)
+            if len(lost) > 1:  # in the order the runs were first claimed
+                skip = len(self._run_prefix)
+                lost.sort(key=lambda r: int(r.run_id[skip:]))
+            return [run.frozen() for run in lost]
 
     def retry_lost(self, run_id: str, *, owner: Owner, lease_seconds: float) -> Claim | None:
         now = self.now()
         with self._lock:
             run = self._runs.get(run_id)
-            if run is None or run.outcome is not RunOutcome.LOST:
+            if run is None or run.outcome is not _LOST:
                 return None
-            token = self._next_token(run.job_id)
-            expires = now + timedelta(seconds=lease_seconds)
-            self._runs[run_id] = replace(
-                run,
-                outcome=None,
-                attempt=run.attempt + 1,
-                token=token,
-                owner=str(owner),
-                lease_expires=expires,
-                started_at=None,
-                finished_at=None,
-            )
+            history = self._history[run.job_id]
+            token = history.token = history.token + 1
+            expires = now + self._lease_delta(lease_seconds)
+            run.outcome = None
+            run.attempt += 1
+            run.token = token
+            run.owner = self._owner_name(owner)
+            run.lease_expires = expires
+            run.started_at = None
+            run.finished_at = None
+            self._held[run_id] = run
+            history.held += 1
             return Claim(
-                status=ClaimStatus.CLAIMED,
-                fire=run.fire,
+                status=_CLAIMED,
+                fire=FireKey(run.job_id, run.scheduled_time),
                 run_id=run_id,
                 token=token,
-                attempt=run.attempt + 1,
+                attempt=run.attempt,
                 lease_expires=expires,
             )
 
@@ -328,11 +490,15 @@ class MemoryStore(Store):
             if job_id is None:
                 runs = list(self._runs.values())
             else:
-                runs = [self._runs[r] for r in self._by_job.get(job_id, ())]
-        epoch = datetime.min.replace(tzinfo=runs[0].scheduled_time.tzinfo) if runs else None
-        runs.sort(key=lambda r: (r.scheduled_time, r.claimed_at or epoch), reverse=True)
-        return runs[:limit]
+                history = self._history.get(job_id)
+                runs = list(history.runs.values()) if history is not None else []
+            if not runs:
+                return []
+            epoch = datetime.min.replace(tzinfo=runs[0].scheduled_time.tzinfo)
+            runs.sort(key=lambda r: (r.scheduled_time, r.claimed_at or epoch), reverse=True)
+            return [run.frozen() for run in runs[:limit]]
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._lock:
-            return self._runs.get(run_id)
+            run = self._runs.get(run_id)
+            return None if run is None else run.frozen()
