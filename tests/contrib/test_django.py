@@ -12,7 +12,10 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,10 @@ import pytest
 pytest.importorskip("django")
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.contrib.django_project.settings")
+# A file database, so that the "django" store (its own connections) sees the same tables.
+os.environ.setdefault(
+    "SCHEDULER_TEST_DB", os.path.join(tempfile.mkdtemp(prefix="scheduler-django-"), "db.sqlite3")
+)
 
 import django
 
@@ -348,3 +355,97 @@ def test_runscheduler_exits_0_after_the_running_job_finished(sig: signal.Signals
     assert out.split() == ["finished"], (out, err)
     assert "Running the scheduler with" in err
     assert "scheduler shut down (clean)" in err
+
+
+# -- the "django" store and the read-only admin ------------------------------------------------
+
+
+def quick() -> str:
+    return "quick result"
+
+
+def test_django_store_url_from_databases() -> None:
+    from scheduler.contrib.django.store import database_url
+
+    assert database_url() == f"sqlite:///{os.environ['SCHEDULER_TEST_DB']}"
+    pg = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "app",
+        "USER": "me",
+        "PASSWORD": "p@ss word",
+        "HOST": "db.internal",
+        "PORT": 5433,
+    }
+    assert database_url(databases={"default": pg}) == (
+        "postgresql://me:p%40ss%20word@db.internal:5433/app"
+    )
+    socket = {**pg, "HOST": "/run/pg", "PASSWORD": ""}
+    assert database_url(databases={"default": socket}) == (
+        "postgresql://me@/app?host=%2Frun%2Fpg&port=5433"
+    )
+    mem = {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+    with pytest.raises(ConfigurationError, match="in memory"):
+        database_url(databases={"default": mem})
+    with pytest.raises(ConfigurationError, match="SQLite and PostgreSQL"):
+        database_url(databases={"default": {"ENGINE": "django.db.backends.mysql"}})
+    with pytest.raises(ConfigurationError, match="'reports', which is not in DATABASES"):
+        database_url("reports")
+
+
+def test_bad_django_store_alias_is_a_check_error() -> None:
+    with override_settings(SCHEDULER={"store": "django:nope"}):
+        errors = scheduler_errors()
+        assert [e.id for e in errors] == ["scheduler.E001"]
+        assert "'nope'" in errors[0].msg
+
+
+@pytest.fixture
+def migrated() -> None:
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def test_run_history_in_project_database_and_read_only_admin(migrated: None) -> None:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from scheduler import Interval
+    from scheduler.contrib.django.models import JobRun, ScheduledJob
+    from scheduler.events import JobSucceeded
+
+    dj.job(Interval(seconds=1), id="quick")(quick)
+    try:
+        with override_settings(SCHEDULER={"store": "django"}):
+            dj.reset()
+            sched = dj.get_scheduler()
+            done = threading.Event()
+            sched.add_listener(lambda event: done.set(), [JobSucceeded])
+            sched.start()
+            assert done.wait(HANG_GUARD), "the job never succeeded"
+            sched.shutdown()
+
+        run = JobRun.objects.filter(job_id="quick").first()
+        assert run is not None
+        assert run.outcome == "succeeded"
+        assert isinstance(run.scheduled_time, datetime)
+        assert run.scheduled_time.tzinfo is not None
+        assert run.scheduled_time <= datetime.now(timezone.utc)
+        assert run.duration is not None
+        assert ScheduledJob.objects.get(id="quick").last_fire == run.scheduled_time
+
+        user = get_user_model().objects.create_superuser("admin", "a@example.com", "pw")
+        client = Client()
+        client.force_login(user)
+        changelist = client.get("/admin/scheduler/jobrun/")
+        assert changelist.status_code == 200
+        assert b"quick" in changelist.content
+        assert b"/admin/scheduler/jobrun/add/" not in changelist.content
+        assert client.get("/admin/scheduler/jobrun/add/").status_code == 403
+        assert client.get("/admin/scheduler/scheduledjob/").status_code == 200
+        detail = client.get(f"/admin/scheduler/jobrun/{run.pk}/change/")
+        assert detail.status_code == 200  # a view, not a form
+        post = client.post(f"/admin/scheduler/jobrun/{run.pk}/delete/", {"post": "yes"})
+        assert post.status_code == 403
+        assert JobRun.objects.filter(pk=run.pk).exists()
+    finally:
+        dj._specs[:] = [s for s in dj._specs if s.options.get("id") != "quick"]
+        get_user_model().objects.filter(username="admin").delete()

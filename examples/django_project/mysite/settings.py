@@ -59,8 +59,9 @@ CONN_MAX_AGE = 60
 
 SCHEDULER = {
     # "timezone" defaults to TIME_ZONE.
-    # One SQLite file shared by every process on this host: each fire runs once.
-    "store": f"sqlite:///{BASE_DIR / 'scheduler.db'}",
+    # The project's own database (SQLite or PostgreSQL), shared by every process: each fire
+    # runs once, and the run history shows in the admin (read-only) under "Scheduler".
+    "store": "django",
     "max_workers": 4,
     "shutdown_timeout": 30,
     # Off: run `manage.py runscheduler`. On: web processes built by mysite/wsgi.py start it.

@@ -4,7 +4,8 @@
 
     SCHEDULER = {
         "timezone": "Europe/Bratislava",   # default: settings.TIME_ZONE
-        "store": "sqlite:///var/scheduler.db",  # default: in memory (one process)
+        "store": "sqlite:///var/scheduler.db",  # default: in memory (one process);
+                                           # "django": the project's own database
         "max_workers": 10,
         "shutdown_timeout": 30.0,
         "tick": 1.0,
@@ -20,6 +21,7 @@ from typing import Any
 
 from ...exceptions import ConfigurationError
 from .._common import scheduler_kwargs, validate_settings
+from .store import is_django_store, resolve_store
 
 __all__ = ["get_settings", "scheduler_options"]
 
@@ -50,6 +52,11 @@ def get_settings() -> dict[str, Any]:
     out = {**DEFAULTS, **values}
     if out.get("timezone") is None:
         out["timezone"] = getattr(settings, "TIME_ZONE", None) or "UTC"
+    if is_django_store(out.get("store")):
+        try:
+            out["store"] = resolve_store(out["store"])
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"settings.{exc}") from exc
     return out
 
 

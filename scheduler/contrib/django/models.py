@@ -1,0 +1,100 @@
+"""Read-only Django models over the scheduler's own tables, for the admin.
+
+They are unmanaged: the store creates and migrates ``scheduler_jobs`` and ``scheduler_runs``
+itself (with ``"store": "django"`` they live in the project's database), and Django never
+writes to them. On SQLite the store keeps instants as integer microseconds since the epoch,
+on PostgreSQL as ``timestamptz``; :class:`InstantField` reads both as aware datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+__all__ = ["InstantField", "JobRun", "ScheduledJob"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class InstantField(models.Field):  # type: ignore[type-arg]
+    """An instant as the scheduler's SQL stores keep it; read-only."""
+
+    def db_type(self, connection: Any) -> str:
+        return "bigint" if connection.vendor == "sqlite" else "timestamp with time zone"
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value.astimezone(timezone.utc)
+        return _EPOCH + timedelta(microseconds=int(value))
+
+    def get_prep_value(self, value: Any) -> Any:
+        # Only reached by filters (admin date drill-down is off); mirror from_db_value.
+        if isinstance(value, datetime):
+            return int((value - _EPOCH) / timedelta(microseconds=1))
+        return value
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if connection.vendor != "sqlite":
+            return value
+        return value if prepared else self.get_prep_value(value)
+
+
+class ScheduledJob(models.Model):
+    """A job as registered in the store (one row per job id)."""
+
+    id = models.TextField(primary_key=True, verbose_name=_("job id"))
+    definition = models.TextField(_("definition (JSON)"))
+    fingerprint = models.TextField(_("fingerprint"))
+    anchor = InstantField(_("anchor"))
+    last_fire = InstantField(_("last fire"), null=True)
+    registered_by = models.TextField(_("registered by"))
+    registered_at = InstantField(_("registered at"))
+    broken = models.TextField(_("broken"), null=True)
+
+    class Meta:
+        managed = False
+        db_table = "scheduler_jobs"
+        ordering = ["id"]
+        verbose_name = _("scheduled job")
+        verbose_name_plural = _("scheduled jobs")
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class JobRun(models.Model):
+    """One fire of a job: ``(job id, scheduled time)``, its outcome and timing."""
+
+    run_id = models.TextField(primary_key=True, verbose_name=_("run id"))
+    job_id = models.TextField(_("job id"))
+    scheduled_time = InstantField(_("scheduled time"))
+    outcome = models.TextField(_("outcome"), null=True)
+    attempt = models.IntegerField(_("attempt"))
+    claimed_at = InstantField(_("claimed at"), null=True)
+    started_at = InstantField(_("started at"), null=True)
+    finished_at = InstantField(_("finished at"), null=True)
+    lease_expires = InstantField(_("lease expires"), null=True)
+    error = models.TextField(_("error"), null=True)
+    result = models.TextField(_("result"), null=True)
+    owner = models.TextField(_("owner (host:pid:instance)"))
+
+    class Meta:
+        managed = False
+        db_table = "scheduler_runs"
+        ordering = ["-scheduled_time"]
+        verbose_name = _("job run")
+        verbose_name_plural = _("job runs")
+
+    def __str__(self) -> str:
+        return f"{self.job_id} @ {self.scheduled_time}"
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at  # type: ignore[no-any-return, operator]
