@@ -39,10 +39,12 @@ def job(job_id: str, func: str, args: list[Any], interval: float = 1.0, **option
             "args": args, "options": options}
 
 
-def start_together(shared: SharedStore, spec: dict, n: int) -> list[Worker]:
-    """``n`` workers, released at one instant through a file barrier."""
+def start_together(shared: SharedStore, spec: dict | list[dict], n: int) -> list[Worker]:
+    """``n`` workers (one spec each, or the same), released at one instant through a file
+    barrier."""
     go = shared.tmp / f"go-{time.monotonic_ns()}"
-    workers = [shared.worker({**spec, "go": str(go)}) for _ in range(n)]
+    specs = spec if isinstance(spec, list) else [spec] * n
+    workers = [shared.worker({**each, "go": str(go)}) for each in specs]
     for worker in workers:
         worker.wait_for("ready", 30)
     release(go)

@@ -3,6 +3,7 @@
 Spec keys: ``url`` and ``prefix`` (the store), ``jobs`` (``id``, ``func`` as
 ``module:qualname``, ``trigger`` as ``{"interval": s}`` / ``{"cron": text}`` /
 ``{"once_in": s}``, ``args``, ``options``), ``lease``, ``tick``, ``shutdown_timeout``,
+``sample`` (a file for RSS and thread-count samples), ``workers``,
 ``duration`` (stop by itself after so many seconds; default: run until SIGTERM), ``go``
 (a file to wait for before starting: a barrier across processes), ``fault`` (``stall_start``:
 the first run to reach ``mark_started`` in any process hangs there, after its claim;
@@ -92,6 +93,25 @@ def inject(store: Any, fault: str, marker: str) -> None:
         store._transaction = transaction
 
 
+def sample(path: str, every: float) -> None:
+    """Append ``monotonic rss_kib threads`` lines to ``path`` (for the soak's flat checks)."""
+
+    def rss() -> int:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def loop() -> None:
+        while True:
+            with open(path, "a") as file:
+                file.write(f"{time.monotonic():.3f} {rss()} {threading.active_count()}\n")
+            time.sleep(every)
+
+    threading.Thread(target=loop, name="sampler", daemon=True).start()
+
+
 def main() -> int:
     spec = json.loads(sys.argv[1])
     logging.basicConfig(
@@ -125,6 +145,8 @@ def main() -> int:
             time.sleep(0.001)
     sched.start()
     say(f"started {os.getpid()}")
+    if spec.get("sample"):
+        sample(spec["sample"], spec.get("sample_every", 2.0))
     if spec.get("fork"):
         pid = os.fork()
         if pid == 0:  # the child: the scheduler restarted itself after the fork
