@@ -21,7 +21,6 @@ import threading
 from typing import TYPE_CHECKING
 
 from ._log import safe_log
-from .events import JobLost
 from .exceptions import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -50,9 +49,7 @@ class Heartbeat:
 
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._loop, name="scheduler-heartbeat", daemon=True
-        )
+        self._thread = threading.Thread(target=self._loop, name="scheduler-heartbeat", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float | None = 5.0) -> None:
@@ -191,14 +188,13 @@ class Heartbeat:
             )
             if sched._events:
                 sched._events.emit(
-                    JobLost(
-                        timestamp=sched._now(),
-                        job_id=lost.job_id,
-                        scheduled_time=lost.scheduled_time,
-                        attempt=lost.attempt,
-                        owner=lost.owner,
-                        reason=lost.error or "lease expired",
-                    )
+                    "JobLost",
+                    timestamp=sched._now(),
+                    job_id=lost.job_id,
+                    scheduled_time=lost.scheduled_time,
+                    attempt=lost.attempt,
+                    owner=lost.owner,
+                    reason=lost.error or "lease expired",
                 )
             job = sched._jobs.get(lost.job_id)
             if job is None or lost.attempt > job.options.retries or not sched._accepting:

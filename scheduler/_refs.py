@@ -8,7 +8,6 @@ same definition (the fingerprint in the store).
 from __future__ import annotations
 
 import importlib
-import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -128,4 +127,6 @@ def check_json(value: Any, path: str) -> Any:
 
 
 def json_text(value: Any) -> str:
+    import json
+
     return json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -31,16 +31,6 @@ from . import context
 from ._log import safe_log
 from ._ticker import jitter_offset
 from ._tz import tz_name
-from .events import (
-    JobFailed,
-    JobMissed,
-    JobRetried,
-    JobSkipped,
-    JobStarted,
-    JobSubmitted,
-    JobSucceeded,
-    JobTimedOut,
-)
 from .exceptions import StoreUnavailable
 from .stores import Claim, ClaimStatus, FireKey, RunOutcome
 
@@ -105,7 +95,7 @@ class Runner:
         # finish) before this thread gets to run again, and listeners must see them in order.
         if sched._events:
             sched._events.emit(
-                JobSubmitted(timestamp=sched._now(), job_id=job.id, scheduled_time=fire)
+                "JobSubmitted", timestamp=sched._now(), job_id=job.id, scheduled_time=fire
             )
         try:
             sched._pool.submit(self._run_fire, job, fire, coalesced)
@@ -119,8 +109,7 @@ class Runner:
             try:
                 self.execute(job, claim)
             except BaseException:
-                safe_log(log, logging.ERROR, "internal error running job %s", job.id,
-                         exc_info=True)
+                safe_log(log, logging.ERROR, "internal error running job %s", job.id, exc_info=True)
             finally:
                 self._done()
 
@@ -202,7 +191,7 @@ class Runner:
                     reason=reason,
                     coalesced=coalesced,
                 ):
-                    self._report(JobMissed, logging.WARNING, "missed", job, fire, reason=reason)
+                    self._report("JobMissed", logging.WARNING, "missed", job, fire, reason=reason)
                 return
             claim = self._claim(job, key, coalesced)
         except StoreUnavailable as exc:
@@ -213,7 +202,7 @@ class Runner:
             self.execute(job, claim, coalesced=coalesced)
         elif claim.status is ClaimStatus.SKIPPED:
             reason = f"max_instances ({job.options.max_instances}) reached"
-            self._report(JobSkipped, logging.WARNING, "skipped", job, fire, reason=reason)
+            self._report("JobSkipped", logging.WARNING, "skipped", job, fire, reason=reason)
         elif claim.status is ClaimStatus.SUPERSEDED:
             if job.id not in self._warned_superseded:
                 self._warned_superseded.add(job.id)
@@ -276,7 +265,7 @@ class Runner:
                 owner=sched.owner,
                 reason=reason,
             ):
-                self._report(JobMissed, logging.WARNING, "missed", job, fire, reason=reason)
+                self._report("JobMissed", logging.WARNING, "missed", job, fire, reason=reason)
 
     def execute(self, job: Job, claim: Claim, *, coalesced: int = 0) -> None:
         """Run a claimed fire to its recorded outcome (attempts, retries, timeout)."""
@@ -337,12 +326,11 @@ class Runner:
             )
             if sched._events:
                 sched._events.emit(
-                    JobStarted(
-                        timestamp=sched._now(),
-                        job_id=job.id,
-                        scheduled_time=claim.fire.scheduled_time,
-                        attempt=attempt,
-                    )
+                    "JobStarted",
+                    timestamp=sched._now(),
+                    job_id=job.id,
+                    scheduled_time=claim.fire.scheduled_time,
+                    attempt=attempt,
                 )
             began = time.monotonic()
             ok, value, exc = self._call(job, run.ctx)
@@ -371,14 +359,13 @@ class Runner:
                 self._finish(run, RunOutcome.SUCCEEDED, attempt, result=result)
                 if sched._events:
                     sched._events.emit(
-                        JobSucceeded(
-                            timestamp=sched._now(),
-                            job_id=job.id,
-                            scheduled_time=claim.fire.scheduled_time,
-                            attempt=attempt,
-                            duration=duration,
-                            result=result,
-                        )
+                        "JobSucceeded",
+                        timestamp=sched._now(),
+                        job_id=job.id,
+                        scheduled_time=claim.fire.scheduled_time,
+                        attempt=attempt,
+                        duration=duration,
+                        result=result,
                     )
                 return
             assert exc is not None
@@ -409,14 +396,13 @@ class Runner:
                 )
                 if sched._events:
                     sched._events.emit(
-                        JobRetried(
-                            timestamp=sched._now(),
-                            job_id=job.id,
-                            scheduled_time=claim.fire.scheduled_time,
-                            attempt=attempt,
-                            delay=delay,
-                            error=error,
-                        )
+                        "JobRetried",
+                        timestamp=sched._now(),
+                        job_id=job.id,
+                        scheduled_time=claim.fire.scheduled_time,
+                        attempt=attempt,
+                        delay=delay,
+                        error=error,
                     )
                 if not sched.clock.sleep(delay, run.ctx.cancel_event):
                     attempt += 1
@@ -425,15 +411,14 @@ class Runner:
             self._finish(run, RunOutcome.FAILED, attempt, error=error)
             if sched._events:
                 sched._events.emit(
-                    JobFailed(
-                        timestamp=sched._now(),
-                        job_id=job.id,
-                        scheduled_time=claim.fire.scheduled_time,
-                        attempt=attempt,
-                        duration=duration,
-                        error=error,
-                        traceback=tb,
-                    )
+                    "JobFailed",
+                    timestamp=sched._now(),
+                    job_id=job.id,
+                    scheduled_time=claim.fire.scheduled_time,
+                    attempt=attempt,
+                    duration=duration,
+                    error=error,
+                    traceback=tb,
                 )
             return
 
@@ -497,7 +482,7 @@ class Runner:
         )
 
     def _report(
-        self, event: type, level: int, what: str, job: Job, fire: datetime, *, reason: str
+        self, event: str, level: int, what: str, job: Job, fire: datetime, *, reason: str
     ) -> None:
         sched = self._sched
         safe_log(
@@ -512,7 +497,7 @@ class Runner:
         )
         if sched._events:
             sched._events.emit(
-                event(timestamp=sched._now(), job_id=job.id, scheduled_time=fire, reason=reason)
+                event, timestamp=sched._now(), job_id=job.id, scheduled_time=fire, reason=reason
             )
 
     # -- called by the heartbeat -----------------------------------------------------------
@@ -527,19 +512,20 @@ class Runner:
             "the run holds its slot until the function returns)",
             job.id,
             job.options.timeout,
-            extra={**_extra(job, run.claim.fire.scheduled_time, run.ctx.attempt),
-                   "outcome": "timed_out"},
+            extra={
+                **_extra(job, run.claim.fire.scheduled_time, run.ctx.attempt),
+                "outcome": "timed_out",
+            },
         )
         sched = self._sched
         if sched._events:
             sched._events.emit(
-                JobTimedOut(
-                    timestamp=sched._now(),
-                    job_id=job.id,
-                    scheduled_time=run.claim.fire.scheduled_time,
-                    attempt=run.ctx.attempt,
-                    timeout=job.options.timeout or 0.0,
-                )
+                "JobTimedOut",
+                timestamp=sched._now(),
+                job_id=job.id,
+                scheduled_time=run.claim.fire.scheduled_time,
+                attempt=run.ctx.attempt,
+                timeout=job.options.timeout or 0.0,
             )
 
 

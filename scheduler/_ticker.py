@@ -19,7 +19,6 @@ whatever goes wrong in its own code is logged and the loop goes on.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
 import logging
@@ -44,6 +43,7 @@ COALESCE_LIMIT = 100_000
 
 def jitter_offset(job_id: str, fire: datetime, jitter: float) -> timedelta:
     """The same delay in every process for one fire: derived from its key, not ``random``."""
+    import hashlib  # only jobs with jitter need it
     digest = hashlib.blake2b(f"{job_id}@{fire.isoformat()}".encode(), digest_size=8).digest()
     fraction = int.from_bytes(digest, "big") / 2**64
     return timedelta(seconds=fraction * jitter)

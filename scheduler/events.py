@@ -4,9 +4,10 @@ Events are frozen dataclasses grouped by origin: :class:`SchedulerEvent` (the sc
 itself), :class:`JobEvent` (a job was added or removed) and :class:`RunEvent` (one fire of a
 job, identified by ``job_id`` and ``scheduled_time``).
 
-Listeners run on the thread that emitted the event (the ticker, a pool thread or the caller
-of ``add_job``), so they should be quick. A listener that raises is logged once and then
-ignored; it never breaks the scheduler::
+Events are only built when a listener is registered (this module is not even imported
+before then). Listeners run on the thread that emitted the event (the ticker, a pool
+thread or the caller of ``add_job``), so they should be quick. A listener that raises is
+logged once and then ignored; it never breaks the scheduler::
 
     def on_failure(event: JobFailed) -> None:
         alert(f"{event.job_id} failed: {event.error}")
@@ -16,12 +17,8 @@ ignored; it never breaks the scheduler::
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 __all__ = [
     "Event",
@@ -42,8 +39,6 @@ __all__ = [
     "SchedulerShutdown",
     "SchedulerStarted",
 ]
-
-log = logging.getLogger("scheduler")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,64 +139,3 @@ class JobLost(RunEvent):
 
     owner: str
     reason: str
-
-
-Listener = Callable[[Event], Any]
-
-
-class Dispatcher:
-    """Holds listeners and calls them; survives listeners that raise."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._listeners: tuple[tuple[Listener, tuple[type[Event], ...]], ...] = ()
-        self._reported: set[int] = set()
-
-    def add(self, callback: Listener, events: Iterable[type[Event]] | None = None) -> None:
-        if not callable(callback):
-            from .exceptions import ConfigurationError
-
-            raise ConfigurationError(f"listener {callback!r} is not callable")
-        kinds = tuple(events) if events is not None else (Event,)
-        for kind in kinds:
-            if not (isinstance(kind, type) and issubclass(kind, Event)):
-                from .exceptions import ConfigurationError
-
-                raise ConfigurationError(
-                    f"events= takes event classes from scheduler.events (e.g. JobFailed), "
-                    f"got {kind!r}"
-                )
-        with self._lock:
-            self._listeners = (*self._listeners, (callback, kinds))
-
-    def remove(self, callback: Listener) -> None:
-        with self._lock:
-            self._listeners = tuple(pair for pair in self._listeners if pair[0] != callback)
-
-    def __bool__(self) -> bool:
-        return bool(self._listeners)
-
-    def emit(self, event: Event) -> None:
-        for callback, kinds in self._listeners:  # a tuple: safe to read without the lock
-            if not isinstance(event, kinds):
-                continue
-            try:
-                callback(event)
-            except BaseException as exc:
-                # Listeners run on the ticker and pool threads too: whatever they raise
-                # (SystemExit included, as for jobs) must not abort a dispatch or leave a
-                # claimed run unrecorded. Only Ctrl-C on the main thread goes through.
-                if isinstance(exc, KeyboardInterrupt) and (
-                    threading.current_thread() is threading.main_thread()
-                ):
-                    raise
-                key = id(callback)
-                if key not in self._reported:
-                    self._reported.add(key)
-                    log.exception(
-                        "listener %r raised on %s; it stays registered, and further errors "
-                        "from it are not logged",
-                        callback,
-                        type(event).__name__,
-                        extra={"listener": repr(callback), "event": type(event).__name__},
-                    )

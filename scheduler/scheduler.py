@@ -22,7 +22,6 @@ import atexit
 import contextlib
 import logging
 import os
-import signal
 import threading
 import time
 import weakref
@@ -32,6 +31,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
 from ._clock import Clock, SystemClock
+from ._dispatch import Dispatcher
 from ._heartbeat import Heartbeat
 from ._log import safe_log
 from ._pool import DaemonPool
@@ -39,14 +39,6 @@ from ._refs import resolve
 from ._runner import Runner
 from ._ticker import Ticker
 from ._tz import tz_name, zone
-from .events import (
-    Dispatcher,
-    Event,
-    JobAdded,
-    JobRemoved,
-    SchedulerShutdown,
-    SchedulerStarted,
-)
 from .exceptions import (
     ConfigurationError,
     DuplicateJobId,
@@ -217,7 +209,7 @@ class Scheduler:
                 self._activate(job)  # may raise StoreUnavailable: then nothing was added
             self._jobs[job.id] = job
         if self._events:
-            self._events.emit(JobAdded(timestamp=self._now(), job_id=job.id))
+            self._events.emit("JobAdded", timestamp=self._now(), job_id=job.id)
         return job
 
     def job(self, trigger: Trigger | str | timedelta, **options: Any) -> Callable[[F], F]:
@@ -268,7 +260,7 @@ class Scheduler:
             with contextlib.suppress(StoreUnavailable):
                 self.store.unregister(job_id)
         if self._events:
-            self._events.emit(JobRemoved(timestamp=self._now(), job_id=job_id))
+            self._events.emit("JobRemoved", timestamp=self._now(), job_id=job_id)
 
     def pause_job(self, job_id: str) -> Job:
         """Stop firing the job in this process until :meth:`resume_job`; fires that fall
@@ -310,12 +302,12 @@ class Scheduler:
         return self.store.get_runs(job_id, limit)
 
     def add_listener(
-        self, callback: Callable[[Event], Any], events: Iterable[type[Event]] | None = None
+        self, callback: Callable[[Any], Any], events: Iterable[type[Any]] | None = None
     ) -> None:
         """Call ``callback(event)`` for each event of the given classes (all by default)."""
         self._events.add(callback, events)
 
-    def remove_listener(self, callback: Callable[[Event], Any]) -> None:
+    def remove_listener(self, callback: Callable[[Any], Any]) -> None:
         self._events.remove(callback)
 
     # -- internal: placing jobs in time ----------------------------------------------------
@@ -376,7 +368,7 @@ class Scheduler:
                 del self._jobs[job.id]
                 self._ticker.drop(job)
         if self._events:
-            self._events.emit(JobRemoved(timestamp=self._now(), job_id=job.id))
+            self._events.emit("JobRemoved", timestamp=self._now(), job_id=job.id)
 
     def _after_run(self, job: Job) -> None:
         """A claimed run finished: a finished one-off job added at run time leaves the store."""
@@ -526,7 +518,7 @@ class Scheduler:
             extra={"jobs": len(self._jobs), "store": type(self.store).__name__},
         )
         if self._events:
-            self._events.emit(SchedulerStarted(timestamp=self._now()))
+            self._events.emit("SchedulerStarted", timestamp=self._now())
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> bool:
         """Stop: no new fires, ``cancel_event`` set on every running job, then wait for them.
@@ -602,7 +594,7 @@ class Scheduler:
         safe_log(log, logging.INFO, "scheduler shut down (%s)", "clean" if clean else "timed out")
         if self._events:
             self._events.emit(
-                SchedulerShutdown(timestamp=self._now(), clean=clean, still_running=tuple(still))
+                "SchedulerShutdown", timestamp=self._now(), clean=clean, still_running=tuple(still)
             )
         self._stop_requested.set()
         return clean
@@ -616,6 +608,8 @@ class Scheduler:
         """
         # The handlers go in before start(): a signal that arrives while it starts (say, a
         # container stopped at once) must shut down gracefully, not kill the process.
+        import signal
+
         previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
 

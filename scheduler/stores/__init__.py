@@ -36,11 +36,8 @@ programming errors through.
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import os
-import socket
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -115,7 +112,7 @@ class Owner:
 
     @classmethod
     def current(cls) -> Owner:
-        return cls(socket.gethostname(), os.getpid(), uuid.uuid4().hex[:12])
+        return cls(os.uname().nodename, os.getpid(), os.urandom(6).hex())
 
     def __str__(self) -> str:
         return f"{self.host}:{self.pid}:{self.instance}"
@@ -171,6 +168,8 @@ def fingerprint(definition: JobDefinition) -> str:
 
     The name and ``dynamic`` flag are left out: renaming a job is not a conflict.
     """
+    import hashlib  # here, not at import: `import scheduler` stays cheap
+
     payload = json.dumps(
         [
             definition.func_ref,
