@@ -136,7 +136,13 @@ def test_sigkill_of_the_lease_holder_without_retries(make_shared) -> None:
 
 
 # -- scenario 2 --------------------------------------------------------------------------------
-def test_sigkill_after_claim_before_start(shared: SharedStore) -> None:
+@pytest.mark.parametrize("kind", [
+    "sqlite",
+    pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.slow]),
+    pytest.param("redis", marks=pytest.mark.redis),
+])
+def test_sigkill_after_claim_before_start(make_shared, kind: str) -> None:
+    shared = make_shared(kind)
     out, marker = shared.tmp / "out.txt", shared.tmp / "stall.pid"
     spec = shared.spec([job("claimed", "record", [str(out)])], lease=1.0, tick=0.1,
                        fault="stall_start", marker=str(marker))
@@ -290,7 +296,7 @@ def test_interval_job_instances_started_apart(shared: SharedStore) -> None:
 # -- scenario 17 -------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", [
     "sqlite",
-    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.slow]),
 ])
 def test_fork_after_start(make_shared, kind: str) -> None:
     """gunicorn --preload: the child restarts its scheduler, the parent keeps its session,

@@ -115,7 +115,7 @@ class FastClock(SystemClock):
 
 @pytest.mark.parametrize("kind", [
     pytest.param("postgresql", marks=pytest.mark.postgres),
-    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("redis", marks=[pytest.mark.redis, pytest.mark.slow]),
 ])
 def test_one_instance_thirty_seconds_fast(make_shared, sched_log, kind: str) -> None:
     """Scenario 13: fires are timed by the store's clock; the fast host runs nothing early
