@@ -32,7 +32,7 @@ def short(frame: str) -> str:
     path = m.group("file")
     for marker in ("/scheduler/", "/bench/", "/site-packages/", "/lib/python3"):
         if marker in path:
-            path = path[path.index(marker) + 1:]
+            path = path[path.index(marker) + 1 :]
             break
     return f"{path}:{m.group('func')}"
 
@@ -44,17 +44,40 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--rate", type=int, default=250)
-    parser.add_argument("--commit", metavar="REV",
-                        help="profile scheduler/ as of this commit instead of the work tree")
-    parser.add_argument("--all-threads", action="store_true",
-                        help="sample every thread, waiting ones too (default: only the thread "
-                        "holding the GIL, i.e. where CPU time goes)")
+    parser.add_argument(
+        "--commit",
+        metavar="REV",
+        help="profile scheduler/ as of this commit instead of the work tree",
+    )
+    parser.add_argument(
+        "--all-threads",
+        action="store_true",
+        help="sample every thread, waiting ones too (default: only the thread "
+        "holding the GIL, i.e. where CPU time goes)",
+    )
     args = parser.parse_args()
     out = ROOT / "bench" / "profiles" / f"{args.system}-{args.scenario}.txt"
     out.parent.mkdir(exist_ok=True)
-    cmd = [str(PYSPY), "record", "-r", str(args.rate), "--threads", "--format", "raw", "-o",
-           str(out), *([] if args.all_threads else ["--gil"]), "--", str(PY), "-m",
-           "bench.worker", "--system", args.system, "--scenario", args.scenario]
+    cmd = [
+        str(PYSPY),
+        "record",
+        "-r",
+        str(args.rate),
+        "--threads",
+        "--format",
+        "raw",
+        "-o",
+        str(out),
+        *([] if args.all_threads else ["--gil"]),
+        "--",
+        str(PY),
+        "-m",
+        "bench.worker",
+        "--system",
+        args.system,
+        "--scenario",
+        args.scenario,
+    ]
     if args.quick:
         cmd.append("--quick")
     workdir = ROOT
@@ -76,7 +99,7 @@ def main() -> int:
     for line in out.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         frames = stack.split(";")
-        thread, frames = frames[0], [short(f) for f in frames[1:]]
+        _thread, frames = frames[0], [short(f) for f in frames[1:]]
         kind = thread_kind(frames)
         n = int(count_text)
         totals[kind] += n

@@ -35,8 +35,12 @@ ANCHORS = ["apscheduler>=3.11,<4", "schedule", "croniter", "cronsim", "pyinstrum
 
 RUNNERS = ["scheduler", "apscheduler", "schedule", "floor"]
 CRONS = ["scheduler", "apscheduler", "croniter", "cronsim"]
-STORES = [f"store-{b}-{n}" for b in ("memory", "sqlite", "postgresql", "redis") for n in (1, 4)
-          if not (b == "memory" and n == 4)]
+STORES = [
+    f"store-{b}-{n}"
+    for b in ("memory", "sqlite", "postgresql", "redis")
+    for n in (1, 4)
+    if not (b == "memory" and n == 4)
+]
 
 #: (scenario, systems, most rounds it needs): pure CPU work (cron), the smaller idle size and
 #: the stores (ours only, nothing to interleave with) run at most 3 rounds, the deterministic
@@ -110,21 +114,34 @@ def snapshot(rev: str) -> tuple[Path, str]:
     import shutil
     import tempfile
 
-    commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
     where = Path(tempfile.mkdtemp(prefix=f"bench-{commit}-"))
-    archive = subprocess.run(["git", "archive", "--format=tar", rev, "scheduler"], cwd=ROOT,
-                             check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", rev, "scheduler"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
-    shutil.copytree(ROOT / "bench", where / "bench",
-                    ignore=shutil.ignore_patterns("__pycache__", "profiles", ".last-run*"))
+    shutil.copytree(
+        ROOT / "bench",
+        where / "bench",
+        ignore=shutil.ignore_patterns("__pycache__", "profiles", ".last-run*"),
+    )
     return where, commit
 
 
 def run_one(system: str, scenario: str, quick: bool) -> dict:
     try:
-        proc = subprocess.run(worker_cmd(system, scenario, quick), cwd=WORKDIR,
-                              capture_output=True, text=True, timeout=TIMEOUT)
+        proc = subprocess.run(
+            worker_cmd(system, scenario, quick),
+            cwd=WORKDIR,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
     except subprocess.TimeoutExpired:
         return {"system": system, "scenario": scenario, "error": f"timed out after {TIMEOUT} s"}
     return parse(system, scenario, proc.stdout, proc.stderr)
@@ -135,8 +152,13 @@ def run_staggered(systems: list[str], scenario: str, quick: bool) -> list[dict]:
     begun its idle window, so registrations never overlap but the windows do."""
     procs = []
     for system in systems:
-        proc = subprocess.Popen(worker_cmd(system, scenario, quick), cwd=WORKDIR, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            worker_cmd(system, scenario, quick),
+            cwd=WORKDIR,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         head = []
         for line in proc.stdout:  # until the window starts (or the worker ends)
             head.append(line)
@@ -150,8 +172,9 @@ def run_staggered(systems: list[str], scenario: str, quick: bool) -> list[dict]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-            results.append({"system": system, "scenario": scenario,
-                            "error": f"timed out after {TIMEOUT} s"})
+            results.append(
+                {"system": system, "scenario": scenario, "error": f"timed out after {TIMEOUT} s"}
+            )
             continue
         results.append(parse(system, scenario, "".join(head) + stdout, stderr))
     return results
@@ -161,13 +184,23 @@ def selected(args: argparse.Namespace) -> list[tuple[str, list[str], int]]:
     plan = PLAN
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-        plan = [p for p in plan if any(p[0] == w or p[0].startswith(w + "-")
-                                       or (w == "stores" and p[0].startswith("store-"))
-                                       or (w == "idle" and p[0].startswith("idle-"))
-                                       for w in wanted)]
+        plan = [
+            p
+            for p in plan
+            if any(
+                p[0] == w
+                or p[0].startswith(w + "-")
+                or (w == "stores" and p[0].startswith("store-"))
+                or (w == "idle" and p[0].startswith("idle-"))
+                for w in wanted
+            )
+        ]
         if not plan:
-            sys.exit(f"--only {args.only!r} matches no scenario; scenarios: "
-                     + ", ".join(p[0] for p in PLAN) + " (groups: idle, stores)")
+            sys.exit(
+                f"--only {args.only!r} matches no scenario; scenarios: "
+                + ", ".join(p[0] for p in PLAN)
+                + " (groups: idle, stores)"
+            )
     if args.systems:
         keep = set(args.systems.split(","))
         plan = [(s, [x for x in systems if x in keep], n) for s, systems, n in plan]
@@ -188,11 +221,13 @@ def run_all(args: argparse.Namespace) -> dict[tuple[str, str], list[dict]]:
                 batch = run_staggered(order, scenario, args.quick)
             else:
                 batch = [run_one(system, scenario, args.quick) for system in order]
-            for system, result in zip(order, batch):
+            for system, result in zip(order, batch, strict=False):
                 results.setdefault((scenario, system), []).append(result)
                 summary = result.get("error") or ", ".join(
-                    f"{key}={fmt(val)}" for key, val in result["metrics"].items()
-                    if isinstance(val, (int, float)) and not isinstance(val, bool))
+                    f"{key}={fmt(val)}"
+                    for key, val in result["metrics"].items()
+                    if isinstance(val, (int, float)) and not isinstance(val, bool)
+                )
                 log(f"[round {r + 1}/{args.rounds}] {scenario:<20} {system:<12} {summary}")
     return results
 
@@ -200,7 +235,7 @@ def run_all(args: argparse.Namespace) -> dict[tuple[str, str], list[dict]]:
 # -- reporting ------------------------------------------------------------------------------
 def fmt(value: object) -> str:
     if value is None:
-        return "–"
+        return "-"
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int):
@@ -225,14 +260,17 @@ def fmt(value: object) -> str:
 
 def ratio(a: float | None, b: float | None) -> str:
     if a is None or b is None or b == 0:
-        return "–"
+        return "-"
     r = a / b
     return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
 
 
 def median_of(results: dict, scenario: str, system: str, metric: str) -> float | None:
-    values = [r["metrics"][metric] for r in results.get((scenario, system), [])
-              if "metrics" in r and isinstance(r["metrics"].get(metric), (int, float))]
+    values = [
+        r["metrics"][metric]
+        for r in results.get((scenario, system), [])
+        if "metrics" in r and isinstance(r["metrics"].get(metric), (int, float))
+    ]
     return statistics.median(values) if values else None
 
 
@@ -245,25 +283,41 @@ def error_of(results: dict, scenario: str, system: str) -> str | None:
 
 
 METRIC_NAMES = {
-    "p50_ms": "p50 (ms)", "p99_ms": "p99 (ms)", "max_ms": "max (ms)",
-    "register_s": "registration (s)", "rss_per_job_B": "RSS per job (bytes)",
-    "idle_cpu_pct": "idle CPU (% of a core)", "all_ran_s": "all ran after (s)",
-    "first_ms": "first started after (ms)", "shutdown_ms": "shutdown(wait=True) (ms)",
-    "import_ms": "python -c import − python -c pass (ms)",
+    "p50_ms": "p50 (ms)",
+    "p99_ms": "p99 (ms)",
+    "max_ms": "max (ms)",
+    "register_s": "registration (s)",
+    "rss_per_job_B": "RSS per job (bytes)",
+    "idle_cpu_pct": "idle CPU (% of a core)",
+    "all_ran_s": "all ran after (s)",
+    "first_ms": "first started after (ms)",
+    "shutdown_ms": "shutdown(wait=True) (ms)",
+    "import_ms": "python -c import - python -c pass (ms)",
     "importtime_ms": "-X importtime cumulative (ms)",
 }
 
 TABLES = [
-    ("1. Dispatch lateness: 200 one-off jobs over 4 s, start − scheduled", "lateness",
-     ["p50_ms", "p99_ms", "max_ms"]),
-    ("2a. Idle scale: 10,000 interval jobs not due (idle window 10 s; --quick: 2,000 and 3 s)",
-     "idle-10k", ["register_s", "rss_per_job_B", "idle_cpu_pct"]),
-    ("2b. Idle scale: 100,000 interval jobs not due (--quick: 20,000)", "idle-100k",
-     ["register_s", "rss_per_job_B", "idle_cpu_pct"]),
-    ("3. Burst: 20,000 one-off jobs due at one instant, trivial work", "burst",
-     ["all_ran_s", "first_ms", "register_s"]),
-    ("5. Shutdown: 8 running jobs polling a cancel event every 50 ms", "shutdown",
-     ["shutdown_ms"]),
+    (
+        "1. Dispatch lateness: 200 one-off jobs over 4 s, start - scheduled",
+        "lateness",
+        ["p50_ms", "p99_ms", "max_ms"],
+    ),
+    (
+        "2a. Idle scale: 10,000 interval jobs not due (idle window 10 s; --quick: 2,000 and 3 s)",
+        "idle-10k",
+        ["register_s", "rss_per_job_B", "idle_cpu_pct"],
+    ),
+    (
+        "2b. Idle scale: 100,000 interval jobs not due (--quick: 20,000)",
+        "idle-100k",
+        ["register_s", "rss_per_job_B", "idle_cpu_pct"],
+    ),
+    (
+        "3. Burst: 20,000 one-off jobs due at one instant, trivial work",
+        "burst",
+        ["all_ran_s", "first_ms", "register_s"],
+    ),
+    ("5. Shutdown: 8 running jobs polling a cancel event every 50 ms", "shutdown", ["shutdown_ms"]),
     ("6. Import time", "import", ["import_ms", "importtime_ms"]),
 ]
 
@@ -275,10 +329,16 @@ def report(results: dict, args: argparse.Namespace, argv: list[str], took: float
     for title, scenario, metrics in TABLES:
         if not any((scenario, s) in results for s in RUNNERS):
             continue
-        out += [f"## {title}", "",
-                "| metric | " + " | ".join(RUNNERS) + " | "
-                + " | ".join(f"scheduler / {a}" for a in anchors) + " |",
-                "|---" * (1 + len(RUNNERS) + len(anchors)) + "|"]
+        out += [
+            f"## {title}",
+            "",
+            "| metric | "
+            + " | ".join(RUNNERS)
+            + " | "
+            + " | ".join(f"scheduler / {a}" for a in anchors)
+            + " |",
+            "|---" * (1 + len(RUNNERS) + len(anchors)) + "|",
+        ]
         for metric in metrics:
             ours = median_of(results, scenario, "scheduler", metric)
             cells = []
@@ -286,9 +346,14 @@ def report(results: dict, args: argparse.Namespace, argv: list[str], took: float
                 err = error_of(results, scenario, s)
                 cells.append("error" if err else fmt(median_of(results, scenario, s, metric)))
             ratios = [ratio(ours, median_of(results, scenario, a, metric)) for a in anchors]
-            out.append(f"| {METRIC_NAMES.get(metric, metric)} | " + " | ".join(cells) + " | "
-                       + " | ".join(ratios) + " |")
-        out += notes_for(results, scenario) + [""]
+            out.append(
+                f"| {METRIC_NAMES.get(metric, metric)} | "
+                + " | ".join(cells)
+                + " | "
+                + " | ".join(ratios)
+                + " |"
+            )
+        out += [*notes_for(results, scenario), ""]
     out += cron_table(results)
     out += store_table(results)
     out += agreement(results)
@@ -307,22 +372,30 @@ def notes_for(results: dict, scenario: str) -> list[str]:
         if any(r.get("metrics", {}).get("registration_overran") for r in runs):
             notes.append(f"- {system}: registration ran past the due instant in some round")
         if sc == "shutdown":
-            bad = [r["metrics"] for r in runs if "metrics" in r
-                   and (r["metrics"]["jobs_ended"] != 8 or not r["metrics"]["clean"])]
+            bad = [
+                r["metrics"]
+                for r in runs
+                if "metrics" in r and (r["metrics"]["jobs_ended"] != 8 or not r["metrics"]["clean"])
+            ]
             if bad:
                 notes.append(f"- {system}: not all 8 jobs ended cleanly in {len(bad)} round(s)")
-    return ([""] + notes) if notes else []
+    return (["", *notes]) if notes else []
 
 
 def cron_table(results: dict) -> list[str]:
     if not any(("cron", s) in results for s in CRONS):
         return []
-    out = ["## 4. Cron arithmetic: next fire after 100,000 start instants, Europe/Bratislava", "",
-           "Each system gets the expressions of the mix it supports (`bench/cronmix.py`); "
-           "`scheduler` is timed on the whole mix and again on each anchor's subset, and the "
-           "ratio compares the two on the same subset.", "",
-           "| system | expressions | µs per next fire | scheduler on the same subset (µs) "
-           "| scheduler / system |", "|---|---|---|---|---|"]
+    out = [
+        "## 4. Cron arithmetic: next fire after 100,000 start instants, Europe/Bratislava",
+        "",
+        "Each system gets the expressions of the mix it supports (`bench/cronmix.py`); "
+        "`scheduler` is timed on the whole mix and again on each anchor's subset, and the "
+        "ratio compares the two on the same subset.",
+        "",
+        "| system | expressions | µs per next fire | scheduler on the same subset (µs) "
+        "| scheduler / system |",
+        "|---|---|---|---|---|",
+    ]
     ours_all = median_of(results, "cron", "scheduler", "us_per_next")
     n_all = median_of(results, "cron", "scheduler", "expressions")
     out.append(f"| scheduler | {fmt(n_all)} (all) | {fmt(ours_all)} | | |")
@@ -345,16 +418,31 @@ def cron_table(results: dict) -> list[str]:
                 from_mix = cron_mix_exprs()
             lacking = [e for e in from_mix if e not in supported]
             missing.append(f"- {anchor} lacks: " + ", ".join(f"`{e}`" for e in lacking))
-    return out + ([""] + missing if missing else []) + [
-        "- cronsim's API builds a `CronSim(expression, start)` per computation, so its figure "
-        "includes parsing; the others build their object once and reuse it "
-        "(croniter via `set_current`).", ""]
+    return (
+        out
+        + (["", *missing] if missing else [])
+        + [
+            "- cronsim's API builds a `CronSim(expression, start)` per computation, so its figure "
+            "includes parsing; the others build their object once and reuse it "
+            "(croniter via `set_current`).",
+            "",
+        ]
+    )
 
 
 def cron_mix_exprs() -> list[str]:
-    out = subprocess.run([str(PY), "-c", "import json; from bench import cronmix; "
-                          "print(json.dumps([m[0] for m in cronmix.MIX]))"],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            str(PY),
+            "-c",
+            "import json; from bench import cronmix; "
+            "print(json.dumps([m[0] for m in cronmix.MIX]))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(out)
 
 
@@ -362,19 +450,24 @@ def store_table(results: dict) -> list[str]:
     rows = [s for s in STORES if (s, "scheduler") in results]
     if not rows:
         return []
-    out = ["## 7. Stores: claim + finish of distinct fires, scheduler only", "",
-           "| store | processes | claims/s (all processes) | claim p50 (ms) | claim p99 (ms) |",
-           "|---|---|---|---|---|"]
+    out = [
+        "## 7. Stores: claim + finish of distinct fires, scheduler only",
+        "",
+        "| store | processes | claims/s (all processes) | claim p50 (ms) | claim p99 (ms) |",
+        "|---|---|---|---|---|",
+    ]
     for s in rows:
         _, backend, procs = s.split("-")
         err = error_of(results, s, "scheduler")
         if err:
             out.append(f"| {backend} | {procs} | error: {err} | | |")
             continue
-        out.append(f"| {backend} | {procs} | {fmt(median_of(results, s, 'scheduler', 'claims_per_s'))}"
-                   f" | {fmt(median_of(results, s, 'scheduler', 'p50_ms'))}"
-                   f" | {fmt(median_of(results, s, 'scheduler', 'p99_ms'))} |")
-    return out + [""]
+        out.append(
+            f"| {backend} | {procs} | {fmt(median_of(results, s, 'scheduler', 'claims_per_s'))}"
+            f" | {fmt(median_of(results, s, 'scheduler', 'p50_ms'))}"
+            f" | {fmt(median_of(results, s, 'scheduler', 'p99_ms'))} |"
+        )
+    return [*out, ""]
 
 
 def agreement(results: dict) -> list[str]:
@@ -383,18 +476,25 @@ def agreement(results: dict) -> list[str]:
         err = error_of(results, "cron-agree", "scheduler")
         return [f"## Cron agreement\n\nerror: {err}", ""] if err else []
     m = runs[0]["metrics"]
-    out = ["## Cron agreement: `scheduler` against croniter and cronsim", "",
-           "Same start instants, answers compared in UTC; pairs with a DST transition between "
-           "the start and either answer (±3 h) are left out, as the libraries' DST rules "
-           "differ on purpose.", "",
-           "| against | compared | left out (DST) | disagreements |", "|---|---|---|---|"]
+    out = [
+        "## Cron agreement: `scheduler` against croniter and cronsim",
+        "",
+        "Same start instants, answers compared in UTC; pairs with a DST transition between "
+        "the start and either answer (±3 h) are left out, as the libraries' DST rules "
+        "differ on purpose.",
+        "",
+        "| against | compared | left out (DST) | disagreements |",
+        "|---|---|---|---|",
+    ]
     for anchor in ("croniter", "cronsim"):
-        out.append(f"| {anchor} | {m[anchor + '_compared']:,} | {m[anchor + '_skipped_dst']:,} "
-                   f"| {m[anchor + '_disagree']:,} |")
+        out.append(
+            f"| {anchor} | {m[anchor + '_compared']:,} | {m[anchor + '_skipped_dst']:,} "
+            f"| {m[anchor + '_disagree']:,} |"
+        )
     for anchor in ("croniter", "cronsim"):
         for example in m[anchor + "_examples"]:
             out.append(f"- {example}")
-    return out + [""]
+    return [*out, ""]
 
 
 def targets(results: dict) -> list[str]:
@@ -407,30 +507,60 @@ def targets(results: dict) -> list[str]:
     rows = []
 
     def add(target: str, value: float | None, limit: float, unit: str = "x") -> None:
-        shown = "–" if value is None else (f"{value:.2f}x" if unit == "x" else f"{fmt(value)} {unit}")
-        met = "–" if value is None else ("yes" if value <= limit else "**no**")
+        shown = (
+            "-" if value is None else (f"{value:.2f}x" if unit == "x" else f"{fmt(value)} {unit}")
+        )
+        met = "-" if value is None else ("yes" if value <= limit else "**no**")
         rows.append(f"| {target} | {shown} | {met} |")
 
-    add("lateness p99 ≤ 1.2x floor", div(med("lateness", "scheduler", "p99_ms"),
-                                          med("lateness", "floor", "p99_ms")), 1.2)
-    add("idle CPU, 100,000 jobs < 0.1 % of a core", med("idle-100k", "scheduler", "idle_cpu_pct"),
-        0.1, "%")
-    add("registration of 100,000 ≥ 10x faster than APScheduler (ratio ≤ 0.10x)",
-        div(med("idle-100k", "scheduler", "register_s"), med("idle-100k", "apscheduler", "register_s")),
-        0.1)
-    add("memory per job ≤ 0.5x APScheduler's",
-        div(med("idle-100k", "scheduler", "rss_per_job_B"),
-            med("idle-100k", "apscheduler", "rss_per_job_B")), 0.5)
-    add("burst ≥ 2.5x faster than APScheduler (ratio ≤ 0.40x)",
-        div(med("burst", "scheduler", "all_ran_s"), med("burst", "apscheduler", "all_ran_s")), 0.4)
-    cron_ratios = [div(med("cron", "scheduler", f"us_on_{a}_subset"), med("cron", a, "us_per_next"))
-                   for a in CRONS[1:]]
+    add(
+        "lateness p99 ≤ 1.2x floor",
+        div(med("lateness", "scheduler", "p99_ms"), med("lateness", "floor", "p99_ms")),
+        1.2,
+    )
+    add(
+        "idle CPU, 100,000 jobs < 0.1 % of a core",
+        med("idle-100k", "scheduler", "idle_cpu_pct"),
+        0.1,
+        "%",
+    )
+    add(
+        "registration of 100,000 ≥ 10x faster than APScheduler (ratio ≤ 0.10x)",
+        div(
+            med("idle-100k", "scheduler", "register_s"),
+            med("idle-100k", "apscheduler", "register_s"),
+        ),
+        0.1,
+    )
+    add(
+        "memory per job ≤ 0.5x APScheduler's",
+        div(
+            med("idle-100k", "scheduler", "rss_per_job_B"),
+            med("idle-100k", "apscheduler", "rss_per_job_B"),
+        ),
+        0.5,
+    )
+    add(
+        "burst ≥ 2.5x faster than APScheduler (ratio ≤ 0.40x)",
+        div(med("burst", "scheduler", "all_ran_s"), med("burst", "apscheduler", "all_ran_s")),
+        0.4,
+    )
+    cron_ratios = [
+        div(med("cron", "scheduler", f"us_on_{a}_subset"), med("cron", a, "us_per_next"))
+        for a in CRONS[1:]
+    ]
     cron_ratios = [c for c in cron_ratios if c is not None]
-    add("cron ≥ 3x faster than the fastest anchor (worst ratio on their subsets ≤ 0.33x)",
-        max(cron_ratios) if cron_ratios else None, 1 / 3)
+    add(
+        "cron ≥ 3x faster than the fastest anchor (worst ratio on their subsets ≤ 0.33x)",
+        max(cron_ratios) if cron_ratios else None,
+        1 / 3,
+    )
     add("shutdown ≤ 100 ms + 50 ms polling", med("shutdown", "scheduler", "shutdown_ms"), 150, "ms")
-    add("import ≤ 0.4x APScheduler's", div(med("import", "scheduler", "import_ms"),
-                                           med("import", "apscheduler", "import_ms")), 0.4)
+    add(
+        "import ≤ 0.4x APScheduler's",
+        div(med("import", "scheduler", "import_ms"), med("import", "apscheduler", "import_ms")),
+        0.4,
+    )
     return ["## Targets (issue 5)", "", "| target | measured | met |", "|---|---|---|", *rows, ""]
 
 
@@ -443,17 +573,25 @@ def machine(argv: list[str], args: argparse.Namespace, took: float) -> list[str]
                 break
     except OSError:
         pass
-    pyver = subprocess.run([str(PY), "-c", "import sys; print(sys.version.split()[0])"],
-                           capture_output=True, text=True).stdout.strip()
+    pyver = subprocess.run(
+        [str(PY), "-c", "import sys; print(sys.version.split()[0])"], capture_output=True, text=True
+    ).stdout.strip()
     versions = subprocess.run(
-        [str(PY), "-c", "from importlib.metadata import version as v; "
-         "print(', '.join(f'{p} {v(p)}' for p in ('APScheduler','schedule','croniter','cronsim')))"],
-        capture_output=True, text=True).stdout.strip()
+        [
+            str(PY),
+            "-c",
+            "from importlib.metadata import version as v; "
+            "print(', '.join(f'{p} {v(p)}' for p in "
+            "('APScheduler', 'schedule', 'croniter', 'cronsim')))",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     if SOURCE == "work tree":
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                capture_output=True, text=True).stdout.strip()
-        source = f"the work tree at commit {commit}" + (
-            " + uncommitted changes" if dirty() else "")
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        source = f"the work tree at commit {commit}" + (" + uncommitted changes" if dirty() else "")
     else:
         source = f"commit {SOURCE} (a snapshot of scheduler/)"
     return [
@@ -478,8 +616,12 @@ LOAD_AT_START = os.getloadavg()
 
 def dirty() -> bool:
     """Whether the scheduler package differs from the commit (benchmarks run the work tree)."""
-    out = subprocess.run(["git", "status", "--porcelain", "--", "scheduler", "setup.cfg"],
-                         cwd=ROOT, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["git", "status", "--porcelain", "--", "scheduler", "setup.cfg"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
     return bool(out.strip())
 
 
@@ -492,21 +634,34 @@ def nproc() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=None,
-                        help="rounds over every system (default 5; 1 with --quick)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller sizes and shorter windows (about 2 minutes)")
-    parser.add_argument("--only", help="scenarios, comma-separated: lateness, burst, shutdown, "
-                        "import, cron, cron-agree, idle (idle-10k, idle-100k), stores "
-                        "(store-sqlite-1, ...)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="rounds over every system (default 5; 1 with --quick)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller sizes and shorter windows (about 2 minutes)"
+    )
+    parser.add_argument(
+        "--only",
+        help="scenarios, comma-separated: lateness, burst, shutdown, "
+        "import, cron, cron-agree, idle (idle-10k, idle-100k), stores "
+        "(store-sqlite-1, ...)",
+    )
     parser.add_argument("--systems", help="comma-separated subset of systems to run")
-    parser.add_argument("--out", help="where to write the markdown (default bench/RESULTS.md "
-                        "for a full run, bench/.last-run.md otherwise)")
-    parser.add_argument("--commit", metavar="REV",
-                        help="benchmark scheduler/ as of this commit (e.g. HEAD) instead of the "
-                        "work tree, which others may be editing")
-    parser.add_argument("--no-install", action="store_true",
-                        help="use .bench-venv as it is")
+    parser.add_argument(
+        "--out",
+        help="where to write the markdown (default bench/RESULTS.md "
+        "for a full run, bench/.last-run.md otherwise)",
+    )
+    parser.add_argument(
+        "--commit",
+        metavar="REV",
+        help="benchmark scheduler/ as of this commit (e.g. HEAD) instead of the "
+        "work tree, which others may be editing",
+    )
+    parser.add_argument("--no-install", action="store_true", help="use .bench-venv as it is")
     args = parser.parse_args()
     if args.rounds is None:
         args.rounds = 1 if args.quick else 5
@@ -525,10 +680,15 @@ def main() -> int:
         import shutil
 
         shutil.rmtree(WORKDIR, ignore_errors=True)
-    out = Path(args.out) if args.out else ROOT / "bench" / (".last-run.md" if partial else "RESULTS.md")
+    out = (
+        Path(args.out)
+        if args.out
+        else ROOT / "bench" / (".last-run.md" if partial else "RESULTS.md")
+    )
     out.write_text(text)
-    (ROOT / "bench" / ".last-run.json").write_text(json.dumps(
-        [r for runs in results.values() for r in runs], indent=1))
+    (ROOT / "bench" / ".last-run.json").write_text(
+        json.dumps([r for runs in results.values() for r in runs], indent=1)
+    )
     print(text)
     log(f"written to {out}")
     return 0

@@ -46,8 +46,9 @@ def _open(backend: str, where: str, prefix: str):
     return store
 
 
-def _claimer(backend: str, where: str, prefix: str, worker: int, start_at: float,
-             duration: float) -> tuple[int, float, list[float]]:
+def _claimer(
+    backend: str, where: str, prefix: str, worker: int, start_at: float, duration: float
+) -> tuple[int, float, list[float]]:
     """One process: claim + finish for ``duration`` seconds from ``start_at``."""
     from scheduler.stores import FireKey, JobDefinition, Owner, RunOutcome
 
@@ -74,8 +75,7 @@ def _claimer(backend: str, where: str, prefix: str, worker: int, start_at: float
         k += 1
         fire = FireKey(definition.id, base + timedelta(seconds=k))
         c0 = time.perf_counter()
-        claim = store.claim(fire, fingerprint=fp, owner=owner, max_instances=1,
-                            lease_seconds=30)
+        claim = store.claim(fire, fingerprint=fp, owner=owner, max_instances=1, lease_seconds=30)
         latencies.append(time.perf_counter() - c0)
         if claim.status.value != "claimed":
             raise RuntimeError(f"claim of a fresh fire returned {claim.status}")

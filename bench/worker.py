@@ -192,7 +192,10 @@ def import_time(system: str, quick: bool) -> dict:
             target.append(time.perf_counter() - t0)
         out = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", stmt],
-            check=True, env=env, capture_output=True, text=True,
+            check=True,
+            env=env,
+            capture_output=True,
+            text=True,
         ).stderr
         cumulative.append(_importtime_total(out))
     return {
@@ -208,7 +211,7 @@ def _importtime_total(stderr: str) -> float:
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "[us]" in line:
             continue
-        _self_us, cum_us, name = line[len("import time:"):].split("|")
+        _self_us, cum_us, name = line[len("import time:") :].split("|")
         if not name.startswith("  "):  # one space after the bar marks a top-level import
             if name.strip() == "site":
                 started = True
@@ -241,9 +244,15 @@ def cron(system: str, quick: bool) -> dict:
 
 def _supported(anchor: str) -> list[str]:
     out = subprocess.run(
-        [sys.executable, "-c",
-         f"import json; from bench import cronmix; print(json.dumps(cronmix.make({anchor!r})[0]))"],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import json; from bench import cronmix; "
+            f"print(json.dumps(cronmix.make({anchor!r})[0]))",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return json.loads(out)
 
@@ -297,14 +306,21 @@ def cron_agree(system: str, quick: bool) -> dict:
             for dt in dts:
                 mine = ours_next(index[expr], dt)
                 theirs = their_next(k, dt)
-                if mine is None or theirs is None or dst_between(dt, mine) or dst_between(dt, theirs):
+                if (
+                    mine is None
+                    or theirs is None
+                    or dst_between(dt, mine)
+                    or dst_between(dt, theirs)
+                ):
                     skipped += 1
                     continue
                 compared += 1
                 if mine.astimezone(timezone.utc) != theirs.astimezone(timezone.utc):
                     if len(bad) < 10:
-                        bad.append(f"{expr!r} after {dt.isoformat()}: ours {mine.isoformat()}, "
-                                   f"{anchor} {theirs.isoformat()}")
+                        bad.append(
+                            f"{expr!r} after {dt.isoformat()}: ours {mine.isoformat()}, "
+                            f"{anchor} {theirs.isoformat()}"
+                        )
                     else:
                         bad.append("")
         report[f"{anchor}_compared"] = compared
@@ -341,7 +357,7 @@ def main() -> int:
             result["metrics"] = run_store(args.scenario, args.quick)
         else:
             result["metrics"] = SCENARIOS[args.scenario](args.system, args.quick)
-    except Exception as exc:  # noqa: BLE001 - reported in the table, not a crash of the run
+    except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
     print(json.dumps(result), flush=True)
