@@ -84,12 +84,14 @@ class Runner:
         # fires handed to the pool and not finished yet (scheduler.testing's settle() waits
         # for this to reach zero)
         self.inflight = 0
-        self.idle = threading.Condition()
+        # a plain lock, not a Condition: it is taken twice per fire by every worker, and
+        # the few waiters (shutdown, scheduler.testing) poll instead of being notified
+        self._count_lock = threading.Lock()
 
     # -- the ticker's side -----------------------------------------------------------------
     def submit(self, job: Job, fire: datetime, coalesced: int) -> None:
         sched = self._sched
-        with self.idle:
+        with self._count_lock:
             self.inflight += 1
         # Emitted before the pool has it: once submitted, a worker may emit JobStarted (and
         # finish) before this thread gets to run again, and listeners must see them in order.
@@ -98,7 +100,7 @@ class Runner:
                 "JobSubmitted", timestamp=sched._now(), job_id=job.id, scheduled_time=fire
             )
         try:
-            sched._pool.submit(self._run_fire, job, fire, coalesced)
+            sched._pool.run(self._run_fire, job, fire, coalesced)
         except RuntimeError:  # the pool shut down under us (the fire stays unrecorded)
             self._done()
 
@@ -113,10 +115,10 @@ class Runner:
             finally:
                 self._done()
 
-        with self.idle:
+        with self._count_lock:
             self.inflight += 1
         try:
-            self._sched._pool.submit(go)
+            self._sched._pool.run(go)
         except RuntimeError:
             self._done()
 
@@ -140,7 +142,7 @@ class Runner:
 
         with self._lock:
             self.manual[id(ctx)] = ctx
-        with self.idle:
+        with self._count_lock:
             self.inflight += 1
         try:
             return sched._pool.submit(manual)
@@ -151,9 +153,8 @@ class Runner:
             raise
 
     def _done(self) -> None:
-        with self.idle:
+        with self._count_lock:
             self.inflight -= 1
-            self.idle.notify_all()
 
     # -- the pool thread's side ------------------------------------------------------------
     def _run_fire(self, job: Job, fire: datetime, coalesced: int) -> None:
@@ -292,7 +293,8 @@ class Runner:
         )
         with self._lock:
             self.live[claim.run_id or ""] = run
-        sched._heartbeat.wake_for_deadline()
+        if timeout:
+            sched._heartbeat.wake_for_deadline()  # it may have to wake before its next beat
         try:
             self._attempts(run, coalesced)
         finally:
@@ -310,20 +312,24 @@ class Runner:
                     return
             except StoreUnavailable:
                 pass  # the lease still protects the run; the outcome is written later
-            run.ctx = dc_replace(run.ctx, attempt=attempt)
-            extra = _extra(job, claim.fire.scheduled_time, attempt)
-            safe_log(
-                log,
-                logging.INFO,
-                "job %s (%s) started: scheduled %s %s, attempt %d%s",
-                job.id,
-                job.name,
-                run.ctx.scheduled_time.isoformat(),
-                tz_name(job.timezone),
-                attempt,
-                f", folding {coalesced} overdue fires" if coalesced else "",
-                extra={**extra, "coalesced": coalesced},
-            )
+            if run.ctx.attempt != attempt:
+                run.ctx = dc_replace(run.ctx, attempt=attempt)
+            # The log facts cost a few microseconds a fire: build them only when logged.
+            info = log.isEnabledFor(logging.INFO)
+            extra = _extra(job, claim.fire.scheduled_time, attempt) if info else {}
+            if info:
+                safe_log(
+                    log,
+                    logging.INFO,
+                    "job %s (%s) started: scheduled %s %s, attempt %d%s",
+                    job.id,
+                    job.name,
+                    run.ctx.scheduled_time.isoformat(),
+                    tz_name(job.timezone),
+                    attempt,
+                    f", folding {coalesced} overdue fires" if coalesced else "",
+                    extra={**extra, "coalesced": coalesced},
+                )
             if sched._events:
                 sched._events.emit(
                     "JobStarted",
@@ -347,15 +353,21 @@ class Runner:
                 return
             if ok:
                 result = short_repr(value)
-                safe_log(
-                    log,
-                    logging.INFO,
-                    "job %s succeeded in %.3fs: %s",
-                    job.id,
-                    duration,
-                    result,
-                    extra={**extra, "outcome": "succeeded", "duration": duration, "result": result},
-                )
+                if info:
+                    safe_log(
+                        log,
+                        logging.INFO,
+                        "job %s succeeded in %.3fs: %s",
+                        job.id,
+                        duration,
+                        result,
+                        extra={
+                            **extra,
+                            "outcome": "succeeded",
+                            "duration": duration,
+                            "result": result,
+                        },
+                    )
                 self._finish(run, RunOutcome.SUCCEEDED, attempt, result=result)
                 if sched._events:
                     sched._events.emit(
@@ -369,6 +381,8 @@ class Runner:
                     )
                 return
             assert exc is not None
+            if not extra:
+                extra = _extra(job, claim.fire.scheduled_time, attempt)
             error = f"{type(exc).__name__}: {exc}"
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             safe_log(

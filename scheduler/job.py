@@ -6,6 +6,7 @@ thread. The default id is the function's import path, ``module:qualname``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -88,8 +89,19 @@ class JobOptions:
         return cls(**options)
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        """The options as a dict, shared between jobs with equal options (do not mutate)."""
+        return _options_dict(self)
 
+
+
+@functools.lru_cache(maxsize=256)
+def _options_dict(options: JobOptions) -> dict[str, Any]:
+    return {name: getattr(options, name) for name in options.__dataclass_fields__}
+
+
+_NO_TAGS: frozenset[str] = frozenset()
+_NO_ARGS: list[Any] = []  # shared by every memory-store definition without arguments
+_NO_KWARGS: dict[str, Any] = {}
 
 
 class Job:
@@ -156,7 +168,7 @@ class Job:
         self.kwargs = dict(kwargs or {})
         if isinstance(tags, str):
             tags = (tags,)
-        self.tags = frozenset(tags or ())
+        self.tags = frozenset(tags) if tags else _NO_TAGS
         self.options = options
         self.trigger = trigger
         self.dynamic = dynamic
@@ -207,8 +219,8 @@ class Job:
         reprs standing in for arguments that need not be JSON there)."""
         if self.definition is None:
             self.definition = self._build_definition(
-                [repr(a) for a in self.args],
-                {k: repr(v) for k, v in self.kwargs.items()},
+                [repr(a) for a in self.args] if self.args else _NO_ARGS,
+                {k: repr(v) for k, v in self.kwargs.items()} if self.kwargs else _NO_KWARGS,
                 self._fingerprint,
             )
         return self.definition

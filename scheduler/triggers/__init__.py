@@ -30,6 +30,8 @@ class Trigger(ABC):
     Subclasses are immutable; ``__eq__``/``__hash__`` follow :meth:`to_dict`.
     """
 
+    __slots__ = ()  # subclasses may use __slots__ (one trigger per job adds up)
+
     #: the zone the rule is read in; None means "the scheduler's default zone"
     timezone: tzinfo | None = None
 

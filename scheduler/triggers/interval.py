@@ -84,6 +84,7 @@ class Interval(Trigger):
     """
 
     type_name = "interval"
+    __slots__ = ("_us", "end", "start")
 
     def __init__(
         self,
@@ -117,7 +118,8 @@ class Interval(Trigger):
         if self.start is not None:
             return self
         clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
+        clone._us = self._us
+        clone.end = self.end
         clone.start = _aware(anchor, "anchor")
         return clone
 
