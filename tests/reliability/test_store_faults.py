@@ -329,8 +329,25 @@ class FaultySQLite(SQLiteStore):
         return conn
 
 
-@pytest.mark.parametrize("fault", ["readonly", "full"])
+@pytest.mark.parametrize("fault", ["readonly", pytest.param("full", marks=pytest.mark.slow)])
 def test_sqlite_read_only_or_full_at_run_time(tmp_path: Path, sched_log, fault: str) -> None:
+    read_only_or_full(tmp_path, sched_log, fault)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_heartbeat.py:Heartbeat._probe + scheduler.py:Scheduler._store_failed: a read-only "
+    "or full SQLite file still answers the read probe, and _store_failed wakes the heartbeat "
+    "at once, so outage/recovery flaps in a hot loop: ~500 ERROR+WARNING pairs per second "
+    "(over 1,000 lines in 2 s) with no backoff. Fix: probe with a write and keep the backoff "
+    "until a real call succeeds",
+)
+def test_sqlite_read_only_outage_is_logged_once(tmp_path: Path, sched_log) -> None:
+    read_only_or_full(tmp_path, sched_log, "readonly")
+    assert len(sched_log.messages(logging.ERROR, "store unavailable")) == 1
+
+
+def read_only_or_full(tmp_path: Path, sched_log: Any, fault: str) -> None:
     out = tmp_path / "out.txt"
     store = FaultySQLite(tmp_path / "faulty.db", history_limit=None)
     sched = Scheduler(store=store, lease_seconds=2, tick=0.1)
