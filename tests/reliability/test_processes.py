@@ -64,10 +64,12 @@ def by_pid(workers: list[Worker], pid: int) -> Worker:
     return worker
 
 
-def history(shared: SharedStore, job_id: str | None = None) -> list:
+def history(shared: SharedStore, job_id: str | None = None, limit: int = 10_000) -> list:
     store = shared.open()
     try:
-        return sorted(store.get_runs(job_id, limit=10_000), key=lambda r: r.scheduled_time)
+        runs = store.get_runs(job_id, limit=limit)
+        assert len(runs) < limit, "the history was truncated: raise the limit"
+        return sorted(runs, key=lambda r: r.scheduled_time)
     finally:
         store.close()
 
@@ -243,8 +245,13 @@ def test_three_instances_started_together(shared: SharedStore) -> None:
 
 
 # -- scenario 15 -------------------------------------------------------------------------------
-def test_same_id_different_triggers(make_shared) -> None:
-    shared = make_shared("sqlite")
+@pytest.mark.parametrize("kind", [
+    "sqlite",
+    pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.slow]),
+    pytest.param("redis", marks=[pytest.mark.redis, pytest.mark.slow]),
+])
+def test_same_id_different_triggers(make_shared, kind: str) -> None:
+    shared = make_shared(kind)
     out = shared.tmp / "out.txt"
     first = shared.worker(shared.spec([job("dup", "record", [str(out)], interval=1.0)],
                                       lease=1.0, tick=0.1))
