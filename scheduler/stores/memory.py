@@ -195,6 +195,11 @@ class MemoryStore(Store):
             self._lease_seconds = lease_seconds
         return self._lease
 
+    def after_fork(self) -> None:
+        """The child keeps the parent's rows (nothing to reconnect) with a fresh lock: a
+        parent thread may have held the old one at the fork."""
+        self._lock = threading.Lock()
+
     # -- jobs ------------------------------------------------------------------------------
     def register(self, definition: JobDefinition, *, owner: Owner) -> Registration:
         now = self.now()

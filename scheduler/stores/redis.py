@@ -232,6 +232,7 @@ class RedisStore(Store):
         connection was made by another pid, and closing the child's copy leaves the parent's
         session alone.
         """
+        self._state = threading.Lock()  # a parent thread may have held it at the fork
         was_open = self._client is not None
         self._client = None
         self._pool = self._make_pool()

@@ -57,6 +57,43 @@ _UNAVAILABLE_WORDS = ("locked", "readonly", "read-only", "disk", "full", "unable
                       "not a database", "malformed", "i/o", "busy")  # fmt: skip
 
 
+# fork() copies SQLite's in-process lock bookkeeping as it stands. If another thread is inside
+# a transaction at that moment, the child inherits locks that no thread of its own will ever
+# release, and its new connections wait on them (seen as a gunicorn --preload worker hanging
+# in the busy handler). So every transaction holds this lock, and fork() takes it first: a
+# fork happens between transactions. The child gets a fresh, unheld lock.
+_fork_lock = threading.RLock()
+_fork_lock_pid = os.getpid()
+
+
+def _transaction_lock() -> threading.RLock:
+    """The lock for this process: a child makes its own on first use (whichever at-fork
+    hook runs first, the scheduler's restart or ours, sees a fresh one)."""
+    global _fork_lock, _fork_lock_pid
+    if _fork_lock_pid != os.getpid():
+        _fork_lock = threading.RLock()
+        _fork_lock_pid = os.getpid()
+    return _fork_lock
+
+
+def _fork_before() -> None:
+    _transaction_lock().acquire()
+
+
+def _fork_after_parent() -> None:
+    _fork_lock.release()
+
+
+def _fork_after_child() -> None:
+    _transaction_lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_fork_before, after_in_parent=_fork_after_parent, after_in_child=_fork_after_child
+    )
+
+
 def _path_from_url(url_or_path: str | os.PathLike[str]) -> str:
     if isinstance(url_or_path, os.PathLike):
         return os.fspath(url_or_path)
@@ -271,6 +308,9 @@ class SQLiteStore(SQLStore):
 
     def after_fork(self) -> None:
         """Forget the parent's connections without closing them; new ones open on use."""
+        if os.getpid() != self._pid:
+            self._lock = threading.Lock()  # a parent thread may have held it at the fork
+            _transaction_lock()
         with self._lock:
             self._inherited.extend(self._connections)
             self._connections = []
@@ -291,6 +331,12 @@ class SQLiteStore(SQLStore):
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Cursor]:
+        with _transaction_lock():
+            with self._transaction_unforked(write) as cur:
+                yield cur
+
+    @contextmanager
+    def _transaction_unforked(self, write: bool) -> Iterator[Cursor]:
         conn: sqlite3.Connection | None = None
         try:
             conn = self._connection()
