@@ -308,33 +308,17 @@ def run_job_now(sched: Scheduler, job_id: str, echo: Callable[[str], Any]) -> in
     :returns: an exit code: 0 when the run succeeded, 1 when it raised
     :raises JobNotFound: no such job
     """
-    job = sched.get_job(job_id)
+    sched.get_job(job_id)  # JobNotFound before anything runs
     try:
         if sched.running:
             value = sched.run_job(job_id).result()
         else:
-            value = _call_here(sched, job)
+            value = sched.call_job(job_id)
     except Exception as exc:
         echo(f"{job_id}: failed: {type(exc).__name__}: {exc}")
         return EXIT_FAILURE
     echo(f"{job_id}: succeeded" + ("" if value is None else f" (returned {value!r})"))
     return EXIT_OK
-
-
-def _call_here(sched: Scheduler, job: Any) -> Any:
-    # The same call Scheduler.run_job makes on a pool thread, made on this thread: the run
-    # context (app context, DB connections) and current_job() are the runner's to set up.
-    from . import context
-
-    ctx = context.RunContext(
-        job_id=job.id, scheduled_time=datetime.now(timezone.utc).astimezone(job.timezone),
-        attempt=1,
-    )
-    ok, value, exc = sched._runner._call(job, ctx)
-    if not ok:
-        assert exc is not None
-        raise exc
-    return value
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:

@@ -30,6 +30,7 @@ from concurrent.futures import Future
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
+from . import context
 from ._clock import Clock, SystemClock
 from ._dispatch import Dispatcher
 from ._heartbeat import Heartbeat
@@ -296,6 +297,26 @@ class Scheduler:
             raise SchedulerNotRunning("run_job needs a running scheduler; call start() first")
 
         return self._runner.submit_manual(job)
+
+    def call_job(self, job_id: str) -> Any:
+        """Run the job now on *this* thread, whether or not the scheduler is running (what
+        ``flask scheduler run-job`` and ``manage.py scheduler_jobs run`` do: starting the
+        scheduler would also run whatever else is due). ``run_context`` is entered and
+        ``current_job()`` is set as on the pool. Not claimed, not in the run history.
+
+        :returns: what the job returned
+        :raises JobNotFound: no such id
+        :raises BaseException: whatever the job raised
+        """
+        job = self.get_job(job_id)
+        ctx = context.RunContext(
+            job_id=job.id, scheduled_time=self._now().astimezone(job.timezone), attempt=1
+        )
+        ok, value, exc = self._runner._call(job, ctx)
+        if not ok:
+            assert exc is not None
+            raise exc
+        return value
 
     def get_runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         """The run history, newest first (every process's runs with a shared store)."""

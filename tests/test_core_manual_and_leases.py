@@ -65,3 +65,28 @@ def test_advancing_with_the_scheduler_renews_leases_of_running_jobs() -> None:
     assert len(skipped) == 1
     outcomes = sorted(r.outcome for r in sched.get_runs("long"))
     assert outcomes == [RunOutcome.SKIPPED, RunOutcome.SUCCEEDED]
+
+
+def test_call_job_runs_in_this_thread_on_a_stopped_scheduler_with_its_context() -> None:
+    entered: list[str] = []
+
+    class Wrap:
+        def __init__(self, job) -> None:  # type: ignore[no-untyped-def]
+            self.job = job
+
+        def __enter__(self) -> None:
+            entered.append(self.job.id)
+
+        def __exit__(self, *exc: object) -> None:
+            entered.append("exit")
+
+    def whoami() -> tuple[str, str]:
+        run = current_job()
+        assert run is not None
+        return run.job_id, threading.current_thread().name
+
+    sched = Scheduler(run_context=Wrap)
+    sched.add_job(whoami, "0 3 * * *", id="who")
+    assert sched.call_job("who") == ("who", threading.current_thread().name)
+    assert entered == ["who", "exit"]
+    assert sched.state == "stopped"  # nothing was started, nothing else ran
