@@ -39,6 +39,8 @@ log = logging.getLogger("scheduler.ticker")
 #: upper bound on the overdue fires one coalesced run folds (a job down for years still
 #: comes back in bounded time; the count saturates)
 COALESCE_LIMIT = 100_000
+#: due fires popped and handed over at a time
+BATCH = 256
 
 
 def jitter_offset(job_id: str, fire: datetime, jitter: float) -> timedelta:
@@ -129,20 +131,31 @@ class Ticker:
 
     def _pass(self) -> float:
         """Dispatch everything due; return seconds until the next wake-up."""
+        now = self._sched._now()
+        while True:
+            # In batches: with 20,000 fires due at once the first starts after a batch has
+            # been handed over, not after all of them have been popped.
+            due: list[tuple[datetime, Job]] = []
+            with self._lock:
+                heap = self._heap
+                while heap and heap[0][0] <= now and len(due) < BATCH:
+                    _, _, fire, job, version = heapq.heappop(heap)
+                    if version == job._version:
+                        job._version += 1  # the job leaves the heap until its fire is picked up
+                        job._queued = True
+                        due.append((fire, job))
+                while heap and heap[0][4] != heap[0][3]._version:
+                    heapq.heappop(heap)  # stale heads would only shorten the next wait
+                nxt = heap[0][0] if heap else None
+            self._dispatch_all(due, now)
+            if nxt is None or nxt > now:
+                break
+        if nxt is None:
+            return self._tick
+        return max(0.0, min(self._tick, (nxt - self._sched._now()).total_seconds()))
+
+    def _dispatch_all(self, due: list[tuple[datetime, Job]], now: datetime) -> None:
         sched = self._sched
-        now = sched._now()
-        due: list[tuple[datetime, Job]] = []
-        with self._lock:
-            heap = self._heap
-            while heap and heap[0][0] <= now:
-                _, _, fire, job, version = heapq.heappop(heap)
-                if version == job._version:
-                    job._version += 1  # the job leaves the heap until its fire is picked up
-                    job._queued = True
-                    due.append((fire, job))
-            while heap and heap[0][4] != heap[0][3]._version:
-                heapq.heappop(heap)  # stale heads would only shorten the next wait
-            nxt = heap[0][0] if heap else None
         for fire, job in due:
             try:
                 self._dispatch(job, fire, now)
@@ -170,9 +183,6 @@ class Ticker:
                         exc_info=True,
                         extra={"job_id": job.id},
                     )
-        if nxt is None:
-            return self._tick
-        return max(0.0, min(self._tick, (nxt - sched._now()).total_seconds()))
 
     def _dispatch(self, job: Job, fire: datetime, now: datetime) -> None:
         coalesced = 0
