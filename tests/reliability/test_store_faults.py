@@ -108,7 +108,7 @@ def test_store_down_and_back_with_three_instances(make_shared, sched_log, kind: 
             during = len(read_records(out))
             proxy.up()
             wait_until(lambda: len(sched_log.messages(logging.WARNING, "available again")) >= 3,
-                       8, "each instance to recover")
+                       6, "each instance to recover")
             wait_until(lambda: len(read_records(out)) >= during + 3, 10, "runs after it")
             for sched in scheds:
                 assert sched._ticker.alive
