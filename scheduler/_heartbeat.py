@@ -91,6 +91,8 @@ class Heartbeat:
                             self._probe_delay = min(self._probe_delay * 2, 10.0)
                     self._self_fence(now)
                 else:
+                    if self._probe_delay > 0.5 and sched._healthy_for(60.0):
+                        self._probe_delay = 0.5
                     if now >= next_renew:
                         self._renew(now)
                         next_renew = now + lease / 3
@@ -208,12 +210,13 @@ class Heartbeat:
     def _probe(self) -> bool:
         sched = self._sched
         try:
-            sched.store.get_job("\x00probe")
+            sched.store.ping()
         except StoreUnavailable:
             return False
-        except Exception:
-            return False
-        self._probe_delay = 0.5
+        except Exception:  # not an outage: a bug of ours or the backend's; say so, go on
+            safe_log(log, logging.ERROR, "store probe failed unexpectedly", exc_info=True)
+        # The backoff is kept: a store that flaps (answers the probe, fails the next claim)
+        # is probed no faster than before; it resets once the store has stayed up.
         sched._store_ok()
         return True
 

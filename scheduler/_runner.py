@@ -89,7 +89,11 @@ class Runner:
         self._count_lock = threading.Lock()
 
     # -- the ticker's side -----------------------------------------------------------------
-    def submit(self, job: Job, fire: datetime, coalesced: int) -> None:
+    def submit(
+        self, job: Job, fire: datetime, coalesced: int, first: datetime | None = None
+    ) -> None:
+        """Hand a due fire to the pool. ``first`` is the earliest of the fires coalesced
+        into it (where it goes back to wait if the store is down, so none is lost)."""
         sched = self._sched
         with self._count_lock:
             self.inflight += 1
@@ -100,7 +104,7 @@ class Runner:
                 "JobSubmitted", timestamp=sched._now(), job_id=job.id, scheduled_time=fire
             )
         try:
-            sched._pool.run(self._run_fire, job, fire, coalesced)
+            sched._pool.run(self._run_fire, job, fire, coalesced, first or fire)
         except RuntimeError:  # the pool shut down under us (the fire stays unrecorded)
             self._done()
 
@@ -157,20 +161,19 @@ class Runner:
             self.inflight -= 1
 
     # -- the pool thread's side ------------------------------------------------------------
-    def _run_fire(self, job: Job, fire: datetime, coalesced: int) -> None:
+    def _run_fire(self, job: Job, fire: datetime, coalesced: int, first: datetime) -> None:
         try:
-            self._fire(job, fire, coalesced)
+            self._fire(job, fire, coalesced, first)
         except BaseException:  # a bug of ours must not kill the worker or lose the job
             safe_log(log, logging.ERROR, "internal error running job %s", job.id, exc_info=True)
         finally:
             self._done()
 
-    def _fire(self, job: Job, fire: datetime, coalesced: int) -> None:
+    def _fire(self, job: Job, fire: datetime, coalesced: int, first: datetime) -> None:
         sched = self._sched
         job._queued = False
         if not sched._is_current(job):
             return  # removed or paused after the fire was dispatched: it is not a fire now
-        sched._reschedule_after(job, fire)  # the job's next fire goes back to the ticker
         if not sched._accepting:
             self._refused_at_shutdown(job, fire)
             return
@@ -185,20 +188,32 @@ class Runner:
                 reason = f"started {late:.1f}s late, past misfire_grace_time ({grace:g}s)"
                 if sched._outage_covers(fire):
                     reason += " (store_unavailable)"
-                if store.claim_missed(
+                recorded = store.claim_missed(
                     key,
                     fingerprint=job._fingerprint,
                     owner=sched.owner,
                     reason=reason,
                     coalesced=coalesced,
-                ):
-                    self._report("JobMissed", logging.WARNING, "missed", job, fire, reason=reason)
-                return
-            claim = self._claim(job, key, coalesced)
+                )
+                claim = None
+            else:
+                claim = self._claim(job, key, coalesced)
         except StoreUnavailable as exc:
-            sched._store_failed(job, fire, exc)
+            # The job waits for the store from the first fire not yet settled (so the fires
+            # folded into this one are judged again, not lost).
+            sched._store_failed(job, first, exc)
             return
-        sched._store_ok()
+        # Only now does the job's next fire go back to the ticker: the claims of one job's
+        # fires are made in order, one at a time, so a later fire is never claimed while an
+        # earlier one is still waiting for the store (the forward-only claim would then
+        # leave the earlier one to nobody). The next fire can still overlap this run.
+        sched._reschedule_after(job, fire)
+        if sched._outage_since is not None:
+            sched._store_ok()
+        if claim is None:
+            if recorded:
+                self._report("JobMissed", logging.WARNING, "missed", job, fire, reason=reason)
+            return
         if claim.status is ClaimStatus.CLAIMED:
             self.execute(job, claim, coalesced=coalesced)
         elif claim.status is ClaimStatus.SKIPPED:

@@ -185,6 +185,7 @@ class Ticker:
                     )
 
     def _dispatch(self, job: Job, fire: datetime, now: datetime) -> None:
+        first = fire
         coalesced = 0
         if job.options.coalesce:
             trigger = job._effective
@@ -193,4 +194,4 @@ class Ticker:
                 fire = nxt.astimezone(fire.tzinfo)
                 coalesced += 1
                 nxt = trigger.next_after(fire)
-        self._sched._runner.submit(job, fire, coalesced)
+        self._sched._runner.submit(job, fire, coalesced, first)

@@ -204,11 +204,23 @@ class Scheduler:
             old = self._jobs.get(job.id)
             if old is not None and not replace_existing:
                 raise DuplicateJobId(job.id)
+            old_next = old._next_fire if old is not None else None
             if old is not None:
                 self._ticker.drop(old)
-            if running:
-                self._activate(job)  # may raise StoreUnavailable: then nothing was added
+            # In the registry before _activate: placing its first fire checks that the job
+            # is the current one for its id.
             self._jobs[job.id] = job
+            if running:
+                try:
+                    self._activate(job)
+                except BaseException:  # StoreUnavailable: then nothing was added
+                    if old is not None:
+                        self._jobs[job.id] = old
+                        if old_next is not None and self._is_current(old):
+                            self._ticker.push(old, old_next)
+                    else:
+                        del self._jobs[job.id]
+                    raise
         if self._events:
             self._events.emit("JobAdded", timestamp=self._now(), job_id=job.id)
         return job
@@ -405,15 +417,19 @@ class Scheduler:
         """A store call failed: remember the fire to retry, and log the outage once."""
         with self._lock:
             first = self._outage_since is None
+            now = self._now()
             if first:
-                self._outage_since = self._now()
+                self._outage_since = now
+            # A store that answers a probe and fails the next call again within a minute is
+            # one outage, not many: its repeats are logged at DEBUG.
+            flap = bool(self._outages) and (now - self._outages[-1][1]) < _FLAP_WINDOW
             if job is not None and fire is not None and self._is_current(job):
                 self._ticker.drop(job)  # it comes back when the store does
                 self._awaiting_store.setdefault(job.id, (job, fire))
         if first:
             safe_log(
                 log,
-                logging.ERROR,
+                logging.DEBUG if flap else logging.ERROR,
                 "store unavailable: %s; no fire runs until it answers again (probing with "
                 "backoff; fires due meanwhile follow the misfire rules)",
                 exc,
@@ -434,14 +450,23 @@ class Scheduler:
             for job, fire in waiting:
                 if self._is_current(job):
                     self._ticker.push(job, fire)
+        flap = len(self._outages) > 1 and (since - self._outages[-2][1]) < _FLAP_WINDOW
         safe_log(
             log,
-            logging.WARNING,
+            logging.DEBUG if flap else logging.WARNING,
             "store available again after %.1fs; %d waiting jobs resume by the catch-up rules",
             (now - since).total_seconds(),
             len(waiting),
             extra={"outage_seconds": (now - since).total_seconds()},
         )
+
+    def _healthy_for(self, seconds: float) -> bool:
+        """No outage now, nor in the last ``seconds``."""
+        if self._outage_since is not None:
+            return False
+        if not self._outages:
+            return True
+        return (self._now() - self._outages[-1][1]).total_seconds() >= seconds
 
     def _outage_covers(self, fire: datetime) -> bool:
         if self._outage_since is not None and fire >= self._outage_since:
@@ -700,6 +725,7 @@ class Scheduler:
 
 
 _DEFAULT_OPTIONS = JobOptions()
+_FLAP_WINDOW = timedelta(seconds=60)
 _UTC = zone("UTC")
 _hooks_registered = False
 

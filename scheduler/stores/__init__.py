@@ -305,6 +305,11 @@ class Store(ABC):
         """
         return self
 
+    def ping(self) -> None:
+        """Check that the store answers, as the scheduler needs it to (probed during an
+        outage). :raises StoreUnavailable: it does not."""
+        self.get_job("__scheduler_ping__")
+
     def now(self) -> datetime:
         """The store's clock (the database server's where it has one), aware UTC."""
         return self.clock.now()

@@ -29,7 +29,9 @@ Concurrency, in one place:
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import time
 import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, TypeVar
 
-from ..exceptions import ConfigurationError, StoreError
+from ..exceptions import ConfigurationError, StoreError, StoreUnavailable
 from . import (
     Claim,
     ClaimStatus,
@@ -51,6 +53,8 @@ from . import (
     Store,
     StoredJob,
 )
+
+log = logging.getLogger("scheduler.stores")
 
 __all__ = ["MIGRATIONS", "POSTGRESQL", "SQLITE", "Dialect", "SQLStore", "check_prefix"]
 
@@ -445,12 +449,12 @@ class SQLStore(Store):
         coalesced: int = 0,
     ) -> Claim:
         ts = self.dialect.ts
+        run_id = uuid.uuid4().hex  # chosen here, so a lost COMMIT reply can be checked
 
         def tx(cur: Cursor) -> Claim:
             token = self._advance(cur, fire, fingerprint)
             now = self._db_now(cur)  # read after the job row lock: the count is current
             (live,) = cur.execute(self._sql["live_leases"], (fire.job_id, ts(now))).fetchone()
-            run_id = uuid.uuid4().hex
             base = (run_id, fire.job_id, ts(fire.scheduled_time))
             if live >= max_instances:
                 error = f"max_instances ({max_instances}) reached"
@@ -468,8 +472,42 @@ class SQLStore(Store):
                 lease_expires=expires,
             )
 
-        result = self._tx(tx)
+        try:
+            result = self._tx(tx)
+        except StoreUnavailable:
+            recovered = self._claim_after_lost_reply(fire, run_id)
+            if recovered is None:
+                raise
+            return recovered
         return result if isinstance(result, Claim) else Claim(status=result, fire=fire)
+
+    def _claim_after_lost_reply(self, fire: FireKey, run_id: str) -> Claim | None:
+        """The connection broke during the claim: the COMMIT may have landed with its reply
+        lost. If our run row exists, the fire is ours (answering TAKEN would leave it to
+        nobody); if it does not, the claim did not happen."""
+        for delay in (0.0, 0.2, 1.0):
+            time.sleep(delay)
+            try:
+                run = self.get_run(run_id)
+            except StoreUnavailable:
+                continue
+            if run is None:
+                return None
+            if run.outcome is RunOutcome.SKIPPED:
+                return Claim(status=ClaimStatus.SKIPPED, fire=fire, run_id=run_id)
+            log.warning(
+                "claim of %s committed but its reply was lost; the fire is this instance's",
+                fire.key,
+                extra={"job_id": fire.job_id, "run_id": run_id},
+            )
+            return Claim(
+                status=ClaimStatus.CLAIMED,
+                fire=fire,
+                run_id=run_id,
+                token=run.token,
+                lease_expires=run.lease_expires,
+            )
+        return None
 
     def claim_missed(
         self, fire: FireKey, *, fingerprint: str, owner: Owner, reason: str, coalesced: int = 0

@@ -360,6 +360,12 @@ class SQLiteStore(SQLStore):
                     self._discard(conn)
             raise StoreUnavailable(f"SQLite database {self.path} is unavailable: {exc}") from exc
 
+    def ping(self) -> None:
+        """A write, not a read: a locked, read-only or full file still serves reads (WAL),
+        and the scheduler needs to write to claim."""
+        sql = f"INSERT OR REPLACE INTO {self.prefix}meta (key, value) VALUES ('ping', ?)"
+        self._tx(lambda cur: cur.execute(sql, (str(time.time()),)), write=True)
+
     def open(self) -> None:
         """Create or migrate the schema.
 

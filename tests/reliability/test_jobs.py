@@ -307,14 +307,6 @@ def test_job_that_adds_and_removes_jobs_while_running() -> None:
         assert_healthy(sched)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scheduler.py:Scheduler.add_job calls _activate() before the job is in _jobs; "
-    "when the store already has a last_fire for the id, _activate -> _reschedule_after checks "
-    "_is_current(job), which is False, so the job is never pushed: a job re-added (or "
-    "replaced with replace_existing=True) while running never fires again. Fix: put the job "
-    "in _jobs before _activate (undo on StoreUnavailable), or push unconditionally there",
-)
 @pytest.mark.parametrize("how", ["re-add after a one-off finished", "replace_existing"])
 def test_job_id_added_again_while_running_fires(how: str) -> None:
     sched, clock = virtual()
