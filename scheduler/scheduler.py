@@ -49,6 +49,7 @@ from .exceptions import (
     SchedulerAlreadyRunning,
     SchedulerError,
     StoreUnavailable,
+    unknown_name_message,
 )
 from .job import Job, JobOptions
 from .stores import Owner, RunOutcome, RunRecord, Store, from_url
@@ -99,7 +100,15 @@ class Scheduler:
         lease_seconds: float = 30.0,
         run_context: Callable[[Job], contextlib.AbstractContextManager[Any]] | None = None,
         clock: Clock | None = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:
+            import inspect
+
+            valid = [p for p in inspect.signature(Scheduler).parameters if p != "unknown"]
+            raise ConfigurationError(
+                unknown_name_message("Scheduler option", next(iter(unknown)), valid)
+            )
         self.timezone = zone(timezone)
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise ConfigurationError(f"max_workers must be an int >= 1, got {max_workers!r}")

@@ -162,7 +162,11 @@ class RedisStore(Store):
     def _redis(self) -> redis.Redis:
         client = self._client
         if client is None:
-            raise StoreError("the Redis store is not open; call open() first")
+            # Closed (or never opened): reconnect on use, as the SQL stores do, so that the
+            # run history stays readable after the scheduler shut down.
+            if self._pool is None:
+                self._pool = self._make_pool()
+            client = self._client = redis.Redis(connection_pool=self._pool)
         return client
 
     @contextmanager

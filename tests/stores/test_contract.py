@@ -501,3 +501,13 @@ def test_concurrent_different_fires_share_one_slot(store_factory) -> None:
     assert Counter(statuses)[ClaimStatus.CLAIMED] == 1
     live = [r for r in stores[0].get_runs(limit=1000) if r.outcome is None]
     assert len(live) == 1
+
+
+def test_history_stays_readable_after_close(registered: Store) -> None:
+    """sched.get_runs() after shutdown(): the store closed, its history is still there."""
+    won = claim(registered, 0)
+    registered.finish(won, outcome=RunOutcome.SUCCEEDED, attempt=1)
+    registered.close()
+    runs = registered.get_runs("tasks:report")
+    assert [r.outcome for r in runs] == [RunOutcome.SUCCEEDED]
+    registered.close()

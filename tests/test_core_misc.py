@@ -22,3 +22,12 @@ def test_declared_job_whose_row_vanished_is_registered_again_and_runs() -> None:
     runs = sched.get_runs("minutely")
     assert [r.outcome for r in runs] == [RunOutcome.SUCCEEDED, RunOutcome.SUCCEEDED]
     assert sched.store.get_job("minutely") is not None
+
+
+def test_unknown_scheduler_option_names_the_nearest_one() -> None:
+    import pytest
+
+    from scheduler import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="did you mean 'max_workers'"):
+        Scheduler(max_worker=3)
