@@ -694,6 +694,8 @@ class Scheduler:
         self.shutdown(wait=True)
 
     def __repr__(self) -> str:
+        if not hasattr(self, "store"):  # construction failed part-way
+            return "<Scheduler (not constructed)>"
         return (
             f"<Scheduler {self._state} jobs={len(self._jobs)} store={type(self.store).__name__} "
             f"zone={tz_name(self.timezone)}>"

@@ -15,6 +15,7 @@ import pytest
 
 from scheduler import Cron, Interval, Once, Scheduler
 from scheduler.exceptions import (
+    ConfigurationError,
     DuplicateJobId,
     InvalidCronExpression,
     InvalidJob,
@@ -166,8 +167,8 @@ def test_unimportable_function_for_a_persisted_job(
 def test_unknown_option_names_the_nearest(running: Scheduler) -> None:
     with pytest.raises(InvalidJob, match=r"'max_instance'.*did you mean 'max_instances'"):
         running.add_job(target, "* * * * *", id="bad", max_instance=2)
-    with pytest.raises(TypeError, match="max_worker"):
-        Scheduler(max_worker=3)  # type: ignore[call-arg]
+    with pytest.raises(ConfigurationError, match=r"'max_worker'.*did you mean 'max_workers'"):
+        Scheduler(max_worker=3)
     assert_nothing_stored(running, "bad")
 
 
