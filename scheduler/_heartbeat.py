@@ -17,10 +17,10 @@ Threads and state
 from __future__ import annotations
 
 import logging
-import threading
 from typing import TYPE_CHECKING
 
 from ._log import safe_log
+from ._loop import LoopThread
 from .exceptions import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -35,36 +35,17 @@ SKEW_INTERVAL = 60.0
 SKEW_WARN = 2.0
 
 
-class Heartbeat:
+class Heartbeat(LoopThread):
+    name = "scheduler-heartbeat"
+
     def __init__(self, scheduler: Scheduler) -> None:
+        super().__init__()
         self._sched = scheduler
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._skew_warned = False
         self._probe_delay = 0.5
-        #: completed passes, for scheduler.testing (guarded by _passed)
-        self.passes = 0
-        self._passed = threading.Condition()
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="scheduler-heartbeat", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
 
     def wake_for_deadline(self) -> None:
         self._wake.set()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def _loop(self) -> None:
         sched = self._sched
@@ -109,9 +90,7 @@ class Heartbeat:
                 sched._store_failed(None, None, exc)
             except Exception:
                 safe_log(log, logging.ERROR, "heartbeat pass failed; carrying on", exc_info=True)
-            with self._passed:
-                self.passes += 1
-                self._passed.notify_all()
+            self._count_pass()
             wait_until = min(next_renew, next_reap)
             if sched._outage_since is not None:
                 wait_until = min(wait_until, next_probe)

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ._log import safe_log
+from ._loop import LoopThread
 
 if TYPE_CHECKING:
     from .job import Job
@@ -51,19 +52,16 @@ def jitter_offset(job_id: str, fire: datetime, jitter: float) -> timedelta:
     return timedelta(seconds=fraction * jitter)
 
 
-class Ticker:
+class Ticker(LoopThread):
+    name = "scheduler-ticker"
+
     def __init__(self, scheduler: Scheduler, tick: float) -> None:
+        super().__init__()
         self._sched = scheduler
         self._tick = tick
         self._lock = threading.Lock()
         self._heap: list[tuple[datetime, int, datetime, Job, int]] = []
         self._seq = itertools.count()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        #: completed passes, for scheduler.testing's settle(); guarded by _passed
-        self.passes = 0
-        self._passed = threading.Condition()
 
     # -- called from any thread ------------------------------------------------------------
     def push(self, job: Job, fire: datetime) -> None:
@@ -87,9 +85,6 @@ class Ticker:
             job._next_fire = None
             job._due = None
 
-    def wake(self) -> None:
-        self._wake.set()
-
     def next_due(self) -> datetime | None:
         """When the earliest live entry is due (used by scheduler.testing)."""
         with self._lock:
@@ -97,22 +92,6 @@ class Ticker:
         return min(live)[0] if live else None
 
     # -- the thread ------------------------------------------------------------------------
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="scheduler-ticker", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def _loop(self) -> None:
         clock = self._sched.clock
         while not self._stop.is_set():
@@ -122,9 +101,7 @@ class Ticker:
                 timeout = self._pass()
             except Exception:  # never let the ticker die
                 safe_log(log, logging.ERROR, "ticker pass failed; carrying on", exc_info=True)
-            with self._passed:
-                self.passes += 1
-                self._passed.notify_all()
+            self._count_pass()
             if self._stop.is_set():
                 break
             clock.wait(self._wake, timeout)

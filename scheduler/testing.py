@@ -162,16 +162,7 @@ class VirtualClock(Clock):
 def _heartbeat_pass(scheduler: Scheduler, timeout: float = 10.0) -> None:
     """Wait until the heartbeat has completed a pass that began after the clock moved, so
     the leases of running jobs are renewed (or their deadlines noticed)."""
-    beat = scheduler._heartbeat
-    deadline = time.monotonic() + timeout
-    for _ in range(2):
-        with beat._passed:
-            seen = beat.passes
-        beat.wake_for_deadline()
-        with beat._passed:
-            while beat.passes <= seen and beat.alive:
-                if not beat._passed.wait(max(0.0, deadline - time.monotonic())):
-                    raise TimeoutError("the heartbeat did not complete a pass in time")
+    scheduler._heartbeat.wait_for_fresh_pass(time.monotonic() + timeout)
 
 
 def settle(scheduler: Scheduler, timeout: float = 10.0, *, wait_for_runs: bool = True) -> None:
@@ -186,16 +177,7 @@ def settle(scheduler: Scheduler, timeout: float = 10.0, *, wait_for_runs: bool =
     clock = scheduler.clock
     deadline = time.monotonic() + timeout
     while True:
-        # Two passes that each began after a wake-up: the first may have been under way
-        # before the clock moved; the second surely saw the new time.
-        for _ in range(2):
-            with ticker._passed:
-                seen = ticker.passes
-            ticker.wake()
-            with ticker._passed:
-                while ticker.passes <= seen and ticker.alive:
-                    if not ticker._passed.wait(max(0.0, deadline - time.monotonic())):
-                        raise TimeoutError("the ticker did not complete a pass in time")
+        ticker.wait_for_fresh_pass(deadline)  # a pass that surely saw the new time
         def busy() -> bool:
             idle = getattr(clock, "sleepers", 0)
             if not wait_for_runs:
