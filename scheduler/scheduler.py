@@ -607,12 +607,11 @@ class Scheduler:
             # Real time, not self.clock: this waits for threads, and a virtual clock's
             # monotonic time stands still, so its deadline would never come.
             deadline = time.monotonic() + timeout
-            if True:
-                while self._runner.inflight > 0:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    time.sleep(min(left, 0.005))
+            while self._runner.inflight > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(left, 0.005))
         with self._runner._lock:
             still = sorted(
                 {run.job.id for run in self._runner.live.values()}

@@ -185,14 +185,13 @@ def settle(scheduler: Scheduler, timeout: float = 10.0, *, wait_for_runs: bool =
                     idle += len(runner.live) + len(runner.manual)
             return runner.inflight > idle
 
-        if True:
-            while busy():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(
-                        f"{runner.inflight} fires still running after {timeout}s"
-                    )
-                time.sleep(min(left, 0.001))
+        while busy():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(
+                    f"{runner.inflight} fires still running after {timeout}s"
+                )
+            time.sleep(min(left, 0.001))
         due = ticker.next_due()
         if due is None or due > scheduler._now():
             return
