@@ -95,8 +95,7 @@ class Runner:
         """Hand a due fire to the pool. ``first`` is the earliest of the fires coalesced
         into it (where it goes back to wait if the store is down, so none is lost)."""
         sched = self._sched
-        with self._count_lock:
-            self.inflight += 1
+        self._begin()
         # Emitted before the pool has it: once submitted, a worker may emit JobStarted (and
         # finish) before this thread gets to run again, and listeners must see them in order.
         if sched._events:
@@ -119,35 +118,43 @@ class Runner:
             finally:
                 self._done()
 
-        with self._count_lock:
-            self.inflight += 1
+        self._begin()
         try:
             self._sched._pool.run(go)
         except RuntimeError:
             self._done()
 
+    def manual_context(self, job: Job) -> context.RunContext:
+        """The context of a run outside the schedule (run_job, call_job): scheduled now."""
+        now = self._sched._now()
+        return context.RunContext(
+            job_id=job.id, scheduled_time=now.astimezone(job.timezone), attempt=1
+        )
+
+    def call_now(self, job: Job, ctx: context.RunContext) -> Any:
+        """Call the job on this thread as the pool would; return its value or raise."""
+        ok, value, exc = self._call(job, ctx)
+        if not ok:
+            assert exc is not None
+            raise exc
+        return value
+
     def submit_manual(self, job: Job) -> Future[Any]:
         """Run ``job`` now, outside its schedule, for Scheduler.run_job."""
         sched = self._sched
-        ctx = context.RunContext(
-            job_id=job.id, scheduled_time=sched._now().astimezone(job.timezone), attempt=1
-        )
+        ctx = self.manual_context(job)
 
         def manual() -> Any:
             try:
-                ok, value, exc = self._call(job, ctx)
+                return self.call_now(job, ctx)
             finally:
                 with self._lock:
                     self.manual.pop(id(ctx), None)
                 self._done()
-            if not ok:
-                raise exc  # type: ignore[misc]
-            return value
 
         with self._lock:
             self.manual[id(ctx)] = ctx
-        with self._count_lock:
-            self.inflight += 1
+        self._begin()
         try:
             return sched._pool.submit(manual)
         except RuntimeError:
@@ -155,6 +162,10 @@ class Runner:
                 self.manual.pop(id(ctx), None)
             self._done()
             raise
+
+    def _begin(self) -> None:
+        with self._count_lock:
+            self.inflight += 1
 
     def _done(self) -> None:
         with self._count_lock:

@@ -30,7 +30,6 @@ from concurrent.futures import Future
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
-from . import context
 from ._clock import Clock, SystemClock
 from ._dispatch import Dispatcher
 from ._heartbeat import Heartbeat
@@ -330,14 +329,7 @@ class Scheduler:
         :raises BaseException: whatever the job raised
         """
         job = self.get_job(job_id)
-        ctx = context.RunContext(
-            job_id=job.id, scheduled_time=self._now().astimezone(job.timezone), attempt=1
-        )
-        ok, value, exc = self._runner._call(job, ctx)
-        if not ok:
-            assert exc is not None
-            raise exc
-        return value
+        return self._runner.call_now(job, self._runner.manual_context(job))
 
     def get_runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         """The run history, newest first (every process's runs with a shared store)."""
