@@ -54,6 +54,7 @@ from .job import Job, JobOptions
 from .stores import Owner, RunOutcome, RunRecord, Store, from_url
 from .triggers import Trigger, coerce
 from .triggers import from_dict as trigger_from_dict
+from .triggers.once import Once
 
 __all__ = ["Scheduler"]
 
@@ -184,8 +185,6 @@ class Scheduler:
         """
         trig = coerce(trigger).with_default_timezone(self.timezone)
         opts = JobOptions.build(options) if options else _DEFAULT_OPTIONS
-        from .triggers.once import Once
-
         if isinstance(trig, Once) and trig.when <= self._now():
             raise InvalidTrigger(
                 f"Once({trig.when.isoformat()}) is in the past (now is "

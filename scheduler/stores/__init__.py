@@ -109,13 +109,18 @@ class Owner:
     host: str
     pid: int
     instance: str
+    #: ``host:pid:instance``, built once: every claim writes it
+    label: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", f"{self.host}:{self.pid}:{self.instance}")
 
     @classmethod
     def current(cls) -> Owner:
         return cls(os.uname().nodename, os.getpid(), os.urandom(6).hex())
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.pid}:{self.instance}"
+        return self.label
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
