@@ -3,6 +3,8 @@
 Europe/Bratislava: 2026-03-29 02:00 -> 03:00 (CET -> CEST); 2026-10-25 03:00 -> 02:00.
 America/New_York: 2026-03-08 02:00 -> 03:00; 2026-11-01 02:00 -> 01:00.
 Australia/Lord_Howe (30-minute shift): 2026-04-05 02:00 -> 01:30; 2026-10-04 02:00 -> 02:30.
+Australia/Sydney: 2026-04-05 03:00 -> 02:00; 2026-10-04 02:00 -> 03:00.
+America/Santiago (at midnight): 2026-04-05 00:00 -> 04-04 23:00; 2026-09-06 00:00 -> 01:00.
 """
 
 from __future__ import annotations
