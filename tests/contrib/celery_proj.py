@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -39,8 +40,11 @@ if os.environ.get("HANDOFF_EVERY"):
 
 @app.task(bind=True, name="tests.contrib.celery_proj.record")
 def record(self: Any, label: str) -> str:
-    """Append this task's id to the test's list: the executions the test counts."""
-    redis.Redis.from_url(REDIS).rpush(f"{PREFIX}executed", self.request.id)
+    """Append this task's id to the test's list (the executions the test counts) and its
+    sender's origin (``gen<pid>@host``: bench/celery_beat_doubles.py counts per sender)."""
+    client = redis.Redis.from_url(REDIS)
+    client.rpush(f"{PREFIX}executed", self.request.id)
+    client.rpush(f"{PREFIX}origins", str(self.request.origin))
     return label
 
 
@@ -60,3 +64,19 @@ def rq_record(label: str) -> str:
 
 def rq_explode() -> None:
     raise RuntimeError("boom")
+
+
+
+def rq_scheduler() -> Any:
+    """The RQ beat of the replica tests (``scheduler run tests.contrib.celery_proj:rq_scheduler``):
+    ``tick`` enqueued every ``HANDOFF_EVERY`` seconds, in ``HANDOFF_STORE`` under the prefix."""
+    from scheduler import Scheduler
+    from scheduler.stores import from_url
+
+    sched = Scheduler(store=from_url(os.environ["HANDOFF_STORE"], prefix=PREFIX))
+    sched.add_rq_job(
+        "tests.contrib.celery_proj:rq_record",
+        timedelta(seconds=float(os.environ["HANDOFF_EVERY"])),
+        queue=f"{PREFIX}q", args=["tick"], connection=REDIS, id=f"{PREFIX}tick",
+    )
+    return sched
