@@ -54,10 +54,11 @@ def measure(kind: str, seconds: float, tmp: Path) -> dict[str, int]:
     client = redis.Redis.from_url(REDIS_URL)
     procs = []
     try:
-        procs.append(subprocess.Popen(worker, cwd=ROOT, env=env, stderr=subprocess.DEVNULL))
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        procs.append(subprocess.Popen(worker, cwd=ROOT, env=env, **quiet))
         time.sleep(3)  # let the worker come up, so the beats' first fires are consumed
         for argv in beats:
-            procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, stderr=subprocess.DEVNULL))
+            procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, **quiet))
         time.sleep(seconds)
         for proc in procs[1:]:
             proc.send_signal(signal.SIGTERM)
