@@ -22,7 +22,7 @@ from celery.schedules import crontab, schedule, solar
 from scheduler import Scheduler, cli
 from scheduler.contrib._celery_schedules import BeatEntryError, to_trigger
 from scheduler.contrib._handoff import fire_uuid
-from scheduler.contrib.celery import beat_jobs
+from scheduler.contrib.celery import _apps, beat_jobs
 from scheduler.exceptions import InvalidJob
 from scheduler.stores import RunOutcome
 from scheduler.testing import VirtualClock, settle
@@ -181,6 +181,7 @@ def broker() -> Iterator[tuple[Celery, redis.Redis, str]]:
         broker_connection_retry_on_startup=False,
     )
     client = redis.Redis.from_url(url)
+    _apps[f"celery-app:{app.main}"] = app  # what add_celery_task(app=app) would register
     try:
         yield app, client, prefix
     finally:
@@ -259,3 +260,36 @@ def test_cli_refuses_bad_input_before_sending(
         code = cli.main(["celery-beat", *argv, "--log-level", "ERROR"])
         err = capsys.readouterr().err
         assert (code, message in err) == (2, True), (argv, err)
+
+
+@pytest.mark.parametrize(
+    ("state", "sent_again"),
+    [("SUCCESS", False), ("STARTED", False), ("FAILURE", True), ("PENDING", True)],
+)
+def test_a_retried_fire_asks_the_result_backend_before_sending_again(
+    broker: Any, state: str, sent_again: bool
+) -> None:
+    """Attempt 2 of a fire whose task the backend knows as received/running/done sends
+    nothing; a failed task (the reason to retry) or an unknown one is sent again."""
+    from scheduler.context import RunContext, _set
+    from scheduler.contrib.celery import send_task
+
+    app, client, prefix = broker
+    app.conf.update(
+        result_backend=require("redis"),
+        result_backend_transport_options={"global_keyprefix": prefix},
+    )
+    ctx = RunContext(job_id="r", scheduled_time=T0, attempt=2)
+    task_id = fire_uuid("r", T0)
+    if state != "PENDING":
+        app.backend.store_result(task_id, RuntimeError("x") if state == "FAILURE" else 1, state)
+    _set(ctx)
+    try:
+        sent = send_task(task="t.a", app="celery-app:" + app.main, args=[])
+    finally:
+        _set(None)
+    assert sent == task_id
+    queued = [json.loads(m)["headers"]["id"] for m in client.lrange(f"{prefix}{prefix}q", 0, -1)]
+    assert queued == ([task_id] if sent_again else [])
+    if state == "FAILURE":  # forgotten, so that following it sees the new run, not the old end
+        assert app.AsyncResult(task_id).state == "PENDING"
