@@ -1,10 +1,11 @@
 """The ``scheduler`` command line (also ``python -m scheduler``); standard library only.
 
-Three commands::
+Commands::
 
     scheduler run myapp.tasks:sched [--log-level INFO] [--log-format text|json]
     scheduler list myapp.tasks:sched
     scheduler next "30 2 * * *" [--tz Europe/Bratislava] [-n 5] [--after 2026-03-28T00:00]
+    scheduler celery-beat proj.celery:app [--store URL]     (extra [celery])
 
 ``run`` and ``list`` take ``module:attr``: ``attr`` (dotted for nested attributes) is a
 :class:`~scheduler.Scheduler` or a zero-argument factory that returns one. The current
@@ -338,6 +339,13 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_celery_beat(args: argparse.Namespace, out: TextIO) -> int:
+    setup_logging(args.log_level, args.log_format)
+    from .contrib.celery import run_beat
+
+    return run_beat(args.app, store=args.store, prefix=args.prefix)
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -367,6 +375,21 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list jobs, their triggers and next run times")
     lst.add_argument("target", help="module:attr naming a Scheduler or a factory of one")
     lst.set_defaults(func=cmd_list)
+
+    beat = sub.add_parser(
+        "celery-beat",
+        help="run a Celery app's beat_schedule, each fire sent once (replaces celery beat)",
+        description="Send the tasks of the Celery app's beat_schedule. Replicas sharing "
+        "--store send each fire once. A bad entry or an unreachable broker exits with code 2 "
+        "before anything is sent.",
+    )
+    beat.add_argument("app", help="module:attr naming the Celery app (proj.celery:app)")
+    beat.add_argument("--store", default=None, help="store URL shared by the replicas (memory)")
+    beat.add_argument("--prefix", default=None, help="table/key prefix in the store")
+    beat.add_argument("--log-level", default="INFO", type=str.upper,
+                      choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    beat.add_argument("--log-format", default="text", choices=["text", "json"])
+    beat.set_defaults(func=cmd_celery_beat)
 
     nxt = sub.add_parser(
         "next",

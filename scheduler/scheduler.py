@@ -253,6 +253,22 @@ class Scheduler:
 
         return adopt(self, schedule_scheduler)
 
+    def add_celery_task(self, name: str, trigger: Trigger | str | timedelta, **options: Any) -> Job:
+        """Send the Celery task ``name`` at each fire, each fire once across every process
+        sharing the store (extra ``[celery]``; see :func:`scheduler.contrib.celery.add_celery_task`
+        for ``args``, ``kwargs``, ``options``, ``app`` and ``follow_results``)."""
+        from .contrib.celery import add_celery_task
+
+        return add_celery_task(self, name, trigger, **options)
+
+    def add_rq_job(self, func: Any, trigger: Trigger | str | timedelta, **options: Any) -> Job:
+        """Enqueue ``func`` (``'pkg.mod:func'``) on an RQ queue at each fire, each fire once
+        (extra ``[rq]``; see :func:`scheduler.contrib.rq.add_rq_job` for ``queue``, ``args``,
+        ``kwargs``, ``connection`` and ``follow_results``)."""
+        from .contrib.rq import add_rq_job
+
+        return add_rq_job(self, func, trigger, **options)
+
     def get_jobs(self) -> list[Job]:
         with self._lock:
             return list(self._jobs.values())
