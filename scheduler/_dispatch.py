@@ -26,10 +26,21 @@ Listener = Callable[["Event"], Any]
 
 
 class Dispatcher:
+    """The listeners of one scheduler.
+
+    ``_listeners`` is an immutable tuple, replaced whole under ``_lock`` by :meth:`add` and
+    :meth:`remove` (callers of the public API); :meth:`emit` reads it without the lock, from
+    any thread, and calls listeners with no lock of ours held.
+    """
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards replacing _listeners; never held by emit()
         self._listeners: tuple[tuple[Listener, tuple[type[Event], ...]], ...] = ()
-        self._reported: set[int] = set()
+        self._reported: set[int] = set()  # listeners whose error was logged (set ops only)
+
+    def after_fork(self) -> None:
+        """In a forked child: a parent thread may have held the lock at the fork."""
+        self._lock = threading.Lock()
 
     def add(self, callback: Listener, events: Iterable[type[Event]] | None = None) -> None:
         from .events import Event

@@ -2,219 +2,183 @@
 
 Threads and state
 -----------------
-* Reads ``Runner.live`` (under the runner's lock) and renews those leases every third of
-  the lease; a run whose lease could not be renewed is *fenced*: its ``cancel_event`` is set
-  and its late outcome will be refused by the store.
+* Reads the runner's live runs (:meth:`Runner.live_runs`, a snapshot) and renews their
+  leases every third of the lease; a run whose lease could not be renewed is *fenced*: its
+  ``cancel_event`` is set and its late outcome will be refused by the store.
 * Sets ``cancel_event`` and reports a timeout when a run passes its deadline.
 * Reaps expired leases of any instance (runs of killed processes become ``lost``) and, when
   the job allows retries, claims the next attempt.
-* While the store is out, probes it with backoff; when it answers, hands the fires that
-  waited back to the ticker (``Scheduler._store_ok``).
-* With a shared store, loads jobs added at run time by other instances, and measures how far
-  this host's clock is from the store's.
+* While the store is out (:class:`~scheduler._health.StoreHealth`), probes it with backoff;
+  when it answers, places the fires that waited back in the registry.
+* With a shared store, syncs the jobs added at run time (:mod:`scheduler._dynamic`); with a
+  store that has its own clock, measures this host's skew (:mod:`scheduler._storetime`).
+
+All of its state (the next deadline of each duty) lives in :meth:`Heartbeat._loop`'s locals,
+on its own thread; it takes no lock of its own. It receives the pieces it uses and never
+sees the Scheduler.
 """
 
 from __future__ import annotations
 
-import logging
+import threading
 from typing import TYPE_CHECKING
 
-from ._log import safe_log
+from ._dynamic import SYNC_INTERVAL
 from ._loop import LoopThread
+from ._storetime import SKEW_INTERVAL
 from .exceptions import StoreUnavailable
 
 if TYPE_CHECKING:
-    from .scheduler import Scheduler
+    from ._clock import Clock
+    from ._dynamic import DynamicSync
+    from ._health import StoreHealth
+    from ._registry import JobRegistry
+    from ._report import Reporter
+    from ._runner import LiveRun, Runner
+    from ._storetime import StoreTime
+    from .stores import Owner, Store
 
 __all__ = ["Heartbeat"]
 
-log = logging.getLogger("scheduler.heartbeat")
-
-SYNC_INTERVAL = 10.0
-SKEW_INTERVAL = 60.0
-SKEW_WARN = 2.0
+#: the reaper looks for expired leases at least this far apart (seconds)
+MIN_REAP_INTERVAL = 1.0
 
 
 class Heartbeat(LoopThread):
     name = "scheduler-heartbeat"
 
-    def __init__(self, scheduler: Scheduler) -> None:
-        super().__init__()
-        self._sched = scheduler
-        self._skew_warned = False
-        self._probe_delay = 0.5
-
-    def wake_for_deadline(self) -> None:
-        self._wake.set()
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        store: Store,
+        owner: Owner,
+        lease_seconds: float,
+        runner: Runner,
+        registry: JobRegistry,
+        health: StoreHealth,
+        sync: DynamicSync,
+        store_time: StoreTime,
+        reporter: Reporter,
+        wake: threading.Event | None = None,
+    ) -> None:
+        super().__init__(wake)
+        self._clock = clock
+        self._store = store
+        self._owner = owner
+        self._lease = lease_seconds
+        self._runner = runner
+        self._registry = registry
+        self._health = health
+        self._sync = sync
+        self._store_time = store_time
+        self._reporter = reporter
 
     def _loop(self) -> None:
-        sched = self._sched
-        clock = sched.clock
-        lease = sched.lease_seconds
+        clock = self._clock
+        health = self._health
+        lease = self._lease
         start = clock.monotonic()
         next_renew = start + lease / 3
         next_reap = start
         next_sync = start + SYNC_INTERVAL
         next_skew = start
         next_probe = start
-        own_clock = sched._store_has_clock
+        measure_skew = self._store_time.measured
         while not self._stop.is_set():
             self._wake.clear()
             now = clock.monotonic()
+            nearest = None
             try:
                 nearest = self._deadlines(now)
-                if sched._outage_since is not None:
+                if health.out:
                     if now >= next_probe:
                         if self._probe():
                             next_reap = next_renew = now
                         else:
-                            next_probe = now + self._probe_delay
-                            self._probe_delay = min(self._probe_delay * 2, 10.0)
+                            next_probe = now + health.probe.next()
                     self._self_fence(now)
                 else:
-                    if self._probe_delay > 0.5 and sched._healthy_for(60.0):
-                        self._probe_delay = 0.5
+                    health.settle_probe()
                     if now >= next_renew:
                         self._renew(now)
                         next_renew = now + lease / 3
                     if now >= next_reap:
                         self._reap()
-                        next_reap = now + max(1.0, lease / 3)
-                    if sched.store.shared and now >= next_sync:
-                        sched._sync_dynamic()
+                        next_reap = now + max(MIN_REAP_INTERVAL, lease / 3)
+                    if self._store.shared and now >= next_sync:
+                        self._sync.sync(place=self._runner.accepting)
                         next_sync = now + SYNC_INTERVAL
-                    if own_clock and now >= next_skew:
-                        self._measure_skew()
+                    if measure_skew and now >= next_skew:
+                        self._store_time.measure()
                         next_skew = now + SKEW_INTERVAL
             except StoreUnavailable as exc:
-                sched._store_failed(None, None, exc)
+                health.failed(exc)
             except Exception:
-                safe_log(log, logging.ERROR, "heartbeat pass failed; carrying on", exc_info=True)
+                self._reporter.heartbeat_failed()
             self._count_pass()
             wait_until = min(next_renew, next_reap)
-            if sched._outage_since is not None:
+            if health.out:
                 wait_until = min(wait_until, next_probe)
             if nearest is not None:
                 wait_until = min(wait_until, nearest)
             clock.wait(self._wake, max(0.0, wait_until - clock.monotonic()))
 
     def _deadlines(self, now: float) -> float | None:
-        runner = self._sched._runner
         nearest = None
-        with runner._lock:
-            runs = list(runner.live.values())
-        for run in runs:
+        for run in self._runner.live_runs():
             if run.deadline is None or run.timed_out:
                 continue
             if run.deadline <= now:
-                runner.time_out(run)
+                self._runner.time_out(run)
             elif nearest is None or run.deadline < nearest:
                 nearest = run.deadline
         return nearest
 
     def _renew(self, now: float) -> None:
-        sched = self._sched
-        runner = sched._runner
-        with runner._lock:
-            runs = [run for run in runner.live.values() if not run.fenced]
+        runs = [run for run in self._runner.live_runs() if not run.fenced]
         if not runs:
             return
-        held = sched.store.renew([run.claim for run in runs], lease_seconds=sched.lease_seconds)
+        held = self._store.renew([run.claim for run in runs], lease_seconds=self._lease)
         for run in runs:
             if run.claim.run_id in held:
-                run.lease_until = now + sched.lease_seconds
+                run.lease_until = now + self._lease
             else:
                 self._fence(run, "the store no longer holds its lease")
 
     def _self_fence(self, now: float) -> None:
         """During an outage a lease cannot be renewed; once it has surely expired, a peer may
         run the job again, so this owner asks its run to stop."""
-        runner = self._sched._runner
-        with runner._lock:
-            runs = [run for run in runner.live.values() if not run.fenced]
-        for run in runs:
-            if run.lease_until <= now:
+        for run in self._runner.live_runs():
+            if not run.fenced and run.lease_until <= now:
                 self._fence(run, "its lease expired while the store was unreachable")
 
-    def _fence(self, run, why: str) -> None:  # type: ignore[no-untyped-def]
+    def _fence(self, run: LiveRun, why: str) -> None:
         run.fenced = True
         run.ctx.cancel_event.set()
-        safe_log(
-            log,
-            logging.WARNING,
-            "job %s, fire %s: %s; its cancel_event is set and its outcome will not be recorded",
-            run.job.id,
-            run.claim.fire.scheduled_time.isoformat(),
-            why,
-            extra={"job_id": run.job.id, "scheduled_time": run.claim.fire.scheduled_time},
-        )
+        self._reporter.fenced(run.job, run.claim.fire.scheduled_time, why)
 
     def _reap(self) -> None:
-        sched = self._sched
-        for lost in sched.store.reap():
-            safe_log(
-                log,
-                logging.WARNING,
-                "job %s: the run of the fire at %s was lost (%s; owner %s)",
-                lost.job_id,
-                lost.scheduled_time.isoformat(),
-                lost.error,
-                lost.owner,
-                extra={
-                    "job_id": lost.job_id,
-                    "scheduled_time": lost.scheduled_time.isoformat(),
-                    "outcome": "lost",
-                    "owner": lost.owner,
-                },
-            )
-            if sched._events:
-                sched._events.emit(
-                    "JobLost",
-                    timestamp=sched._now(),
-                    job_id=lost.job_id,
-                    scheduled_time=lost.scheduled_time,
-                    attempt=lost.attempt,
-                    owner=lost.owner,
-                    reason=lost.error or "lease expired",
-                )
-            job = sched._jobs.get(lost.job_id)
-            if job is None or lost.attempt > job.options.retries or not sched._accepting:
+        for lost in self._store.reap():
+            self._reporter.lost(lost)
+            job = self._registry.find(lost.job_id)
+            if job is None or lost.attempt > job.options.retries or not self._runner.accepting:
                 continue
-            claim = sched.store.retry_lost(
-                lost.run_id, owner=sched.owner, lease_seconds=sched.lease_seconds
+            claim = self._store.retry_lost(
+                lost.run_id, owner=self._owner, lease_seconds=self._lease
             )
             if claim is not None:
-                sched._runner.submit_claim(job, claim)
+                self._runner.submit_claim(job, claim)
 
     def _probe(self) -> bool:
-        sched = self._sched
         try:
-            sched.store.ping()
+            self._store.ping()
         except StoreUnavailable:
             return False
         except Exception:  # not an outage: a bug of ours or the backend's; say so, go on
-            safe_log(log, logging.ERROR, "store probe failed unexpectedly", exc_info=True)
+            self._reporter.probe_failed()
         # The backoff is kept: a store that flaps (answers the probe, fails the next claim)
         # is probed no faster than before; it resets once the store has stayed up.
-        sched._store_ok()
+        for job, fire in self._health.recovered():
+            self._registry.place(job, fire)
         return True
-
-    def _measure_skew(self) -> None:
-        sched = self._sched
-        before = sched.clock.now()
-        store_now = sched.store.now()
-        after = sched.clock.now()
-        local = before + (after - before) / 2
-        skew = (local - store_now).total_seconds()
-        sched._skew = skew
-        if abs(skew) > SKEW_WARN and not self._skew_warned:
-            self._skew_warned = True
-            safe_log(
-                log,
-                logging.WARNING,
-                "this host's clock is %.1fs %s the store's; fires are timed by the store's "
-                "clock (fix NTP on this host)",
-                abs(skew),
-                "ahead of" if skew > 0 else "behind",
-                extra={"clock_skew": skew},
-            )

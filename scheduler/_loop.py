@@ -2,7 +2,9 @@
 
 The thread waits on ``_wake`` (set to wake it early, and by :meth:`LoopThread.stop`) and
 counts its completed passes in ``passes`` under the ``_passed`` condition, so that
-:mod:`scheduler.testing` can wait for a pass that began after it moved the clock.
+:mod:`scheduler.testing` can wait for a pass that began after it moved the clock. The wake
+event may be handed in, so that other pieces can wake the thread without a reference to it.
+``_passed`` is a leaf lock: held only to count and to wait.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ __all__ = ["LoopThread"]
 class LoopThread:
     name = "scheduler-loop"
 
-    def __init__(self) -> None:
-        self._wake = threading.Event()
+    def __init__(self, wake: threading.Event | None = None) -> None:
+        self._wake = wake if wake is not None else threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.passes = 0
+        self.passes = 0  # Invariant: written by the loop thread under _passed
         self._passed = threading.Condition()
 
     def _loop(self) -> None:  # pragma: no cover - each subclass has its own

@@ -2,63 +2,61 @@
 
 Threads and state
 -----------------
-* The ticker calls :meth:`Runner.submit`; everything else here runs on a pool thread.
-* A run that holds a lease is a :class:`LiveRun` in ``Runner.live`` (guarded by
-  ``Runner._lock``); the heartbeat thread renews those leases, sets ``cancel_event`` at a
-  run's deadline and when its lease is lost. Only the pool thread that owns a LiveRun
-  records its outcome.
+* The ticker calls :meth:`Runner.submit`; everything else here runs on a pool thread, except
+  what the heartbeat (:meth:`Runner.live_runs`, :meth:`Runner.time_out`) and shutdown
+  (:meth:`Runner.stop_accepting`, :meth:`Runner.cancel_all`, :meth:`Runner.wait_idle`,
+  :meth:`Runner.still_running`) call.
+* A run that holds a lease is a :class:`LiveRun` in ``_live``; runs started by ``run_job``
+  are in ``_manual``; every job's ``run_count`` is counted. All three are guarded by
+  ``Runner._lock``, a leaf lock (nothing is called under it). Only the pool thread that owns
+  a LiveRun records its outcome; the heartbeat sets its flags (``timed_out``, ``fenced``)
+  and its ``cancel_event``.
+* ``_inflight`` (fires handed to the pool and not finished) is guarded by ``_count_lock``,
+  taken twice per fire; waiters poll it rather than being notified.
+* ``accepting`` is rebound by ``start()`` and shutdown, read by any thread.
 * The runner is the only place that calls user code, and it always finishes by recording
   an outcome: a fire is run, or recorded as skipped or missed, or (when the store is down
   and nothing can be recorded) handed back to wait for the store, to be judged by the
   catch-up rules when it returns. Nothing a job does, ``SystemExit`` included, gets out.
+
+The runner receives what it uses (store, registry, store health, reporter, pool, clock); it
+never sees the Scheduler.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import reprlib
 import threading
 import time
-import traceback
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import context
-from ._log import safe_log
+from ._report import short_repr
+from ._retry import FINISH_RETRY_DELAYS, job_retry_delay
 from ._ticker import jitter_offset
-from ._tz import tz_name
 from .exceptions import StoreUnavailable
 from .stores import Claim, ClaimStatus, FireKey, RunOutcome
 
 if TYPE_CHECKING:
+    from ._clock import Clock
+    from ._health import StoreHealth
+    from ._pool import DaemonPool
+    from ._registry import JobRegistry
+    from ._report import Reporter
     from .job import Job
-    from .scheduler import Scheduler
+    from .stores import Owner, Store
 
 __all__ = ["LiveRun", "Runner"]
 
-log = logging.getLogger("scheduler")
+RunContextFactory = Callable[["Job"], contextlib.AbstractContextManager[Any]]
 
-_repr = reprlib.Repr()
-_repr.maxstring = 120
-_repr.maxother = 120
-
-
-def short_repr(value: object) -> str | None:
-    if value is None:
-        return None
-    try:
-        return _repr.repr(value)
-    except Exception:
-        return f"<unrepresentable {type(value).__name__}>"
-
-
-def backoff(attempt: int) -> float:
-    """Seconds before attempt ``attempt + 1``: 1, 2, 4, ... capped at 5 minutes."""
-    return float(min(2 ** (attempt - 1), 300))
+#: how often shutdown looks whether the pool went idle (real seconds)
+IDLE_POLL = 0.005
 
 
 @dataclass(eq=False)
@@ -68,25 +66,112 @@ class LiveRun:
     ctx: context.RunContext
     deadline: float | None  #: monotonic time of the timeout, or None
     lease_until: float  #: monotonic estimate of the lease's expiry (self-fencing)
-    timed_out: bool = False
-    fenced: bool = False
-    started: float = field(default_factory=time.monotonic)
+    timed_out: bool = False  #: set by the heartbeat
+    fenced: bool = False  #: set by the heartbeat
 
 
 class Runner:
-    def __init__(self, scheduler: Scheduler) -> None:
-        self._sched = scheduler
+    def __init__(
+        self,
+        *,
+        store: Store,
+        owner: Owner,
+        lease_seconds: float,
+        clock: Clock,
+        now: Callable[[], datetime],
+        registry: JobRegistry,
+        health: StoreHealth,
+        reporter: Reporter,
+        pool: DaemonPool,
+        run_context: RunContextFactory | None,
+        wake_heartbeat: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self._owner = owner
+        self._lease_seconds = lease_seconds
+        self._clock = clock
+        self._now = now
+        self._registry = registry
+        self._health = health
+        self._reporter = reporter
+        self._pool = pool
+        self._run_context = run_context
+        self._wake_heartbeat = wake_heartbeat
+        self.accepting = False  # Invariant: rebound by start() and shutdown only
         self._lock = threading.Lock()
-        self.live: dict[str, LiveRun] = {}
-        #: runs started by Scheduler.run_job (not claimed; shutdown still cancels and waits)
-        self.manual: dict[int, context.RunContext] = {}
-        self._warned_superseded: set[str] = set()
-        # fires handed to the pool and not finished yet (scheduler.testing's settle() waits
-        # for this to reach zero)
-        self.inflight = 0
+        self._live: dict[str, LiveRun] = {}  # Invariant: under _lock
+        self._manual: dict[int, context.RunContext] = {}  # Invariant: under _lock
         # a plain lock, not a Condition: it is taken twice per fire by every worker, and
         # the few waiters (shutdown, scheduler.testing) poll instead of being notified
         self._count_lock = threading.Lock()
+        self._inflight = 0  # Invariant: under _count_lock
+
+    # -- what shutdown, the heartbeat and scheduler.testing ask ----------------------------
+    def stop_accepting(self) -> None:
+        """Fires that have not started yet are not run (shutdown has begun)."""
+        self.accepting = False
+
+    def live_runs(self) -> list[LiveRun]:
+        """The runs holding a lease now (a snapshot)."""
+        with self._lock:
+            return list(self._live.values())
+
+    def cancel_all(self) -> None:
+        """Set the ``cancel_event`` of every run, scheduled or manual."""
+        with self._lock:
+            contexts = [run.ctx for run in self._live.values()] + list(self._manual.values())
+        for ctx in contexts:
+            ctx.cancel_event.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` real seconds for every fire to finish; True if they did.
+
+        Real time, not the scheduler's clock: this waits for threads, and a virtual clock's
+        monotonic time stands still, so its deadline would never come.
+        """
+        deadline = time.monotonic() + timeout
+        while self._inflight > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, IDLE_POLL))
+        return True
+
+    @property
+    def inflight(self) -> int:
+        """Fires handed to the pool and not finished yet."""
+        return self._inflight
+
+    def pending(self, *, count_running: bool = True) -> int:
+        """Fires not finished; without ``count_running``, those whose job is executing
+        are left out (only those waiting in the queue or being claimed count)."""
+        if count_running:
+            return self._inflight
+        with self._lock:
+            running = len(self._live) + len(self._manual)
+        return self._inflight - running
+
+    def still_running(self) -> list[str]:
+        """Ids of the jobs with a run under way, sorted."""
+        with self._lock:
+            return sorted(
+                {run.job.id for run in self._live.values()}
+                | {ctx.job_id for ctx in self._manual.values()}
+            )
+
+    def release_timed_out(self) -> None:
+        """At shutdown: record the runs that timed out (their outcome is known), freeing
+        their slots for the next start."""
+        with self._lock:
+            timed_out = [run for run in self._live.values() if run.timed_out]
+        for run in timed_out:
+            with contextlib.suppress(Exception):
+                self._store.finish(
+                    run.claim,
+                    outcome=RunOutcome.TIMED_OUT,
+                    attempt=run.ctx.attempt,
+                    error="timed out; still running when the scheduler shut down",
+                )
 
     # -- the ticker's side -----------------------------------------------------------------
     def submit(
@@ -94,16 +179,12 @@ class Runner:
     ) -> None:
         """Hand a due fire to the pool. ``first`` is the earliest of the fires coalesced
         into it (where it goes back to wait if the store is down, so none is lost)."""
-        sched = self._sched
         self._begin()
         # Emitted before the pool has it: once submitted, a worker may emit JobStarted (and
         # finish) before this thread gets to run again, and listeners must see them in order.
-        if sched._events:
-            sched._events.emit(
-                "JobSubmitted", timestamp=sched._now(), job_id=job.id, scheduled_time=fire
-            )
+        self._reporter.submitted(job, fire)
         try:
-            sched._pool.run(self._run_fire, job, fire, coalesced, first or fire)
+            self._pool.run(self._run_fire, job, fire, coalesced, first or fire)
         except RuntimeError:  # the pool shut down under us (the fire stays unrecorded)
             self._done()
 
@@ -114,21 +195,20 @@ class Runner:
             try:
                 self.execute(job, claim)
             except BaseException:
-                safe_log(log, logging.ERROR, "internal error running job %s", job.id, exc_info=True)
+                self._reporter.internal_error(job.id)
             finally:
                 self._done()
 
         self._begin()
         try:
-            self._sched._pool.run(go)
+            self._pool.run(go)
         except RuntimeError:
             self._done()
 
     def manual_context(self, job: Job) -> context.RunContext:
         """The context of a run outside the schedule (run_job, call_job): scheduled now."""
-        now = self._sched._now()
         return context.RunContext(
-            job_id=job.id, scheduled_time=now.astimezone(job.timezone), attempt=1
+            job_id=job.id, scheduled_time=self._now().astimezone(job.timezone), attempt=1
         )
 
     def call_now(self, job: Job, ctx: context.RunContext) -> Any:
@@ -141,7 +221,6 @@ class Runner:
 
     def submit_manual(self, job: Job) -> Future[Any]:
         """Run ``job`` now, outside its schedule, for Scheduler.run_job."""
-        sched = self._sched
         ctx = self.manual_context(job)
 
         def manual() -> Any:
@@ -149,60 +228,58 @@ class Runner:
                 return self.call_now(job, ctx)
             finally:
                 with self._lock:
-                    self.manual.pop(id(ctx), None)
+                    self._manual.pop(id(ctx), None)
                 self._done()
 
         with self._lock:
-            self.manual[id(ctx)] = ctx
+            self._manual[id(ctx)] = ctx
         self._begin()
         try:
-            return sched._pool.submit(manual)
+            return self._pool.submit(manual)
         except RuntimeError:
             with self._lock:
-                self.manual.pop(id(ctx), None)
+                self._manual.pop(id(ctx), None)
             self._done()
             raise
 
     def _begin(self) -> None:
         with self._count_lock:
-            self.inflight += 1
+            self._inflight += 1
 
     def _done(self) -> None:
         with self._count_lock:
-            self.inflight -= 1
+            self._inflight -= 1
 
     # -- the pool thread's side ------------------------------------------------------------
     def _run_fire(self, job: Job, fire: datetime, coalesced: int, first: datetime) -> None:
         try:
             self._fire(job, fire, coalesced, first)
         except BaseException:  # a bug of ours must not kill the worker or lose the job
-            safe_log(log, logging.ERROR, "internal error running job %s", job.id, exc_info=True)
+            self._reporter.internal_error(job.id)
         finally:
             self._done()
 
     def _fire(self, job: Job, fire: datetime, coalesced: int, first: datetime) -> None:
-        sched = self._sched
-        job._queued = False
-        if not sched._is_current(job):
+        registry = self._registry
+        if not registry.is_current(job):
             return  # removed or paused after the fire was dispatched: it is not a fire now
-        if not sched._accepting:
+        if not self.accepting:
             self._refused_at_shutdown(job, fire)
             return
-        store = sched.store
         key = FireKey(job.id, fire)
         jitter = job.options.jitter
         start_at = fire + jitter_offset(job.id, fire, jitter) if jitter else fire
-        late = (sched._now() - start_at).total_seconds()
+        late = (self._now() - start_at).total_seconds()
         grace = job.options.misfire_grace_time
         try:
             if grace is not None and late > grace:
                 reason = f"started {late:.1f}s late, past misfire_grace_time ({grace:g}s)"
-                if sched._outage_covers(fire):
+                if self._health.covers(fire):
                     reason += " (store_unavailable)"
-                recorded = store.claim_missed(
+                recorded = self._store.claim_missed(
                     key,
                     fingerprint=job._fingerprint,
-                    owner=sched.owner,
+                    owner=self._owner,
                     reason=reason,
                     coalesced=coalesced,
                 )
@@ -212,92 +289,84 @@ class Runner:
         except StoreUnavailable as exc:
             # The job waits for the store from the first fire not yet settled (so the fires
             # folded into this one are judged again, not lost).
-            sched._store_failed(job, first, exc)
+            waiting = (job, first) if registry.park(job) else None
+            self._health.failed(exc, waiting)
             return
         # Only now does the job's next fire go back to the ticker: the claims of one job's
         # fires are made in order, one at a time, so a later fire is never claimed while an
         # earlier one is still waiting for the store (the forward-only claim would then
         # leave the earlier one to nobody). The next fire can still overlap this run.
-        sched._reschedule_after(job, fire)
-        if sched._outage_since is not None:
-            sched._store_ok()
+        registry.reschedule_after(job, fire)
+        if self._health.out:
+            for waiting_job, waiting_fire in self._health.recovered():
+                registry.place(waiting_job, waiting_fire)
         if claim is None:
             if recorded:
-                self._report("JobMissed", logging.WARNING, "missed", job, fire, reason=reason)
+                self._reporter.not_run("JobMissed", "missed", job, fire, reason)
             return
         if claim.status is ClaimStatus.CLAIMED:
             self.execute(job, claim, coalesced=coalesced)
         elif claim.status is ClaimStatus.SKIPPED:
             reason = f"max_instances ({job.options.max_instances}) reached"
-            self._report("JobSkipped", logging.WARNING, "skipped", job, fire, reason=reason)
+            self._reporter.not_run("JobSkipped", "skipped", job, fire, reason)
         elif claim.status is ClaimStatus.SUPERSEDED:
-            if job.id not in self._warned_superseded:
-                self._warned_superseded.add(job.id)
-                stored = _stored_summary(sched, job.id)
-                safe_log(
-                    log,
-                    logging.WARNING,
-                    "job %s: the store holds another definition (%s); this instance's "
-                    "definition lost (the last registered definition runs) and claims "
-                    "nothing until it is registered again",
-                    job.id,
-                    stored,
-                    extra={"job_id": job.id, "stored_definition": stored},
-                )
+            self._reporter.superseded(job.id, self._stored_summary(job.id))
         else:
-            log.debug("fire %s taken by another instance", key.key)
+            self._reporter.taken(key.key)
 
     def _claim(self, job: Job, key: FireKey, coalesced: int) -> Claim:
-        sched = self._sched
-        store = sched.store
-
         def attempt() -> Claim:
-            return store.claim(
+            return self._store.claim(
                 key,
                 fingerprint=job._fingerprint,
-                owner=sched.owner,
+                owner=self._owner,
                 max_instances=job.options.max_instances,
-                lease_seconds=sched.lease_seconds,
+                lease_seconds=self._lease_seconds,
                 coalesced=coalesced,
             )
 
         claim = attempt()
         if claim.status is ClaimStatus.SUPERSEDED and not job.dynamic:
-            if store.get_job(job.id) is None:
+            if self._store.get_job(job.id) is None:
                 # The row is gone although this code declares the job: the store lost its
                 # data (Redis restarted without persistence, a failover, a wiped table).
                 # Declared jobs belong to the code, so register again and claim once more.
-                store.register(job.get_definition(), owner=sched.owner)
-                safe_log(
-                    log,
-                    logging.WARNING,
-                    "job %s was missing from the store (data lost?); registered it again",
-                    job.id,
-                    extra={"job_id": job.id},
-                )
+                self._store.register(job.get_definition(), owner=self._owner)
+                self._reporter.reregistered(job.id)
                 claim = attempt()
         return claim
+
+    def _stored_summary(self, job_id: str) -> str:
+        """What the store holds for a job whose claim was superseded (for the warning)."""
+        try:
+            stored = self._store.get_job(job_id)
+        except Exception:
+            return "unknown"
+        if stored is None:
+            return "none: the job was removed from the store"
+        d = stored.definition
+        return (
+            f"{d.func_ref} trigger={d.trigger} args={d.args} kwargs={d.kwargs}, registered by "
+            f"{stored.registered_by} at {stored.registered_at.isoformat()}"
+        )
 
     def _refused_at_shutdown(self, job: Job, fire: datetime) -> None:
         """A fire that was due but not started when shutdown began. With a shared store a
         peer (or this app's next start, by the catch-up rules) takes it; alone, record it."""
-        sched = self._sched
-        if sched.store.shared:
+        if self._store.shared:
             return
         reason = "scheduler shut down before the fire started"
         with contextlib.suppress(Exception):
-            if sched.store.claim_missed(
+            if self._store.claim_missed(
                 FireKey(job.id, fire),
                 fingerprint=job._fingerprint,
-                owner=sched.owner,
+                owner=self._owner,
                 reason=reason,
             ):
-                self._report("JobMissed", logging.WARNING, "missed", job, fire, reason=reason)
+                self._reporter.not_run("JobMissed", "missed", job, fire, reason)
 
     def execute(self, job: Job, claim: Claim, *, coalesced: int = 0) -> None:
         """Run a claimed fire to its recorded outcome (attempts, retries, timeout)."""
-        sched = self._sched
-        clock = sched.clock
         fire = claim.fire.scheduled_time
         ctx = context.RunContext(
             job_id=job.id,
@@ -308,66 +377,44 @@ class Runner:
             run_id=claim.run_id,
         )
         timeout = job.options.timeout
-        now = clock.monotonic()
+        now = self._clock.monotonic()
         run = LiveRun(
             job=job,
             claim=claim,
             ctx=ctx,
             deadline=now + timeout if timeout else None,
-            lease_until=now + sched.lease_seconds,
-            started=now,
+            lease_until=now + self._lease_seconds,
         )
         with self._lock:
-            self.live[claim.run_id or ""] = run
+            self._live[claim.run_id or ""] = run
         if timeout:
-            sched._heartbeat.wake_for_deadline()  # it may have to wake before its next beat
+            self._wake_heartbeat()  # it may have to wake before its next beat
         try:
             self._attempts(run, coalesced)
         finally:
             with self._lock:
-                self.live.pop(claim.run_id or "", None)
+                self._live.pop(claim.run_id or "", None)
 
     def _attempts(self, run: LiveRun, coalesced: int) -> None:
-        sched = self._sched
         job, claim = run.job, run.claim
+        fire = claim.fire.scheduled_time
+        report = self._reporter
         attempt = claim.attempt
         while True:
             try:
-                if not sched.store.mark_started(claim, attempt=attempt):
-                    self._fenced(run, "its lease was lost before it started")
+                if not self._store.mark_started(claim, attempt=attempt):
+                    report.fenced_late(job, fire, attempt, "its lease was lost before it started")
                     return
             except StoreUnavailable:
                 pass  # the lease still protects the run; the outcome is written later
             if run.ctx.attempt != attempt:
                 run.ctx = dc_replace(run.ctx, attempt=attempt)
-            # The log facts cost a few microseconds a fire: build them only when logged.
-            info = log.isEnabledFor(logging.INFO)
-            extra = _extra(job, claim.fire.scheduled_time, attempt) if info else {}
-            if info:
-                safe_log(
-                    log,
-                    logging.INFO,
-                    "job %s (%s) started: scheduled %s %s, attempt %d%s",
-                    job.id,
-                    job.name,
-                    run.ctx.scheduled_time.isoformat(),
-                    tz_name(job.timezone),
-                    attempt,
-                    f", folding {coalesced} overdue fires" if coalesced else "",
-                    extra={**extra, "coalesced": coalesced},
-                )
-            if sched._events:
-                sched._events.emit(
-                    "JobStarted",
-                    timestamp=sched._now(),
-                    job_id=job.id,
-                    scheduled_time=claim.fire.scheduled_time,
-                    attempt=attempt,
-                )
+            report.run_started(job, fire, run.ctx.scheduled_time, attempt, coalesced)
             began = time.monotonic()
             ok, value, exc = self._call(job, run.ctx)
             duration = time.monotonic() - began
-            job.run_count += 1
+            with self._lock:
+                job.run_count += 1
             if run.timed_out:
                 self._finish(
                     run,
@@ -379,91 +426,25 @@ class Runner:
                 return
             if ok:
                 result = short_repr(value)
-                if info:
-                    safe_log(
-                        log,
-                        logging.INFO,
-                        "job %s succeeded in %.3fs: %s",
-                        job.id,
-                        duration,
-                        result,
-                        extra={
-                            **extra,
-                            "outcome": "succeeded",
-                            "duration": duration,
-                            "result": result,
-                        },
-                    )
+                report.succeeded(job, fire, attempt, duration, result)
                 self._finish(run, RunOutcome.SUCCEEDED, attempt, result=result)
-                if sched._events:
-                    sched._events.emit(
-                        "JobSucceeded",
-                        timestamp=sched._now(),
-                        job_id=job.id,
-                        scheduled_time=claim.fire.scheduled_time,
-                        attempt=attempt,
-                        duration=duration,
-                        result=result,
-                    )
+                report.succeeded_event(job, fire, attempt, duration, result)
                 return
             assert exc is not None
-            if not extra:
-                extra = _extra(job, claim.fire.scheduled_time, attempt)
-            error = f"{type(exc).__name__}: {exc}"
-            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            safe_log(
-                log,
-                logging.ERROR,
-                "job %s failed after %.3fs (attempt %d): %s",
-                job.id,
-                duration,
-                attempt,
-                error,
-                exc_info=(type(exc), exc, exc.__traceback__),
-                extra={**extra, "outcome": "failed", "duration": duration, "error": error},
-            )
+            error = report.failed(job, fire, attempt, duration, exc)
             if attempt <= job.options.retries and not run.ctx.cancel_event.is_set():
-                delay = backoff(attempt)
-                safe_log(
-                    log,
-                    logging.INFO,
-                    "job %s will retry in %.0fs (attempt %d of %d)",
-                    job.id,
-                    delay,
-                    attempt + 1,
-                    job.options.retries + 1,
-                    extra={**extra, "delay": delay},
-                )
-                if sched._events:
-                    sched._events.emit(
-                        "JobRetried",
-                        timestamp=sched._now(),
-                        job_id=job.id,
-                        scheduled_time=claim.fire.scheduled_time,
-                        attempt=attempt,
-                        delay=delay,
-                        error=error,
-                    )
-                if not sched.clock.sleep(delay, run.ctx.cancel_event):
+                delay = job_retry_delay(attempt)
+                report.retrying(job, fire, attempt, delay, error)
+                if not self._clock.sleep(delay, run.ctx.cancel_event):
                     attempt += 1
                     continue
                 error += " (retry cancelled by shutdown)"
             self._finish(run, RunOutcome.FAILED, attempt, error=error)
-            if sched._events:
-                sched._events.emit(
-                    "JobFailed",
-                    timestamp=sched._now(),
-                    job_id=job.id,
-                    scheduled_time=claim.fire.scheduled_time,
-                    attempt=attempt,
-                    duration=duration,
-                    error=error,
-                    traceback=tb,
-                )
+            report.failed_event(job, fire, attempt, duration, error, exc)
             return
 
     def _call(self, job: Job, ctx: context.RunContext) -> tuple[bool, Any, BaseException | None]:
-        wrap = self._sched._run_context
+        wrap = self._run_context
         context._set(ctx)
         try:
             if wrap is None:
@@ -486,108 +467,25 @@ class Runner:
     ) -> None:
         """Write the outcome; through a short outage, try again before giving up (the lease
         then expires and a peer records the run as lost, which is the truth we can offer)."""
-        sched = self._sched
-        for delay in (0.0, 0.5, 1.0, 2.0, 4.0):
+        fire = run.claim.fire.scheduled_time
+        for delay in FINISH_RETRY_DELAYS:
             if delay:
                 time.sleep(delay)
             try:
-                if not sched.store.finish(
+                if not self._store.finish(
                     run.claim, outcome=outcome, attempt=attempt, error=error, result=result
                 ):
-                    self._fenced(run, f"its outcome ({outcome}) came after the lease was lost")
+                    why = f"its outcome ({outcome}) came after the lease was lost"
+                    self._reporter.fenced_late(run.job, fire, run.ctx.attempt, why)
                 else:
-                    sched._after_run(run.job)
+                    self._registry.after_run(run.job)
                 return
             except StoreUnavailable as exc:
-                sched._store_failed(None, None, exc)
-        safe_log(
-            log,
-            logging.ERROR,
-            "job %s: could not record outcome %s of the fire at %s: store unavailable",
-            run.job.id,
-            outcome,
-            run.claim.fire.scheduled_time.isoformat(),
-            extra=_extra(run.job, run.claim.fire.scheduled_time, attempt),
-        )
-
-    def _fenced(self, run: LiveRun, why: str) -> None:
-        safe_log(
-            log,
-            logging.WARNING,
-            "job %s, fire %s: %s; a peer has recorded it as lost",
-            run.job.id,
-            run.claim.fire.scheduled_time.isoformat(),
-            why,
-            extra=_extra(run.job, run.claim.fire.scheduled_time, run.ctx.attempt),
-        )
-
-    def _report(
-        self, event: str, level: int, what: str, job: Job, fire: datetime, *, reason: str
-    ) -> None:
-        sched = self._sched
-        safe_log(
-            log,
-            level,
-            "job %s %s: fire at %s, %s",
-            job.id,
-            what,
-            fire.astimezone(job.timezone).isoformat(),
-            reason,
-            extra={**_extra(job, fire, 1), "outcome": what, "reason": reason},
-        )
-        if sched._events:
-            sched._events.emit(
-                event, timestamp=sched._now(), job_id=job.id, scheduled_time=fire, reason=reason
-            )
+                self._health.failed(exc)
+        self._reporter.outcome_unrecorded(run.job, fire, attempt, str(outcome))
 
     # -- called by the heartbeat -----------------------------------------------------------
     def time_out(self, run: LiveRun) -> None:
         run.timed_out = True
         run.ctx.cancel_event.set()
-        job = run.job
-        safe_log(
-            log,
-            logging.WARNING,
-            "job %s timed out after %gs; its cancel_event is set (a thread cannot be killed: "
-            "the run holds its slot until the function returns)",
-            job.id,
-            job.options.timeout,
-            extra={
-                **_extra(job, run.claim.fire.scheduled_time, run.ctx.attempt),
-                "outcome": "timed_out",
-            },
-        )
-        sched = self._sched
-        if sched._events:
-            sched._events.emit(
-                "JobTimedOut",
-                timestamp=sched._now(),
-                job_id=job.id,
-                scheduled_time=run.claim.fire.scheduled_time,
-                attempt=run.ctx.attempt,
-                timeout=job.options.timeout or 0.0,
-            )
-
-
-def _extra(job: Job, fire: datetime, attempt: int) -> dict[str, Any]:
-    return {
-        "job_id": job.id,
-        "job_name": job.name,
-        "scheduled_time": fire.isoformat(),
-        "timezone": tz_name(job.timezone),
-        "attempt": attempt,
-    }
-
-
-def _stored_summary(sched: Scheduler, job_id: str) -> str:
-    try:
-        stored = sched.store.get_job(job_id)
-    except Exception:
-        return "unknown"
-    if stored is None:
-        return "none: the job was removed from the store"
-    d = stored.definition
-    return (
-        f"{d.func_ref} trigger={d.trigger} args={d.args} kwargs={d.kwargs}, registered by "
-        f"{stored.registered_by} at {stored.registered_at.isoformat()}"
-    )
+        self._reporter.timed_out(run.job, run.claim.fire.scheduled_time, run.ctx.attempt)

@@ -3,8 +3,10 @@
 Threads and state
 -----------------
 * The heap of ``(due, seq, fire, job, version)`` belongs to this module and is guarded by
-  ``Ticker._lock``. Any thread may push (``add_job``, a pool thread re-queueing a job); only
-  the ticker thread pops.
+  ``Ticker._lock``, and so are two fields of every job: ``job._version`` and
+  ``job._next_fire``. Any thread may push or drop (through the job registry, which holds its
+  own lock around the call: registry lock, then ticker lock); only the ticker thread pops.
+  ``_lock`` is otherwise a leaf: nothing is reported and no store is called under it.
 * Entries are never removed from the middle: pausing, removing or re-scheduling a job bumps
   ``job._version``, and the ticker drops entries whose version is stale when it meets them.
 * A job is in the heap at most once. When its fire is handed to the pool the job leaves the
@@ -12,6 +14,10 @@ Threads and state
   So a saturated pool holds at most one waiting fire per job: memory stays bounded, and the
   fires that pile up meanwhile are judged by the misfire and coalesce rules when the job
   comes back.
+
+The ticker receives what it uses: the clock (to wait), ``now`` (store time, to decide what is
+due), the reporter, and, bound once the pieces exist (:meth:`Ticker.bind`), the runner's
+``submit`` and the registry's ``reschedule_after``. It never sees the Scheduler.
 
 Assumptions: the ticker never runs job code, never does store I/O and never blocks on a job;
 whatever goes wrong in its own code is logged and the loop goes on.
@@ -21,21 +27,22 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ._log import safe_log
 from ._loop import LoopThread
 
 if TYPE_CHECKING:
+    from ._clock import Clock
+    from ._report import Reporter
     from .job import Job
-    from .scheduler import Scheduler
 
-__all__ = ["Ticker"]
+__all__ = ["Ticker", "jitter_offset"]
 
-log = logging.getLogger("scheduler.ticker")
+#: what the ticker hands a due fire to: ``(job, fire, coalesced, first)``
+Submit = Callable[["Job", datetime, int, datetime], None]
 
 #: upper bound on the overdue fires one coalesced run folds (a job down for years still
 #: comes back in bounded time; the count saturates)
@@ -55,13 +62,32 @@ def jitter_offset(job_id: str, fire: datetime, jitter: float) -> timedelta:
 class Ticker(LoopThread):
     name = "scheduler-ticker"
 
-    def __init__(self, scheduler: Scheduler, tick: float) -> None:
-        super().__init__()
-        self._sched = scheduler
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        now: Callable[[], datetime],
+        tick: float,
+        reporter: Reporter,
+        wake: threading.Event | None = None,
+    ) -> None:
+        super().__init__(wake)
+        self._clock = clock
+        self._now = now
         self._tick = tick
+        self._reporter = reporter
+        self._submit: Submit | None = None
+        self._reschedule: Callable[[Job, datetime], None] | None = None
         self._lock = threading.Lock()
+        # Invariant: the heap, job._version and job._next_fire change only under _lock
         self._heap: list[tuple[datetime, int, datetime, Job, int]] = []
         self._seq = itertools.count()
+
+    def bind(self, submit: Submit, reschedule: Callable[[Job, datetime], None]) -> None:
+        """Where due fires go (the runner) and who places a job again after a failed
+        dispatch (the registry): set once, before :meth:`start`."""
+        self._submit = submit
+        self._reschedule = reschedule
 
     # -- called from any thread ------------------------------------------------------------
     def push(self, job: Job, fire: datetime) -> None:
@@ -71,7 +97,6 @@ class Ticker(LoopThread):
         with self._lock:
             job._version += 1
             job._next_fire = fire
-            job._due = due
             entry = (due, next(self._seq), fire, job, job._version)
             heapq.heappush(self._heap, entry)
             earliest = self._heap[0] is entry
@@ -83,7 +108,6 @@ class Ticker(LoopThread):
         with self._lock:
             job._version += 1
             job._next_fire = None
-            job._due = None
 
     def next_due(self) -> datetime | None:
         """When the earliest live entry is due (used by scheduler.testing)."""
@@ -93,14 +117,14 @@ class Ticker(LoopThread):
 
     # -- the thread ------------------------------------------------------------------------
     def _loop(self) -> None:
-        clock = self._sched.clock
+        clock = self._clock
         while not self._stop.is_set():
             self._wake.clear()
             timeout = self._tick
             try:
                 timeout = self._pass()
             except Exception:  # never let the ticker die
-                safe_log(log, logging.ERROR, "ticker pass failed; carrying on", exc_info=True)
+                self._reporter.ticker_failed()
             self._count_pass()
             if self._stop.is_set():
                 break
@@ -108,7 +132,7 @@ class Ticker(LoopThread):
 
     def _pass(self) -> float:
         """Dispatch everything due; return seconds until the next wake-up."""
-        now = self._sched._now()
+        now = self._now()
         while True:
             # In batches: with 20,000 fires due at once the first starts after a batch has
             # been handed over, not after all of them have been popped.
@@ -119,7 +143,6 @@ class Ticker(LoopThread):
                     _, _, fire, job, version = heapq.heappop(heap)
                     if version == job._version:
                         job._version += 1  # the job leaves the heap until its fire is picked up
-                        job._queued = True
                         due.append((fire, job))
                 while heap and heap[0][4] != heap[0][3]._version:
                     heapq.heappop(heap)  # stale heads would only shorten the next wait
@@ -129,37 +152,21 @@ class Ticker(LoopThread):
                 break
         if nxt is None:
             return self._tick
-        return max(0.0, min(self._tick, (nxt - self._sched._now()).total_seconds()))
+        return max(0.0, min(self._tick, (nxt - self._now()).total_seconds()))
 
     def _dispatch_all(self, due: list[tuple[datetime, Job]], now: datetime) -> None:
-        sched = self._sched
+        assert self._reschedule is not None, "Ticker.bind() before start()"
         for fire, job in due:
             try:
                 self._dispatch(job, fire, now)
             except Exception:
-                job._queued = False
-                safe_log(
-                    log,
-                    logging.ERROR,
-                    "could not dispatch job %s; it is rescheduled",
-                    job.id,
-                    exc_info=True,
-                    extra={"job_id": job.id},
-                )
+                self._reporter.dispatch_failed(job.id)
                 # The trigger that just failed may fail again here: that must not abort the
                 # pass, or the other fires popped above would be lost with their jobs.
                 try:
-                    sched._reschedule_after(job, fire)
+                    self._reschedule(job, fire)
                 except Exception:
-                    safe_log(
-                        log,
-                        logging.ERROR,
-                        "job %s: its trigger cannot compute the next fire; the job is not "
-                        "scheduled again (add it again once its trigger is fixed)",
-                        job.id,
-                        exc_info=True,
-                        extra={"job_id": job.id},
-                    )
+                    self._reporter.trigger_failed(job.id)
 
     def _dispatch(self, job: Job, fire: datetime, now: datetime) -> None:
         first = fire
@@ -171,4 +178,5 @@ class Ticker(LoopThread):
                 fire = nxt.astimezone(fire.tzinfo)
                 coalesced += 1
                 nxt = trigger.next_after(fire)
-        self._sched._runner.submit(job, fire, coalesced, first)
+        assert self._submit is not None, "Ticker.bind() before start()"
+        self._submit(job, fire, coalesced, first)

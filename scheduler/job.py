@@ -113,12 +113,9 @@ class Job:
     """
 
     __slots__ = (
-        "_anchor",
-        "_due",
         "_effective",
         "_fingerprint",
         "_next_fire",
-        "_queued",
         "_scheduler",
         "_version",
         "args",
@@ -172,14 +169,13 @@ class Job:
         self.options = options
         self.trigger = trigger
         self.dynamic = dynamic
-        self.paused = False
-        self.run_count = 0
+        # Who owns what (see each piece's module docstring):
+        self.paused = False  # Invariant: written under JobRegistry._lock
+        self.run_count = 0  # Invariant: incremented under Runner._lock
         self._scheduler = scheduler
-        self._version = 0
-        self._next_fire: datetime | None = None  # next fire (UTC) in the heap, or None
-        self._due: datetime | None = None  # when that fire is handed to the pool (jitter)
-        self._queued = False  # a fire of this job waits in the pool's queue
-        self._anchor: datetime | None = None
+        self._version = 0  # Invariant: under Ticker._lock (a stale heap entry is skipped)
+        self._next_fire: datetime | None = None  # Invariant: under Ticker._lock; UTC, or None
+        # the trigger anchored by the store (registration rebinds it; readers see either)
         self._effective: Trigger = trigger
         # A durable store keeps the definition, so every process must agree on it: JSON
         # arguments always, and an importable function for jobs added at run time. The

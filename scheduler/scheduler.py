@@ -13,62 +13,74 @@ Quick start::
     sched.run_forever()                # Ctrl-C or SIGTERM: graceful shutdown
 
 Everything you pass is checked when you pass it; nothing is raised later from a background
-thread. See ``DESIGN.md`` for the path a fire takes: ticker -> runner -> store.
+thread.
+
+The facade checks arguments, wires the pieces and offers the public API; the work is done by
+pieces that own their state (the README's "Design" section draws them): the job registry
+(:mod:`scheduler._registry`), the ticker thread (:mod:`scheduler._ticker`), the runner on the
+pool threads (:mod:`scheduler._runner`), the heartbeat thread (:mod:`scheduler._heartbeat`),
+the store's health (:mod:`scheduler._health`), store time (:mod:`scheduler._storetime`),
+dynamic-job sync (:mod:`scheduler._dynamic`), reporting (:mod:`scheduler._report`) and the
+process hooks (:mod:`scheduler._hooks`).
+
+Threads and state: ``_state`` and ``_shutdown_result`` are guarded by ``Scheduler._life``,
+taken by ``start()`` and ``shutdown()`` (held by ``start()`` across opening the store and
+registering the jobs, so the two cannot interleave). It is the first lock in the lock order:
+``Scheduler._life``, then ``JobRegistry._lock``, then ``Ticker._lock``; every other lock is
+a leaf. The pieces are built in ``__init__`` and rebuilt in a forked child.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import logging
 import os
 import threading
-import time
-import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from datetime import datetime, timedelta, tzinfo
+from datetime import timedelta, tzinfo
+from functools import partial
 from typing import Any, TypeVar
 
+from . import _hooks
 from ._clock import Clock, SystemClock
-from ._dispatch import Dispatcher
-from ._heartbeat import Heartbeat
-from ._log import safe_log
-from ._pool import DaemonPool
-from ._refs import resolve
-from ._runner import Runner
-from ._ticker import Ticker
+from ._pieces import Pieces, build_pieces
+from ._report import Reporter
 from ._tz import tz_name, zone
 from .exceptions import (
     ConfigurationError,
-    DuplicateJobId,
-    InvalidJob,
     InvalidTrigger,
-    JobNotFound,
     SchedulerAlreadyRunning,
-    SchedulerError,
-    StoreUnavailable,
+    SchedulerNotRunning,
     unknown_name_message,
 )
 from .job import Job, JobOptions
-from .stores import Owner, RunOutcome, RunRecord, Store, from_url
+from .stores import Owner, RunRecord, Store, from_url
 from .triggers import Trigger, coerce
-from .triggers import from_dict as trigger_from_dict
 from .triggers.once import Once
 
 __all__ = ["Scheduler"]
 
-log = logging.getLogger("scheduler")
 F = TypeVar("F", bound=Callable[..., Any])
 
-_instances: weakref.WeakSet[Scheduler] = weakref.WeakSet()
-_STATES = ("stopped", "running", "stopping", "shut down")
+_DEFAULT_OPTIONS = JobOptions()
+#: the longest shutdown waits for the ticker thread to stop (seconds)
+TICKER_STOP_TIMEOUT = 5.0
+#: how long shutdown waits for the heartbeat thread to stop (seconds)
+HEARTBEAT_STOP_TIMEOUT = 1.0
+#: run_forever looks for a stop request this often (seconds; signals wake it anyway)
+STOP_POLL = 1.0
 
 
 def _positive(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
     return float(value)
+
+
+def pieces_of(scheduler: Scheduler) -> Pieces:
+    """The running pieces of ``scheduler``, for :mod:`scheduler.testing` (not public API;
+    read them again after a fork rebuilt them)."""
+    return scheduler._pieces
 
 
 class Scheduler:
@@ -123,23 +135,32 @@ class Scheduler:
         self.store.bind_clock(self.clock)
         self.owner = Owner.current()
         self._run_context = run_context
-        self._store_has_clock = type(self.store).now is not Store.now
-        self._jobs: dict[str, Job] = {}
-        self._lock = threading.RLock()
-        self._state = "stopped"
-        self._accepting = False
-        self._events = Dispatcher()
-        self._ticker = Ticker(self, self.tick)
-        self._runner = Runner(self)
-        self._heartbeat = Heartbeat(self)
-        self._pool = DaemonPool(max_workers)
-        self._skew = 0.0
-        self._outage_since: datetime | None = None
-        self._outages: list[tuple[datetime, datetime]] = []
-        self._awaiting_store: dict[str, tuple[Job, datetime]] = {}
-        self._shutdown_result: bool | None = None
+        self._life = threading.RLock()
+        self._state = "stopped"  # Invariant: written under _life
+        self._shutdown_result: bool | None = None  # Invariant: written under _life
         self._stop_requested = threading.Event()
-        _instances.add(self)
+        self._reporter = Reporter(self.clock.now)  # store time once _build made it
+        self._build(jobs=())
+        _hooks.track(self, at_exit=Scheduler._at_exit, after_fork=Scheduler._after_fork_in_child)
+
+    def _build(self, jobs: Iterable[Job]) -> None:
+        """Build the pieces (in ``__init__``, and again in a forked child)."""
+        self._pieces = pieces = build_pieces(
+            store=self.store,
+            owner=self.owner,
+            clock=self.clock,
+            tick=self.tick,
+            lease_seconds=self.lease_seconds,
+            max_workers=self.max_workers,
+            timezone=self.timezone,
+            run_context=self._run_context,
+            reporter=self._reporter,
+            make_job=partial(Job, self),
+            jobs=jobs,
+        )
+        self._now = pieces.now
+        self._registry, self._runner, self._sync = pieces.registry, pieces.runner, pieces.sync
+        self._ticker, self._heartbeat, self._pool = pieces.ticker, pieces.heartbeat, pieces.pool
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -150,11 +171,6 @@ class Scheduler:
     def state(self) -> str:
         """``'stopped'`` (not started yet), ``'running'``, ``'stopping'`` or ``'shut down'``."""
         return self._state
-
-    def _now(self) -> datetime:
-        """Now by the store's clock where it has one (the local clock corrected by skew)."""
-        now = self.clock.now()
-        return now - timedelta(seconds=self._skew) if self._skew else now
 
     # -- jobs ------------------------------------------------------------------------------
     def add_job(
@@ -207,29 +223,7 @@ class Scheduler:
             dynamic=running and self.store.durable,
             durable=self.store.durable,
         )
-        with self._lock:
-            old = self._jobs.get(job.id)
-            if old is not None and not replace_existing:
-                raise DuplicateJobId(job.id)
-            old_next = old._next_fire if old is not None else None
-            if old is not None:
-                self._ticker.drop(old)
-            # In the registry before _activate: placing its first fire checks that the job
-            # is the current one for its id.
-            self._jobs[job.id] = job
-            if running:
-                try:
-                    self._activate(job)
-                except BaseException:  # StoreUnavailable: then nothing was added
-                    if old is not None:
-                        self._jobs[job.id] = old
-                        if old_next is not None and self._is_current(old):
-                            self._ticker.push(old, old_next)
-                    else:
-                        del self._jobs[job.id]
-                    raise
-        if self._events:
-            self._events.emit("JobAdded", timestamp=self._now(), job_id=job.id)
+        self._registry.add(job, replace_existing=replace_existing, activate=running)
         return job
 
     def job(self, trigger: Trigger | str | timedelta, **options: Any) -> Callable[[F], F]:
@@ -270,16 +264,11 @@ class Scheduler:
         return add_rq_job(self, func, trigger, **options)
 
     def get_jobs(self) -> list[Job]:
-        with self._lock:
-            return list(self._jobs.values())
+        return self._registry.jobs()
 
     def get_job(self, job_id: str) -> Job:
         """:raises JobNotFound: no such id"""
-        with self._lock:
-            try:
-                return self._jobs[job_id]
-            except KeyError:
-                raise JobNotFound(job_id) from None
+        return self._registry.get(job_id)
 
     def remove_job(self, job_id: str) -> None:
         """Stop scheduling the job here. A job added at run time to a durable store is
@@ -287,35 +276,16 @@ class Scheduler:
 
         :raises JobNotFound: no such id
         """
-        with self._lock:
-            job = self.get_job(job_id)
-            del self._jobs[job_id]
-            self._ticker.drop(job)
-            self._awaiting_store.pop(job_id, None)
-        if job.dynamic:
-            with contextlib.suppress(StoreUnavailable):
-                self.store.unregister(job_id)
-        if self._events:
-            self._events.emit("JobRemoved", timestamp=self._now(), job_id=job_id)
+        self._registry.remove(job_id)
 
     def pause_job(self, job_id: str) -> Job:
         """Stop firing the job in this process until :meth:`resume_job`; fires that fall
         meanwhile are not run here (other instances sharing the store are not paused)."""
-        with self._lock:
-            job = self.get_job(job_id)
-            job.paused = True
-            self._ticker.drop(job)
-        return job
+        return self._registry.pause(job_id)
 
     def resume_job(self, job_id: str) -> Job:
         """Fire again from now on."""
-        with self._lock:
-            job = self.get_job(job_id)
-            if job.paused:
-                job.paused = False
-                if self._state == "running":
-                    self._schedule_first(job, after=self._now())
-        return job
+        return self._registry.resume(job_id, place=self._state == "running")
 
     def run_job(self, job_id: str) -> Future[Any]:
         """Run the job now on the pool, outside its schedule. The run is not claimed in the
@@ -327,10 +297,7 @@ class Scheduler:
         """
         job = self.get_job(job_id)
         if self._state != "running":
-            from .exceptions import SchedulerNotRunning
-
             raise SchedulerNotRunning("run_job needs a running scheduler; call start() first")
-
         return self._runner.submit_manual(job)
 
     def call_job(self, job_id: str) -> Any:
@@ -354,191 +321,10 @@ class Scheduler:
         self, callback: Callable[[Any], Any], events: Iterable[type[Any]] | None = None
     ) -> None:
         """Call ``callback(event)`` for each event of the given classes (all by default)."""
-        self._events.add(callback, events)
+        self._reporter.events.add(callback, events)
 
     def remove_listener(self, callback: Callable[[Any], Any]) -> None:
-        self._events.remove(callback)
-
-    # -- internal: placing jobs in time ----------------------------------------------------
-    def _activate(self, job: Job) -> None:
-        """Register the job in the store and put its first fire in the heap (catch-up from
-        the stored last fire). Called with the lock held."""
-        reg = self.store.register(job.get_definition(), owner=self.owner)
-        if reg.replaced is not None and reg.replaced.registered_by != str(self.owner):
-            old = reg.replaced.definition
-            safe_log(
-                log,
-                logging.WARNING,
-                "job %s is defined differently by another instance: stored %s trigger=%s "
-                "args=%s (registered by %s at %s), here %s trigger=%s args=%s (%s); the last "
-                "registered definition wins, so this one runs from now on",
-                job.id,
-                old.func_ref,
-                old.trigger,
-                old.args,
-                reg.replaced.registered_by,
-                reg.replaced.registered_at.isoformat(),
-                job.func_ref,
-                job.get_definition().trigger,
-                job.get_definition().args,
-                self.owner,
-                extra={"job_id": job.id, "replaced_by": str(self.owner)},
-            )
-        job._anchor = reg.anchor
-        job._effective = job.trigger.anchored(reg.anchor)
-        self._runner._warned_superseded.discard(job.id)
-        if job.paused:
-            return
-        if reg.last_fire is not None:
-            self._reschedule_after(job, reg.last_fire)
-        else:
-            self._schedule_first(job, after=self._now())
-
-    def _schedule_first(self, job: Job, *, after: datetime) -> None:
-        fire = job._effective.next_after(after)
-        if fire is None:
-            self._finished(job)
-        else:
-            self._ticker.push(job, fire.astimezone(_UTC))
-
-    def _reschedule_after(self, job: Job, fire: datetime) -> None:
-        """Put the job's fire after ``fire`` in the heap (or retire a job that is done)."""
-        nxt = job._effective.next_after(fire)
-        if nxt is None:
-            self._finished(job)
-        elif self._is_current(job):
-            self._ticker.push(job, nxt.astimezone(_UTC))
-
-    def _finished(self, job: Job) -> None:
-        """The trigger will not fire again: the job leaves the registry (its last run, if
-        one is under way, still finishes and is recorded)."""
-        with self._lock:
-            if self._jobs.get(job.id) is job:
-                del self._jobs[job.id]
-                self._ticker.drop(job)
-        if self._events:
-            self._events.emit("JobRemoved", timestamp=self._now(), job_id=job.id)
-
-    def _after_run(self, job: Job) -> None:
-        """A claimed run finished: a finished one-off job added at run time leaves the store."""
-        if job.dynamic and job.id not in self._jobs:
-            with contextlib.suppress(StoreUnavailable):
-                self.store.unregister(job.id)
-
-    def _is_current(self, job: Job) -> bool:
-        return self._jobs.get(job.id) is job and not job.paused
-
-    # -- internal: store outages -----------------------------------------------------------
-    def _store_failed(self, job: Job | None, fire: datetime | None, exc: BaseException) -> None:
-        """A store call failed: remember the fire to retry, and log the outage once."""
-        with self._lock:
-            first = self._outage_since is None
-            now = self._now()
-            if first:
-                self._outage_since = now
-            # A store that answers a probe and fails the next call again within a minute is
-            # one outage, not many: its repeats are logged at DEBUG.
-            flap = bool(self._outages) and (now - self._outages[-1][1]) < _FLAP_WINDOW
-            if job is not None and fire is not None and self._is_current(job):
-                self._ticker.drop(job)  # it comes back when the store does
-                self._awaiting_store.setdefault(job.id, (job, fire))
-        if first:
-            safe_log(
-                log,
-                logging.DEBUG if flap else logging.ERROR,
-                "store unavailable: %s; no fire runs until it answers again (probing with "
-                "backoff; fires due meanwhile follow the misfire rules)",
-                exc,
-                extra={"store": type(self.store).__name__, "error": str(exc)},
-            )
-        self._heartbeat.wake_for_deadline()
-
-    def _store_ok(self) -> None:
-        with self._lock:
-            since = self._outage_since
-            if since is None:
-                return
-            self._outage_since = None
-            now = self._now()
-            self._outages = [*self._outages[-9:], (since, now)]
-            waiting = list(self._awaiting_store.values())
-            self._awaiting_store.clear()
-            for job, fire in waiting:
-                if self._is_current(job):
-                    self._ticker.push(job, fire)
-        flap = len(self._outages) > 1 and (since - self._outages[-2][1]) < _FLAP_WINDOW
-        safe_log(
-            log,
-            logging.DEBUG if flap else logging.WARNING,
-            "store available again after %.1fs; %d waiting jobs resume by the catch-up rules",
-            (now - since).total_seconds(),
-            len(waiting),
-            extra={"outage_seconds": (now - since).total_seconds()},
-        )
-
-    def _healthy_for(self, seconds: float) -> bool:
-        """No outage now, nor in the last ``seconds``."""
-        if self._outage_since is not None:
-            return False
-        if not self._outages:
-            return True
-        return (self._now() - self._outages[-1][1]).total_seconds() >= seconds
-
-    def _outage_covers(self, fire: datetime) -> bool:
-        if self._outage_since is not None and fire >= self._outage_since:
-            return True
-        return any(start <= fire <= end for start, end in self._outages)
-
-    def _sync_dynamic(self) -> None:
-        """Load jobs added at run time (by any instance) and drop those removed."""
-        stored = {s.definition.id: s for s in self.store.load_jobs(dynamic_only=True)}
-        for job_id, item in stored.items():
-            if job_id in self._jobs or item.broken:
-                continue
-            definition = item.definition
-            try:
-                func = resolve(definition.func_ref or "")
-                trigger = trigger_from_dict(definition.trigger)
-                options = JobOptions.build(definition.options)
-            except (SchedulerError, ValueError, TypeError) as exc:
-                self.store.mark_broken(job_id, str(exc))
-                safe_log(
-                    log,
-                    logging.ERROR,
-                    "stored job %s cannot be loaded (%s); it is kept in the store, marked "
-                    "broken, and not run",
-                    job_id,
-                    exc,
-                    extra={"job_id": job_id, "error": str(exc)},
-                )
-                continue
-            try:
-                job = Job(
-                    self,
-                    func,
-                    trigger.with_default_timezone(self.timezone),
-                    id=job_id,
-                    name=definition.name,
-                    args=definition.args,
-                    kwargs=definition.kwargs,
-                    options=options,
-                    tags=(),
-                    dynamic=True,
-                    durable=True,
-                )
-            except InvalidJob as exc:
-                self.store.mark_broken(job_id, str(exc))
-                continue
-            with self._lock:
-                if job_id not in self._jobs:
-                    self._jobs[job_id] = job
-                    if self._state == "running":
-                        self._activate(job)
-        with self._lock:
-            gone = [j for j in self._jobs.values() if j.dynamic and j.id not in stored]
-            for job in gone:
-                del self._jobs[job.id]
-                self._ticker.drop(job)
+        self._reporter.events.remove(callback)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -547,7 +333,7 @@ class Scheduler:
         :raises SchedulerAlreadyRunning: running already, or shut down (make a new one)
         :raises StoreUnavailable: the store cannot be reached (nothing was started)
         """
-        with self._lock:
+        with self._life:
             if self._state != "stopped":
                 raise SchedulerAlreadyRunning(
                     f"the scheduler is {self._state}; a scheduler starts once "
@@ -556,31 +342,20 @@ class Scheduler:
             self.store.open()
             try:
                 self._state = "running"
-                self._accepting = True
+                self._runner.accepting = True
                 if self.store.durable:
-                    self._sync_dynamic()
-                for job in list(self._jobs.values()):
-                    self._activate(job)
+                    self._sync.sync(place=False)
+                self._registry.activate_all()
             except BaseException:
                 self._state = "stopped"
-                self._accepting = False
+                self._runner.stop_accepting()
                 self.store.close()
                 raise
             self._ticker.start()
             self._heartbeat.start()
-        _register_hooks()
-        safe_log(
-            log,
-            logging.INFO,
-            "scheduler started: %d jobs, store %s, zone %s, %d workers",
-            len(self._jobs),
-            type(self.store).__name__,
-            tz_name(self.timezone),
-            self.max_workers,
-            extra={"jobs": len(self._jobs), "store": type(self.store).__name__},
+        self._reporter.started(
+            len(self._registry), type(self.store).__name__, tz_name(self.timezone), self.max_workers
         )
-        if self._events:
-            self._events.emit("SchedulerStarted", timestamp=self._now())
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> bool:
         """Stop: no new fires, ``cancel_event`` set on every running job, then wait for them.
@@ -591,7 +366,7 @@ class Scheduler:
         :param timeout: seconds to wait; default ``shutdown_timeout``
         :returns: True when every running job finished in time
         """
-        with self._lock:
+        with self._life:
             if self._state in ("stopping", "shut down"):
                 return bool(self._shutdown_result)
             if self._state == "stopped":
@@ -599,64 +374,25 @@ class Scheduler:
                 self._shutdown_result = True
                 return True
             self._state = "stopping"
-            self._accepting = False
+            self._runner.stop_accepting()
         timeout = self.shutdown_timeout if timeout is None else max(0.0, float(timeout))
-        self._ticker.stop(timeout=min(timeout, 5.0) or 0.1)
-        with self._runner._lock:
-            live = list(self._runner.live.values())
-            manual = list(self._runner.manual.values())
-        for run in live:
-            run.ctx.cancel_event.set()
-        for ctx in manual:
-            ctx.cancel_event.set()
-        still: list[str] = []
+        self._ticker.stop(timeout=min(timeout, TICKER_STOP_TIMEOUT) or 0.1)
+        self._runner.cancel_all()
         if wait:
-            # Real time, not self.clock: this waits for threads, and a virtual clock's
-            # monotonic time stands still, so its deadline would never come.
-            deadline = time.monotonic() + timeout
-            while self._runner.inflight > 0:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                time.sleep(min(left, 0.005))
-        with self._runner._lock:
-            still = sorted(
-                {run.job.id for run in self._runner.live.values()}
-                | {ctx.job_id for ctx in self._runner.manual.values()}
-            )
-            timed_out = [run for run in self._runner.live.values() if run.timed_out]
-        for run in timed_out:  # their outcome is known; free the slot for the next start
-            with contextlib.suppress(Exception):
-                self.store.finish(
-                    run.claim,
-                    outcome=RunOutcome.TIMED_OUT,
-                    attempt=run.ctx.attempt,
-                    error="timed out; still running when the scheduler shut down",
-                )
+            self._runner.wait_idle(timeout)
+        still = self._runner.still_running()
+        self._runner.release_timed_out()
         clean = not still and (wait or self._runner.inflight == 0)
         if still:
-            safe_log(
-                log,
-                logging.WARNING,
-                "shutdown: %d jobs still running after %.1fs and left behind (they ignore "
-                "cancel_event): %s; their leases expire and a peer records them as lost",
-                len(still),
-                timeout,
-                ", ".join(still),
-                extra={"still_running": still},
-            )
-        self._heartbeat.stop(timeout=1.0)
+            self._reporter.left_behind(still, timeout)
+        self._heartbeat.stop(timeout=HEARTBEAT_STOP_TIMEOUT)
         self._pool.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(Exception):
             self.store.close()
-        with self._lock:
+        with self._life:
             self._state = "shut down"
             self._shutdown_result = clean
-        safe_log(log, logging.INFO, "scheduler shut down (%s)", "clean" if clean else "timed out")
-        if self._events:
-            self._events.emit(
-                "SchedulerShutdown", timestamp=self._now(), clean=clean, still_running=tuple(still)
-            )
+        self._reporter.shut_down(clean, still)
         self._stop_requested.set()
         return clean
 
@@ -675,8 +411,7 @@ class Scheduler:
         if threading.current_thread() is threading.main_thread():
 
             def request_stop(signum: int, frame: Any) -> None:
-                name = signal.Signals(signum).name
-                safe_log(log, logging.INFO, "received %s; shutting down", name)
+                self._reporter.signal(signal.Signals(signum).name)
                 self._stop_requested.set()
 
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -684,11 +419,11 @@ class Scheduler:
         try:
             if self._state == "stopped":
                 self.start()
-            while not self._stop_requested.wait(1.0):
+            while not self._stop_requested.wait(STOP_POLL):
                 pass
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         return self.shutdown(wait=True)
 
     def __enter__(self) -> Scheduler:
@@ -700,76 +435,41 @@ class Scheduler:
         self.shutdown(wait=True)
 
     def __repr__(self) -> str:
-        if not hasattr(self, "store"):  # construction failed part-way
+        if not hasattr(self, "_registry"):  # construction failed part-way
             return "<Scheduler (not constructed)>"
         return (
-            f"<Scheduler {self._state} jobs={len(self._jobs)} store={type(self.store).__name__} "
-            f"zone={tz_name(self.timezone)}>"
+            f"<Scheduler {self._state} jobs={len(self._registry)} "
+            f"store={type(self.store).__name__} zone={tz_name(self.timezone)}>"
         )
 
-    # -- fork ------------------------------------------------------------------------------
+    # -- process hooks (scheduler._hooks calls them) ---------------------------------------
+    def _at_exit(self) -> None:
+        if self._state == "running":
+            self.shutdown(wait=True)
+
     def _after_fork_in_child(self) -> None:
         """Threads do not survive fork(). A shared store lets the child take part (each fire
-        is still claimed once); with the memory store the parent keeps running the jobs."""
+        is still claimed once); with the memory store the parent keeps running the jobs.
+        Every lock is new: a parent thread may have held one at the fork."""
         was_running = self._state == "running"
-        self._lock = threading.RLock()
-        self._ticker = Ticker(self, self.tick)
-        self._runner = Runner(self)
-        self._heartbeat = Heartbeat(self)
-        self._pool = DaemonPool(self.max_workers)
+        jobs = self._registry.after_fork_jobs()
+        self._life = threading.RLock()
         self._stop_requested = threading.Event()
         self.owner = Owner.current()
         self.store.after_fork()
+        self._reporter.after_fork()
+        for job in jobs:
+            job._version += 1  # entries of the parent's heap are gone with it
+            job._next_fire = None
+        self._build(jobs)
         self._state = "stopped"
-        self._accepting = False
         if not was_running:
             return
         if not self.store.shared:
             self._state = "shut down"
-            safe_log(
-                log,
-                logging.WARNING,
-                "process %d was forked from a process running the scheduler with the memory "
-                "store; it does not run jobs here (the parent does). Use a shared store "
-                "('sqlite:///...') to run it in every worker, each fire once.",
-                os.getpid(),
-            )
+            self._reporter.forked_with_memory_store(os.getpid())
             return
-        for job in self._jobs.values():
-            job._version += 1
-            job._queued = False
-        self.start()
-
-
-_DEFAULT_OPTIONS = JobOptions()
-_FLAP_WINDOW = timedelta(seconds=60)
-_UTC = zone("UTC")
-_hooks_registered = False
-
-
-def _register_hooks() -> None:
-    global _hooks_registered
-    if _hooks_registered:
-        return
-    _hooks_registered = True
-    atexit.register(_shutdown_all)
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork)
-
-
-def _shutdown_all() -> None:
-    for sched in list(_instances):
-        if sched.running:
-            with contextlib.suppress(Exception):
-                sched.shutdown(wait=True)
-
-
-def _after_fork() -> None:
-    for sched in list(_instances):
-        with contextlib.suppress(Exception):
-            sched._after_fork_in_child()
-
-
-def all_schedulers() -> Iterator[Scheduler]:
-    """Every Scheduler alive in this process (for integrations and tests)."""
-    return iter(list(_instances))
+        try:
+            self.start()
+        except Exception as exc:  # the child runs no jobs: say why, loudly
+            self._reporter.restart_after_fork_failed(os.getpid(), exc)

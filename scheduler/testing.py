@@ -17,6 +17,10 @@
 only on :meth:`VirtualClock.advance` (or :meth:`VirtualClock.jump`, which moves the wall clock
 alone, like an NTP step). :func:`settle` runs whatever is due and waits until the pool is idle.
 Nothing here patches ``datetime``, so it works beside freezegun.
+
+These helpers drive the scheduler's pieces through the methods they offer (the ticker's
+:meth:`next_due` and fresh-pass wait, the runner's live runs and pending count), obtained
+from :func:`scheduler.scheduler.pieces_of`; they take none of the pieces' locks.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ from typing import TYPE_CHECKING
 from ._clock import Clock
 
 if TYPE_CHECKING:
+    from ._pieces import Pieces
     from .scheduler import Scheduler
 
 __all__ = ["VirtualClock", "settle"]
 
 _POLL = 0.002  # how often a virtual wait looks at its event (real seconds)
+_SETTLE_POLL = 0.001  # how often settle() looks whether the pool went idle (real seconds)
 
 
 def _parse(value: datetime | str | None) -> datetime:
@@ -120,11 +126,11 @@ class VirtualClock(Clock):
             beat = timedelta(seconds=scheduler.lease_seconds / 3)
             settle(scheduler, wait_for_runs=wait)
             while self._now < target:
-                with scheduler._runner._lock:
-                    live = list(scheduler._runner.live.values())
+                pieces = _pieces(scheduler)
+                live = pieces.runner.live_runs()
                 # Runs under way hold leases: move in beats so the heartbeat renews them.
                 stop = min(target, self._now + beat) if live else target
-                due = scheduler._ticker.next_due()
+                due = pieces.ticker.next_due()
                 if due is not None and due < stop:
                     stop = max(due, self._now)
                 deadlines = [r.deadline for r in live if r.deadline is not None and not r.timed_out]
@@ -159,10 +165,16 @@ class VirtualClock(Clock):
         return self._now
 
 
+def _pieces(scheduler: Scheduler) -> Pieces:
+    from .scheduler import pieces_of
+
+    return pieces_of(scheduler)
+
+
 def _heartbeat_pass(scheduler: Scheduler, timeout: float = 10.0) -> None:
     """Wait until the heartbeat has completed a pass that began after the clock moved, so
     the leases of running jobs are renewed (or their deadlines noticed)."""
-    scheduler._heartbeat.wait_for_fresh_pass(time.monotonic() + timeout)
+    _pieces(scheduler).heartbeat.wait_for_fresh_pass(time.monotonic() + timeout)
 
 
 def settle(scheduler: Scheduler, timeout: float = 10.0, *, wait_for_runs: bool = True) -> None:
@@ -172,26 +184,18 @@ def settle(scheduler: Scheduler, timeout: float = 10.0, *, wait_for_runs: bool =
 
     :raises TimeoutError: still busy after ``timeout`` real seconds (a job that blocks)
     """
-    ticker = scheduler._ticker
-    runner = scheduler._runner
+    pieces = _pieces(scheduler)
+    ticker, runner = pieces.ticker, pieces.runner
     clock = scheduler.clock
     deadline = time.monotonic() + timeout
     while True:
         ticker.wait_for_fresh_pass(deadline)  # a pass that surely saw the new time
-        def busy() -> bool:
-            idle = getattr(clock, "sleepers", 0)
-            if not wait_for_runs:
-                with runner._lock:
-                    idle += len(runner.live) + len(runner.manual)
-            return runner.inflight > idle
-
-        while busy():
+        # runs parked in a virtual retry backoff are idle
+        while runner.pending(count_running=wait_for_runs) > getattr(clock, "sleepers", 0):
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(
-                    f"{runner.inflight} fires still running after {timeout}s"
-                )
-            time.sleep(min(left, 0.001))
+                raise TimeoutError(f"{runner.inflight} fires still running after {timeout}s")
+            time.sleep(min(left, _SETTLE_POLL))
         due = ticker.next_due()
-        if due is None or due > scheduler._now():
+        if due is None or due > pieces.now():
             return

@@ -275,6 +275,9 @@ class Store(ABC):
     durable: bool = False
     #: several processes can share it
     shared: bool = False
+    #: it has a clock of its own (a database server's): :meth:`now` reads it, leases are
+    #: timed by it, and the scheduler measures this host's skew against it
+    server_clock: bool = False
 
     def __init__(
         self,

@@ -77,6 +77,7 @@ class PostgreSQLStore(SQLStore):
 
     durable = True
     shared = True
+    server_clock = True
     dialect = POSTGRESQL
 
     def __init__(

@@ -105,6 +105,7 @@ class RedisStore(Store):
 
     durable = True
     shared = True
+    server_clock = True
 
     def __init__(
         self,

@@ -1,0 +1,121 @@
+"""Wiring: build the pieces of one scheduler, each with the pieces it uses.
+
+No piece receives the Scheduler. Dependencies point one way, from the threads to what they
+share::
+
+    Ticker ──submit──► Runner ──► JobRegistry ──push/drop──► Ticker (heap)
+       │                 │  │         ▲
+       │                 │  └──► StoreHealth ◄── Heartbeat ──► Runner (live runs)
+       └──► Reporter ◄───┴─────────────────────────┘   └──► DynamicSync ──► JobRegistry
+
+The ticker learns where due fires go (the runner) once both exist (:meth:`Ticker.bind`); the
+runner and the store's health wake the heartbeat through a shared :class:`threading.Event`
+rather than a reference to it.
+
+Threads and state: :class:`Pieces` is immutable; it is built in ``Scheduler.__init__`` and
+again in a forked child (every lock new), never while the scheduler runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from ._dynamic import DynamicSync, MakeJob
+from ._health import StoreHealth
+from ._heartbeat import Heartbeat
+from ._pool import DaemonPool
+from ._registry import JobRegistry
+from ._runner import Runner
+from ._storetime import StoreTime
+from ._ticker import Ticker
+
+if TYPE_CHECKING:
+    from ._clock import Clock
+    from ._report import Reporter
+    from .job import Job
+    from .stores import Owner, Store
+
+__all__ = ["Pieces", "build_pieces"]
+
+
+@dataclass(frozen=True, slots=True)
+class Pieces:
+    """The pieces of one scheduler."""
+
+    now: Callable[[], datetime]  #: store time (:meth:`StoreTime.now`)
+    store_time: StoreTime
+    health: StoreHealth
+    ticker: Ticker
+    registry: JobRegistry
+    sync: DynamicSync
+    pool: DaemonPool
+    runner: Runner
+    heartbeat: Heartbeat
+
+
+def build_pieces(
+    *,
+    store: Store,
+    owner: Owner,
+    clock: Clock,
+    tick: float,
+    lease_seconds: float,
+    max_workers: int,
+    timezone: tzinfo,
+    run_context: Callable[[Job], contextlib.AbstractContextManager[Any]] | None,
+    reporter: Reporter,
+    make_job: MakeJob,
+    jobs: Iterable[Job],
+) -> Pieces:
+    """Build and wire the pieces; ``jobs`` are registered (not placed) in the registry."""
+    store_time = StoreTime(clock, store, reporter)
+    now = reporter.now = store_time.now
+    beat = threading.Event()  # wakes the heartbeat: set by the runner and store health
+    health = StoreHealth(now, reporter, type(store).__name__, beat.set)
+    ticker = Ticker(clock=clock, now=now, tick=tick, reporter=reporter)
+    registry = JobRegistry(
+        store=store,
+        owner=owner,
+        ticker=ticker,
+        reporter=reporter,
+        now=now,
+        forget=health.forget,
+        jobs=jobs,
+    )
+    sync = DynamicSync(
+        store=store, registry=registry, reporter=reporter, timezone=timezone, make_job=make_job
+    )
+    pool = DaemonPool(max_workers)
+    runner = Runner(
+        store=store,
+        owner=owner,
+        lease_seconds=lease_seconds,
+        clock=clock,
+        now=now,
+        registry=registry,
+        health=health,
+        reporter=reporter,
+        pool=pool,
+        run_context=run_context,
+        wake_heartbeat=beat.set,
+    )
+    ticker.bind(runner.submit, registry.reschedule_after)
+    heartbeat = Heartbeat(
+        clock=clock,
+        store=store,
+        owner=owner,
+        lease_seconds=lease_seconds,
+        runner=runner,
+        registry=registry,
+        health=health,
+        sync=sync,
+        store_time=store_time,
+        reporter=reporter,
+        wake=beat,
+    )
+    return Pieces(now, store_time, health, ticker, registry, sync, pool, runner, heartbeat)

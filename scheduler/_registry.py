@@ -1,0 +1,268 @@
+"""The job registry: which jobs exist here, and placing their fires in time.
+
+A job is placed by registering it in the store (which answers with the interval anchor and
+the last claimed fire, for catch-up) and pushing its next fire into the ticker's heap. A job
+whose trigger will not fire again leaves the registry (``JobRemoved``). The runner places a
+job's next fire when it picks the current one up (:meth:`JobRegistry.reschedule_after`);
+during a store outage the job is *parked* (out of the heap) until the store answers.
+
+Threads and state
+-----------------
+* ``_jobs`` (id -> Job) and every job's ``paused`` flag are guarded by ``JobRegistry._lock``.
+  The public API's callers, pool threads (rescheduling) and the heartbeat (dynamic sync)
+  take it. Single-key reads (:meth:`find`, :meth:`is_current`) skip it: a dict lookup is
+  atomic, and every decision that must not race (placing a fire, removing a job) is taken
+  again under the lock.
+* Lock order: the registry's lock, then the ticker's (``Ticker.push``/``drop`` are called
+  under it, so that a fire is never placed for a job that was removed meanwhile). Nothing
+  else is taken under it: **no store I/O and no listener call while it is held** (a
+  listener may wait on a pool thread that needs it; a store may take seconds).
+* A job's ``_effective`` trigger (anchored by the store) is rebound by whichever thread
+  registers the job, before its first fire is placed; readers see the old or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ._tz import UTC
+from .exceptions import DuplicateJobId, JobNotFound, StoreUnavailable
+
+if TYPE_CHECKING:
+    from ._report import Reporter
+    from ._ticker import Ticker
+    from .job import Job
+    from .stores import Owner, Store
+
+__all__ = ["JobRegistry"]
+
+
+class JobRegistry:
+    """The jobs of one scheduler, and where their next fires are.
+
+    :param now: the scheduler's ``now`` (store time)
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        owner: Owner,
+        ticker: Ticker,
+        reporter: Reporter,
+        now: Callable[[], datetime],
+        forget: Callable[[str], None],
+        jobs: Iterable[Job] = (),
+    ) -> None:
+        self._store = store
+        self._owner = owner
+        self._ticker = ticker
+        self._reporter = reporter
+        self._now = now
+        self._forget = forget  # a removed job's fire no longer waits for the store
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {job.id: job for job in jobs}  # Invariant: under _lock
+
+    # -- reading ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def jobs(self) -> list[Job]:
+        """The jobs, in the order they were added."""
+        with self._lock:
+            return list(self._jobs.values())
+
+    def after_fork_jobs(self) -> list[Job]:
+        """The jobs, for a forked child rebuilding its pieces: read without the lock (only
+        the forking thread exists there, and a vanished parent thread may hold it)."""
+        return list(self._jobs.values())
+
+    def find(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def get(self, job_id: str) -> Job:
+        """:raises JobNotFound: no such id"""
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
+
+    def is_current(self, job: Job) -> bool:
+        """``job`` is the registered job of its id and is not paused: its fires are fires."""
+        return self._jobs.get(job.id) is job and not job.paused
+
+    # -- changing --------------------------------------------------------------------------
+    def add(self, job: Job, *, replace_existing: bool, activate: bool) -> None:
+        """Register ``job`` (replacing the job of its id when allowed) and, with
+        ``activate``, register it in the store and place its first fire.
+
+        :raises DuplicateJobId: the id is taken and ``replace_existing`` is False
+        :raises StoreUnavailable: (with ``activate``) then nothing was added or replaced
+        """
+        with self._lock:
+            old = self._jobs.get(job.id)
+            if old is not None and not replace_existing:
+                raise DuplicateJobId(job.id)
+            old_next = old._next_fire if old is not None else None
+            if old is not None:
+                self._ticker.drop(old)
+            # In the registry before activate(): placing its first fire checks that the job
+            # is the current one for its id.
+            self._jobs[job.id] = job
+        if activate:
+            try:
+                self.activate(job)
+            except BaseException:
+                with self._lock:
+                    if self._jobs.get(job.id) is job:
+                        if old is None:
+                            del self._jobs[job.id]
+                        else:
+                            self._jobs[job.id] = old
+                            if old_next is not None and not old.paused:
+                                self._ticker.push(old, old_next)
+                raise
+        self._reporter.job_added(job.id)
+
+    def add_loaded(self, job: Job, *, activate: bool) -> None:
+        """Register a job loaded from the store (added at run time by some instance) unless
+        its id is taken meanwhile; with ``activate``, place it.
+
+        :raises StoreUnavailable: then it is not registered (the next sync tries again)
+        """
+        with self._lock:
+            if job.id in self._jobs:
+                return
+            self._jobs[job.id] = job
+        if activate:
+            try:
+                self.activate(job)
+            except BaseException:
+                with self._lock:
+                    if self._jobs.get(job.id) is job:
+                        del self._jobs[job.id]
+                raise
+
+    def remove(self, job_id: str) -> Job:
+        """Take the job out (and out of the store when it was added at run time).
+
+        :raises JobNotFound: no such id
+        """
+        with self._lock:
+            job = self._jobs.pop(job_id, None)
+            if job is None:
+                raise JobNotFound(job_id)
+            self._ticker.drop(job)
+        self._forget(job_id)
+        if job.dynamic:
+            with contextlib.suppress(StoreUnavailable):
+                self._store.unregister(job_id)
+        self._reporter.job_removed(job_id)
+        return job
+
+    def drop_dynamic(self, keep: Iterable[str]) -> list[Job]:
+        """Drop the jobs added at run time whose id is not in ``keep`` (another instance
+        removed them from the store); returns them."""
+        keep = set(keep)
+        with self._lock:
+            gone = [j for j in self._jobs.values() if j.dynamic and j.id not in keep]
+            for job in gone:
+                del self._jobs[job.id]
+                self._ticker.drop(job)
+        return gone
+
+    def pause(self, job_id: str) -> Job:
+        with self._lock:
+            job = self.get(job_id)
+            job.paused = True
+            self._ticker.drop(job)
+        return job
+
+    def resume(self, job_id: str, *, place: bool) -> Job:
+        """Unpause; with ``place`` (the scheduler runs), fire again from now on."""
+        with self._lock:
+            job = self.get(job_id)
+            was_paused, job.paused = job.paused, False
+        if was_paused and place:
+            self.schedule_first(job, after=self._now())
+        return job
+
+    # -- placing in time -------------------------------------------------------------------
+    def activate(self, job: Job) -> None:
+        """Register the job in the store and place its first fire (catch-up from the stored
+        last fire). Called without the lock: it does store I/O.
+
+        :raises StoreUnavailable: the store cannot be reached
+        """
+        reg = self._store.register(job.get_definition(), owner=self._owner)
+        if reg.replaced is not None and reg.replaced.registered_by != str(self._owner):
+            self._reporter.definition_replaced(job, reg.replaced, self._owner)
+        self._reporter.registered(job.id)
+        job._effective = job.trigger.anchored(reg.anchor)
+        if job.paused:
+            return
+        if reg.last_fire is not None:
+            self.reschedule_after(job, reg.last_fire)
+        else:
+            self.schedule_first(job, after=self._now())
+
+    def activate_all(self) -> None:
+        """:meth:`activate` every job (at ``start()``).
+
+        :raises StoreUnavailable: the store cannot be reached
+        """
+        for job in self.jobs():
+            if self._jobs.get(job.id) is job:
+                self.activate(job)
+
+    def schedule_first(self, job: Job, *, after: datetime) -> None:
+        fire = job._effective.next_after(after)
+        if fire is None:
+            self.finished(job)
+        else:
+            self.place(job, fire.astimezone(UTC))
+
+    def reschedule_after(self, job: Job, fire: datetime) -> None:
+        """Place the job's fire after ``fire`` (or retire a job that is done)."""
+        nxt = job._effective.next_after(fire)
+        if nxt is None:
+            self.finished(job)
+        else:
+            self.place(job, nxt.astimezone(UTC))
+
+    def place(self, job: Job, fire: datetime) -> None:
+        """Put ``fire`` (aware UTC) in the ticker's heap, if ``job`` is still current."""
+        with self._lock:
+            if self._jobs.get(job.id) is job and not job.paused:
+                self._ticker.push(job, fire)
+
+    def park(self, job: Job) -> bool:
+        """Take the job's fire out of the heap while the store is out; False when the job
+        is no longer current (nothing waits for it then)."""
+        with self._lock:
+            if self._jobs.get(job.id) is not job or job.paused:
+                return False
+            self._ticker.drop(job)
+            return True
+
+    def finished(self, job: Job) -> None:
+        """The trigger will not fire again: the job leaves the registry (its last run, if
+        one is under way, still finishes and is recorded)."""
+        with self._lock:
+            removed = self._jobs.get(job.id) is job
+            if removed:
+                del self._jobs[job.id]
+                self._ticker.drop(job)
+        if removed:
+            self._reporter.job_removed(job.id)
+
+    def after_run(self, job: Job) -> None:
+        """A claimed run finished: a finished one-off job added at run time leaves the
+        store (called without the lock: store I/O)."""
+        if job.dynamic and job.id not in self._jobs:
+            with contextlib.suppress(StoreUnavailable):
+                self._store.unregister(job.id)
