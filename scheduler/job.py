@@ -209,6 +209,8 @@ class Job:
         # arguments always, and an importable function for jobs added at run time. The
         # process-local store compares nothing across processes: its definition is built
         # only when asked for, and its fingerprint is unique per Job object.
+        self.func_ref: str | None
+        self.definition: JobDefinition | None
         if durable or dynamic:
             try:
                 args_json = check_json(list(self.args), "args")

@@ -140,7 +140,9 @@ class Scheduler:
         self._awaiting_store: dict[str, tuple[Job, datetime]] = {}
         self._shutdown_result: bool | None = None
         self._stop_requested = threading.Event()
-        self._store_opened = False  # by a read before start() (get_jobs, next_run_time)
+        #: a read before start() (get_jobs, next_run_time) opened the store (True), or found
+        #: it unreachable (False: previews do not wait for it again), or none tried (None)
+        self._store_opened: bool | None = None
         _instances.add(self)
 
     # -- state -----------------------------------------------------------------------------
@@ -372,15 +374,24 @@ class Scheduler:
         """A read of a durable store before :meth:`start` (None for the memory store, or
         when the store cannot be reached: a preview must not fail). The store is opened
         as ``start()`` opens it (its schema created on first use)."""
-        if not self.store.durable:
+        if not self.store.durable or self._store_opened is False:
             return None
         try:
-            if not self._store_opened:
+            if self._store_opened is None:
                 self.store.open()
                 self._store_opened = True
             return read(self.store)
         except StoreUnavailable as exc:
-            log.debug("store not readable before start: %s", exc, extra={"error": str(exc)})
+            # Once: a listing of twenty jobs must not wait twenty connect timeouts.
+            self._store_opened = False
+            safe_log(
+                log,
+                logging.WARNING,
+                "store unavailable before start (%s): listing without its dynamic jobs and "
+                "last fires",
+                exc,
+                extra={"error": str(exc)},
+            )
             return None
 
     def _stored_view(self, item: StoredJob) -> Job:
@@ -394,7 +405,7 @@ class Scheduler:
         """remove_job before start: delete a dynamic job from the store, unloaded."""
         store = self.store
         if not self._store_opened:
-            store.open()
+            store.open()  # raises StoreUnavailable: the caller asked to change the store
             self._store_opened = True
         item = store.get_job(job_id)
         if item is None or not item.definition.dynamic:

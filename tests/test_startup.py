@@ -167,3 +167,33 @@ def test_next_run_time_before_start_with_the_memory_store_counts_from_now() -> N
     job = sched.add_job(Calls(), timedelta(hours=1), id="hourly")
     clock.advance(minutes=25)
     assert job.next_run_time == T0 + timedelta(minutes=25, hours=1)
+
+
+def test_an_unreachable_store_before_start_is_tried_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Previews fall back to "after now" and do not wait for a dead store on every job."""
+    from scheduler.exceptions import StoreUnavailable
+    from scheduler.stores.memory import MemoryStore
+
+    class Down(MemoryStore):
+        durable = True
+        opens = 0
+
+        def open(self) -> None:
+            self.opens += 1
+            raise StoreUnavailable("connection refused")
+
+    store = Down()
+    clock = VirtualClock(START)
+    sched = Scheduler(store=store, clock=clock)
+    jobs = [sched.add_job(noop, "0 3 * * *", id=f"j{i}") for i in range(3)]
+    with caplog.at_level(logging.WARNING, logger="scheduler"):
+        assert [job.id for job in sched.get_jobs()] == ["j0", "j1", "j2"]
+        assert all(job.next_run_time == datetime(2026, 3, 3, 3, tzinfo=ZoneInfo("UTC"))
+                   for job in jobs)  # fmt: skip
+    assert store.opens == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "store unavailable before start (connection refused): listing without its dynamic "
+        "jobs and last fires"
+    ]
