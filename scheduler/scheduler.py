@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 from ._clock import Clock, SystemClock
 from ._dispatch import Dispatcher
 from ._heartbeat import Heartbeat
-from ._log import safe_log
+from ._log import format_duration, safe_log
 from ._pool import DaemonPool
 from ._refs import resolve
 from ._runner import Runner
@@ -51,7 +51,7 @@ from .exceptions import (
     unknown_name_message,
 )
 from .job import Job, JobOptions
-from .stores import Owner, RunOutcome, RunRecord, Store, from_url
+from .stores import Owner, RunOutcome, RunRecord, Store, StoredJob, from_url
 from .triggers import Trigger, coerce
 from .triggers import from_dict as trigger_from_dict
 from .triggers.once import Once
@@ -60,6 +60,7 @@ __all__ = ["Scheduler"]
 
 log = logging.getLogger("scheduler")
 F = TypeVar("F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 _instances: weakref.WeakSet[Scheduler] = weakref.WeakSet()
 _STATES = ("stopped", "running", "stopping", "shut down")
@@ -139,6 +140,9 @@ class Scheduler:
         self._awaiting_store: dict[str, tuple[Job, datetime]] = {}
         self._shutdown_result: bool | None = None
         self._stop_requested = threading.Event()
+        #: a read before start() (get_jobs, next_run_time) opened the store (True), or found
+        #: it unreachable (False: previews do not wait for it again), or none tried (None)
+        self._store_opened: bool | None = None
         _instances.add(self)
 
     # -- state -----------------------------------------------------------------------------
@@ -270,23 +274,45 @@ class Scheduler:
         return add_rq_job(self, func, trigger, **options)
 
     def get_jobs(self) -> list[Job]:
+        """The jobs, in the order they were added. Before :meth:`start`, with a durable
+        store, the jobs added at run time (by any instance) follow, read from their stored
+        definitions: ``dynamic`` is True, ``func_ref`` names the function, which is *not*
+        imported here (``start()`` loads them), and ``broken`` says why one cannot run."""
         with self._lock:
-            return list(self._jobs.values())
+            jobs = list(self._jobs.values())
+        if self._state == "stopped":
+            known = {job.id for job in jobs}
+            stored = self._read_store(lambda store: store.load_jobs(dynamic_only=True)) or []
+            jobs += [self._stored_view(item) for item in stored if item.definition.id not in known]
+        return jobs
 
     def get_job(self, job_id: str) -> Job:
-        """:raises JobNotFound: no such id"""
-        with self._lock:
-            try:
-                return self._jobs[job_id]
-            except KeyError:
-                raise JobNotFound(job_id) from None
-
-    def remove_job(self, job_id: str) -> None:
-        """Stop scheduling the job here. A job added at run time to a durable store is
-        removed from the store too, so every instance drops it.
+        """The job with this id; before :meth:`start` also a dynamic one in the store (see
+        :meth:`get_jobs`).
 
         :raises JobNotFound: no such id
         """
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is not None:
+            return job
+        if self._state == "stopped":
+            item = self._read_store(lambda store: store.get_job(job_id))
+            if item is not None and item.definition.dynamic:
+                return self._stored_view(item)
+        raise JobNotFound(job_id)
+
+    def remove_job(self, job_id: str) -> None:
+        """Stop scheduling the job here. A job added at run time to a durable store is
+        removed from the store too, so every instance drops it; before :meth:`start` that
+        works without loading it.
+
+        :raises JobNotFound: no such id
+        :raises StoreUnavailable: before start, the store holding the job cannot be reached
+        """
+        if self._state == "stopped" and job_id not in self._jobs and self.store.durable:
+            self._remove_stored(job_id)
+            return
         with self._lock:
             job = self.get_job(job_id)
             del self._jobs[job_id]
@@ -358,6 +384,62 @@ class Scheduler:
 
     def remove_listener(self, callback: Callable[[Any], Any]) -> None:
         self._events.remove(callback)
+
+    # -- internal: the store before start() -----------------------------------------------
+    def _read_store(self, read: Callable[[Store], _T]) -> _T | None:
+        """A read of a durable store before :meth:`start` (None for the memory store, or
+        when the store cannot be reached: a preview must not fail). The store is opened
+        as ``start()`` opens it (its schema created on first use)."""
+        if not self.store.durable or self._store_opened is False:
+            return None
+        try:
+            if self._store_opened is None:
+                self.store.open()
+                self._store_opened = True
+            return read(self.store)
+        except StoreUnavailable as exc:
+            # Once: a listing of twenty jobs must not wait twenty connect timeouts.
+            self._store_opened = False
+            safe_log(
+                log,
+                logging.WARNING,
+                "store unavailable before start (%s): listing without its dynamic jobs and "
+                "last fires",
+                exc,
+                extra={"error": str(exc)},
+            )
+            return None
+
+    def _stored_view(self, item: StoredJob) -> Job:
+        """A stored dynamic job as a :class:`Job`, without importing its function."""
+        job = Job.from_stored(self, item, default_timezone=self.timezone)
+        if job.broken is None and item.last_fire is not None:
+            job._preview = job._effective.next_after(item.last_fire)
+        return job
+
+    def _remove_stored(self, job_id: str) -> None:
+        """remove_job before start: delete a dynamic job from the store, unloaded."""
+        store = self.store
+        if not self._store_opened:
+            store.open()  # raises StoreUnavailable: the caller asked to change the store
+            self._store_opened = True
+        item = store.get_job(job_id)
+        if item is None or not item.definition.dynamic:
+            raise JobNotFound(job_id)
+        store.unregister(job_id)
+        if self._events:
+            self._events.emit("JobRemoved", timestamp=self._now(), job_id=job_id)
+
+    def _first_fire_preview(self, job: Job) -> datetime | None:
+        """Before :meth:`start`: the fire start() would place first for ``job`` (the first
+        fire after now, or after the stored last claimed fire), computed without starting."""
+        now = self._now()
+        stored = self._read_store(lambda store: store.get_job(job.id))
+        # register() keeps the last claimed fire, and the anchor of an unchanged definition
+        same = stored is not None and stored.fingerprint == job._fingerprint
+        effective = job.trigger.anchored(stored.anchor if same and stored else now)
+        last = stored.last_fire if stored is not None else None
+        return effective.next_after(last if last is not None else now)
 
     # -- internal: placing jobs in time ----------------------------------------------------
     def _activate(self, job: Job) -> None:
@@ -470,8 +552,8 @@ class Scheduler:
         safe_log(
             log,
             logging.DEBUG if flap else logging.WARNING,
-            "store available again after %.1fs; %d waiting jobs resume by the catch-up rules",
-            (now - since).total_seconds(),
+            "store available again after %s; %d waiting jobs resume by the catch-up rules",
+            format_duration((now - since).total_seconds()),
             len(waiting),
             extra={"outage_seconds": (now - since).total_seconds()},
         )
@@ -569,15 +651,23 @@ class Scheduler:
             self._ticker.start()
             self._heartbeat.start()
         _register_hooks()
+        store = _describe_store(self.store)
         safe_log(
             log,
             logging.INFO,
-            "scheduler started: %d jobs, store %s, zone %s, %d workers",
+            "scheduler started: instance %s, %d jobs, store %s, zone %s, %d workers",
+            self.owner,
             len(self._jobs),
-            type(self.store).__name__,
+            store,
             tz_name(self.timezone),
             self.max_workers,
-            extra={"jobs": len(self._jobs), "store": type(self.store).__name__},
+            extra={
+                "instance": str(self.owner),
+                "jobs": len(self._jobs),
+                "store": store,
+                "timezone": tz_name(self.timezone),
+                "workers": self.max_workers,
+            },
         )
         if self._events:
             self._events.emit("SchedulerStarted", timestamp=self._now())
@@ -632,16 +722,17 @@ class Scheduler:
                     outcome=RunOutcome.TIMED_OUT,
                     attempt=run.ctx.attempt,
                     error="timed out; still running when the scheduler shut down",
+                    cancel_requested=True,
                 )
         clean = not still and (wait or self._runner.inflight == 0)
         if still:
             safe_log(
                 log,
                 logging.WARNING,
-                "shutdown: %d jobs still running after %.1fs and left behind (they ignore "
+                "shutdown: %d jobs still running after %s and left behind (they ignore "
                 "cancel_event): %s; their leases expire and a peer records them as lost",
                 len(still),
-                timeout,
+                format_duration(timeout),
                 ", ".join(still),
                 extra={"still_running": still},
             )
@@ -660,13 +751,21 @@ class Scheduler:
         self._stop_requested.set()
         return clean
 
-    def run_forever(self) -> bool:
+    def run_forever(self, *, configure_logging: bool = True) -> bool:
         """Start (if needed) and block until SIGINT or SIGTERM (or :meth:`shutdown` from
         another thread), then shut down gracefully. What a management command or a
         container entrypoint calls.
 
+        :param configure_logging: as ``scheduler run`` does, add a stderr handler at INFO
+            when no handler would handle the ``scheduler`` logger's records (so that a
+            script shows that it started and what its jobs do); False leaves logging alone
         :returns: what :meth:`shutdown` returned
         """
+        if configure_logging:
+            from .cli import has_level_handler, setup_logging
+
+            if not has_level_handler(log):
+                setup_logging("INFO", "text")
         # The handlers go in before start(): a signal that arrives while it starts (say, a
         # container stopped at once) must shut down gracefully, not kill the process.
         import signal
@@ -745,6 +844,16 @@ _DEFAULT_OPTIONS = JobOptions()
 _FLAP_WINDOW = timedelta(seconds=60)
 _UTC = zone("UTC")
 _hooks_registered = False
+
+
+def _describe_store(store: Store) -> str:
+    """The store for a log line: its kind and where it is, with any password masked."""
+    from .stores._url import mask_url
+
+    where = getattr(store, "url", None) or getattr(store, "path", None)
+    if isinstance(where, str) and where:
+        return f"{type(store).__name__} {mask_url(where)}"
+    return type(store).__name__
 
 
 def _register_hooks() -> None:

@@ -2,7 +2,7 @@
 
 Run it::
 
-    pip install 'scheduler[flask]'
+    pip install "threadcron[flask]"
     flask --app examples.flask_app.app run --debug     # starts once, in the reloader's child
     flask --app examples.flask_app.app scheduler list
     flask --app examples.flask_app.app scheduler run-job examples.flask_app.app:count_visits

@@ -73,22 +73,28 @@ SETTINGS: dict[str, Callable[[str, Any], None]] = {
 
 
 def validate_settings(
-    values: Mapping[str, Any], *, spell: Callable[[str], str], kind: str = "setting"
+    values: Mapping[str, Any],
+    *,
+    spell: Callable[[str], str],
+    kind: str = "setting",
+    extra: Mapping[str, Callable[[str, Any], None]] | None = None,
 ) -> dict[str, Any]:
     """Check a settings mapping; return it with lower-case keys.
 
     :param values: ``{name: value}`` with names as the user spells them
     :param spell: turns a lower-case name into the user's spelling (``SCHEDULER_`` + upper)
         for messages
+    :param extra: settings of one integration only (name -> checker)
     :raises ConfigurationError: an unknown name (naming the nearest valid one) or a bad value
     """
     out: dict[str, Any] = {}
-    valid = {spell(name): name for name in SETTINGS}
+    checkers = {**SETTINGS, **(extra or {})}
+    valid = {spell(name): name for name in checkers}
     for key, value in values.items():
         name = valid.get(key)
         if name is None:
             raise ConfigurationError(unknown_name_message(kind, key, valid))
-        SETTINGS[name](key, value)
+        checkers[name](key, value)
         out[name] = value
     defaults = out.get("job_defaults")
     if defaults is not None and not isinstance(defaults, Mapping):
@@ -98,7 +104,7 @@ def validate_settings(
 
 def scheduler_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The subset of validated settings that :class:`~scheduler.Scheduler` takes."""
-    own = ("autostart", "job_defaults")
+    own = ("autostart", "job_defaults", "jobs")
     return {k: v for k, v in settings.items() if k not in own and v is not None}
 
 

@@ -311,7 +311,12 @@ def _make_cli() -> AppGroup:
         from ..cli import run_job_now
 
         try:
-            code = run_job_now(_current_state().scheduler, job_id, click.echo)
+            code = run_job_now(
+                _current_state().scheduler,
+                job_id,
+                click.echo,
+                lambda text: click.echo(text, err=True, nl=False),
+            )
         except JobNotFound as exc:
             raise click.ClickException(str(exc)) from None
         if code:

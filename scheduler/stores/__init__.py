@@ -240,6 +240,9 @@ class RunRecord:
     result: str | None = None
     owner: str = ""  #: ``host:pid:instance``
     coalesced: int = 0  #: earlier overdue fires folded into this one
+    #: the run's ``cancel_event`` was set (shutdown, timeout, lost lease) before it returned:
+    #: a run that returned early on cancellation is ``succeeded`` with this flag
+    cancel_requested: bool = False
 
     @property
     def duration(self) -> float | None:
@@ -390,9 +393,13 @@ class Store(ABC):
         attempt: int,
         error: str | None = None,
         result: str | None = None,
+        cancel_requested: bool = False,
     ) -> bool:
         """Record the outcome and release the lease, if the run is still ours (same token,
-        no outcome yet). False when fenced off: a newer outcome is never overwritten."""
+        no outcome yet). False when fenced off: a newer outcome is never overwritten.
+
+        :param cancel_requested: the run's ``cancel_event`` was set before it returned
+        """
 
     @abstractmethod
     def reap(self) -> list[RunRecord]:

@@ -6,7 +6,7 @@ Usage::
 
     store = PostgreSQLStore("postgresql://app@db.internal/app", prefix="scheduler_")
 
-Needs psycopg 3 (``pip install scheduler[postgres]``). Every operation is one short
+Needs psycopg 3 (``pip install "threadcron[postgres]"``). Every operation is one short
 transaction (READ COMMITTED) on a connection from a small pool of its own; a claim holds the
 job row's lock until it commits (see :mod:`scheduler.stores._sql`), never a session lock,
 so a process dying mid-claim leaves nothing behind but a rolled-back transaction.
@@ -42,7 +42,7 @@ try:
     from psycopg.conninfo import conninfo_to_dict
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "the PostgreSQL store needs psycopg 3: pip install 'scheduler[postgres]'"
+        'the PostgreSQL store needs psycopg 3: pip install "threadcron[postgres]"'
     ) from exc
 
 __all__ = ["PostgreSQLStore"]

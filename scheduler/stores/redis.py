@@ -54,7 +54,7 @@ try:
     from redis.exceptions import BusyLoadingError, NoScriptError, ReadOnlyError
     from redis.retry import Retry
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("the Redis store needs redis-py: pip install 'scheduler[redis]'") from exc
+    raise ImportError('the Redis store needs redis-py: pip install "threadcron[redis]"') from exc
 
 from ..exceptions import InvalidStoreURL, StoreError, StoreUnavailable
 from . import (
@@ -514,12 +514,14 @@ class RedisStore(Store):
         attempt: int,
         error: str | None = None,
         result: str | None = None,
+        cancel_requested: bool = False,
     ) -> bool:
         outcome = RunOutcome(outcome)
         args: list[Any] = [claim.token, outcome.value, attempt]
         args += [int(error is not None), error or "", int(result is not None), result or ""]
         keys = [self._k("run:", claim.run_id or ""), self._k("leases")]
-        reply = self._eval("FINISH", keys, [*args, 0], again=[*args, 1])
+        cancel = int(cancel_requested)
+        reply = self._eval("FINISH", keys, [*args, 0, cancel], again=[*args, 1, cancel])
         if reply[0] == "missing":
             self._vanished(claim, attempt, outcome)
             return False
