@@ -262,6 +262,30 @@ def _last_run(sched: Scheduler, job_id: str) -> str:
     return f"{outcome} {when.isoformat(sep=' ', timespec='seconds')}" if when else str(outcome)
 
 
+def _printable(value: object) -> str:
+    """Text from a store row, with control characters escaped: whoever wrote the row must
+    not get to send escape sequences to the terminal."""
+    text = str(value)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _broken_jobs(sched: Scheduler, shown: set[str]) -> list[tuple[str, str, str]]:
+    """``(id, function, reason)`` of the stored jobs marked broken (never run), read from a
+    durable store; none when it cannot be read (``list`` must not fail for that)."""
+    if not sched.store.durable:
+        return []
+    try:
+        stored = sched.store.load_jobs(dynamic_only=True)
+    except Exception:  # an outage, or a row it cannot read: the table is still worth printing
+        return []
+    return [
+        (_printable(item.definition.id), _printable(item.definition.func_ref),
+         _printable(item.broken))
+        for item in stored
+        if item.broken and item.definition.id not in shown
+    ]
+
+
 def format_jobs(sched: Scheduler) -> str:
     """The scheduler's jobs as a plain-text table: id, trigger in words, next run in the job's
     zone, last outcome.
@@ -276,6 +300,9 @@ def format_jobs(sched: Scheduler) -> str:
             nxt = _next_run(job)
             when = "never" if nxt is None else nxt.isoformat(sep=" ")
         rows.append((str(job.id), job.trigger.describe(), when, _last_run(sched, job.id)))
+    broken = _broken_jobs(sched, {row[0] for row in rows})
+    for job_id, ref, _ in broken:
+        rows.append((job_id, f"function {ref}", "BROKEN (never runs)", "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -283,6 +310,8 @@ def format_jobs(sched: Scheduler) -> str:
     ]
     if len(rows) == 1:
         lines.append("(no jobs)")
+    for job_id, _, reason in broken:
+        lines.append(f"broken {job_id}: {reason}")
     return "\n".join(lines) + "\n"
 
 

@@ -16,6 +16,11 @@ the process id, so a forked child opens new ones instead of using its parent's
 (:meth:`SQLiteStore.after_fork` does the same explicitly). The inherited connections are
 kept, never closed, in the child: closing them could disturb the parent's locks.
 
+Permissions: whoever can write the database decides what runs, so a new database file is
+created with mode 0600 (``file_mode``; SQLite gives its -wal and -shm files the same mode),
+and a database file or directory that other users can write to is refused at construction
+unless ``allow_shared_writable`` says so (see docs/security.md).
+
 Failures: a path whose directory is missing or not writable fails at construction
 (:class:`~scheduler.exceptions.ConfigurationError`). At run time "database is locked" past
 ``busy_timeout``, a read-only or full database and I/O errors raise
@@ -28,14 +33,22 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
-from ..exceptions import ConfigurationError, StoreUnavailable
+from ..exceptions import (
+    ConfigurationError,
+    StoreDataError,
+    StoreUnavailable,
+    unknown_name_message,
+)
 from ._sql import SQLITE, Cursor, SQLStore
+from ._url import mask_url
 
 __all__ = ["SQLiteStore"]
 
@@ -94,23 +107,136 @@ if hasattr(os, "register_at_fork"):
     )
 
 
-def _path_from_url(url_or_path: str | os.PathLike[str]) -> str:
+#: the URL's query options (``sqlite:///jobs.db?file_mode=0660``) and their parsers
+_URL_OPTIONS = ("file_mode", "allow_shared_writable")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _url_options(text: str, query: str) -> dict[str, Any]:
+    from urllib.parse import parse_qsl
+
+    out: dict[str, Any] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in _URL_OPTIONS:
+            raise ConfigurationError(
+                f"invalid SQLite URL {mask_url(text)!r}: "
+                + unknown_name_message("option", key, _URL_OPTIONS)
+            )
+        if key == "file_mode":
+            try:
+                out[key] = int(value, 8)
+            except ValueError:
+                raise ConfigurationError(
+                    f"invalid SQLite URL {mask_url(text)!r}: file_mode {value!r} is not an "
+                    f"octal mode such as 0600 or 0660"
+                ) from None
+        elif value.lower() in _TRUE + _FALSE:
+            out[key] = value.lower() in _TRUE
+        else:
+            raise ConfigurationError(
+                f"invalid SQLite URL {mask_url(text)!r}: {key} must be true or false, "
+                f"got {value!r}"
+            )
+    return out
+
+
+def _path_from_url(url_or_path: str | os.PathLike[str]) -> tuple[str, dict[str, Any]]:
+    """The file path, and the options given in the URL's query string."""
     if isinstance(url_or_path, os.PathLike):
-        return os.fspath(url_or_path)
+        return os.fspath(url_or_path), {}
     text = str(url_or_path)
+    options: dict[str, Any] = {}
     if text.startswith("sqlite:"):
         if not text.startswith("sqlite:///"):
             raise ConfigurationError(
-                f"invalid SQLite URL {text!r}: use 'sqlite:///relative.db' or "
+                f"invalid SQLite URL {mask_url(text)!r}: use 'sqlite:///relative.db' or "
                 f"'sqlite:////absolute/path.db'"
             )
-        text = text[len("sqlite:///") :].split("?", 1)[0]
+        path, _, query = text[len("sqlite:///") :].partition("?")
+        options = _url_options(text, query)
+        text = path
     if text in ("", ":memory:") or text.startswith("file::memory:"):
         raise ConfigurationError(
-            f"SQLite store needs a file, got {url_or_path!r}: an in-memory SQLite database is "
-            f"private to one connection; use the 'memory' store instead"
+            f"SQLite store needs a file, got {mask_url(url_or_path)!r}: an in-memory SQLite "
+            f"database is private to one connection; use the 'memory' store instead"
         )
-    return text
+    return text, options
+
+
+def _check_mode(file_mode: object) -> int:
+    if isinstance(file_mode, bool) or not isinstance(file_mode, int):
+        raise ConfigurationError(f"file_mode must be an int such as 0o600, got {file_mode!r}")
+    if file_mode & ~0o666 or not file_mode & stat.S_IRUSR or not file_mode & stat.S_IWUSR:
+        raise ConfigurationError(
+            f"file_mode must give the owner read and write and nothing beyond rw-rw-rw- "
+            f"(0o600, 0o640, 0o660), got {oct(file_mode)}"
+        )
+    if file_mode & stat.S_IWOTH:
+        raise ConfigurationError(
+            f"file_mode {oct(file_mode)} lets every user write the database, and whoever "
+            f"writes it decides what runs; use 0o600, or 0o660 to share with the group"
+        )
+    return file_mode
+
+
+def _writable_by_others(st: os.stat_result, file_mode: int) -> str | None:
+    """Why users other than this one (and root) could write this file or directory, or
+    None. A property of the file, not of the user we run as, so it holds for root too."""
+    if st.st_mode & stat.S_IWOTH:
+        return "every user can write to it"
+    if st.st_mode & stat.S_IWGRP and not file_mode & stat.S_IWGRP:
+        return f"its group (gid {st.st_gid}) can write to it"
+    if st.st_uid not in (os.geteuid(), 0):
+        return f"it belongs to another user (uid {st.st_uid}), who can change it"
+    return None
+
+
+def _check_private(path: str, file_mode: int) -> None:
+    """Refuse a database whose file, directory, -wal, -shm or -journal others can write.
+
+    Whoever can write the file can write job rows; whoever can write the directory can
+    replace the file or plant a -wal file that SQLite would replay.
+
+    :raises ConfigurationError: naming the file and how to fix it or allow it
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    targets = [("directory", directory)] + [
+        ("file", path + suffix) for suffix in ("", "-wal", "-shm", "-journal")
+    ]
+    for kind, target in targets:
+        try:
+            st = os.stat(target)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ConfigurationError(f"cannot use SQLite database {path!r}: {exc}") from None
+        why = _writable_by_others(st, file_mode)
+        if why is None:
+            continue
+        raise ConfigurationError(
+            f"refusing SQLite database {path!r}: the {kind} {target!r} "
+            f"(mode {stat.filemode(st.st_mode)}) is writable by other users: {why}. Whoever "
+            f"can write the database decides which jobs run and when. Fix it (chmod go-w, "
+            f"chown, or move the database to a private directory), share it with the group "
+            f"on purpose ('?file_mode=0660' or file_mode=0o660), or accept the risk with "
+            f"'?allow_shared_writable=true' (allow_shared_writable=True)"
+        )
+
+
+def _create_private(path: str, file_mode: int) -> None:
+    """Create the database file with ``file_mode`` (whatever the umask) if it is missing.
+    SQLite gives the -wal and -shm files it creates the database file's mode."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), file_mode)
+    except FileExistsError:
+        return  # another process created it first: it is checked like any existing file
+    except OSError:
+        return  # sqlite3.connect reports it (as an outage) with SQLite's own words
+    try:
+        os.fchmod(fd, file_mode)
+    finally:
+        os.close(fd)
 
 
 def _check_writable(path: str) -> None:
@@ -172,6 +298,16 @@ def _error_code(exc: sqlite3.Error) -> int | None:
     return None if code is None else code & 0xFF
 
 
+#: TOOBIG, CONSTRAINT, MISMATCH, RANGE: SQLite refused the data, not an outage
+_DATA_CODES = frozenset({18, 19, 20, 25})
+
+
+def _is_data_error(exc: sqlite3.Error) -> bool:
+    if isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError)):
+        return True
+    return _error_code(exc) in _DATA_CODES or "too big" in str(exc).lower()
+
+
 def _is_unavailable(exc: sqlite3.Error) -> bool:
     if not isinstance(exc, sqlite3.OperationalError) and type(exc) is not sqlite3.DatabaseError:
         return False  # IntegrityError, ProgrammingError...: a bug, let it through
@@ -191,8 +327,13 @@ class SQLiteStore(SQLStore):
         raises :class:`~scheduler.exceptions.StoreUnavailable`
     :param history_limit: runs kept per job; None keeps all
     :param history_max_age: finished runs older than this are pruned; None keeps all
-    :raises ConfigurationError: the directory does not exist or is not writable, or a bad
-        prefix
+    :param file_mode: the mode a new database file gets (SQLite gives its -wal and -shm
+        files the same): ``0o600``, only this user; ``0o660`` shares it with the group (and
+        then accepts a group-writable file and directory). Also ``?file_mode=0660`` in the URL
+    :param allow_shared_writable: accept a database file or directory that other users can
+        write to (they can then decide what runs); also ``?allow_shared_writable=true``
+    :raises ConfigurationError: the directory does not exist or is not writable, other users
+        can write to the database or its directory, a bad option or prefix
     """
 
     durable = True
@@ -207,15 +348,23 @@ class SQLiteStore(SQLStore):
         busy_timeout: float = 5.0,
         history_limit: int | None = 1000,
         history_max_age: timedelta | None = None,
+        file_mode: int = 0o600,
+        allow_shared_writable: bool = False,
     ) -> None:
         super().__init__(
             prefix=prefix, history_limit=history_limit, history_max_age=history_max_age
         )
         if busy_timeout < 0:
             raise ConfigurationError(f"busy_timeout must be >= 0, got {busy_timeout!r}")
-        self.path = _path_from_url(url_or_path)
+        self.path, options = _path_from_url(url_or_path)
+        self.file_mode = _check_mode(options.get("file_mode", file_mode))
+        self.allow_shared_writable = bool(
+            options.get("allow_shared_writable", allow_shared_writable)
+        )
         self.busy_timeout = busy_timeout
         _check_writable(self.path)
+        if not self.allow_shared_writable:
+            _check_private(self.path, self.file_mode)
         _warn_if_network(self.path)
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -235,12 +384,16 @@ class SQLiteStore(SQLStore):
             busy_timeout=self.busy_timeout,
             history_limit=self.history_limit,
             history_max_age=self.history_max_age,
+            file_mode=self.file_mode,
+            allow_shared_writable=self.allow_shared_writable,
         )
         other.bind_clock(self.clock)
         return other
 
     # -- connections -----------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
+        if not os.path.exists(self.path):
+            _create_private(self.path, self.file_mode)
         conn = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
@@ -351,6 +504,8 @@ class SQLiteStore(SQLStore):
             conn.commit()
         except sqlite3.Error as exc:
             if not _is_unavailable(exc):
+                if _is_data_error(exc):
+                    raise StoreDataError(f"SQLite database {self.path} refused: {exc}") from exc
                 raise
             if conn is not None:
                 if _error_code(exc) in _TRANSIENT_CODES:
