@@ -117,7 +117,8 @@ class Interval(Trigger):
         end: datetime | None = None,
     ) -> None:
         length = _length_us(seconds, minutes, hours, days, weeks)
-        if length <= 0:
+        raw = seconds + 60 * minutes + 3600 * hours + 86_400 * days + 604_800 * weeks
+        if length <= 0 and raw <= 0:  # (a positive total below 1 µs is 'too short' below)
             raise InvalidTrigger(
                 f"the interval must be positive, got {timedelta(microseconds=length)} "
                 f"(seconds={seconds}, minutes={minutes}, hours={hours}, days={days}, "
