@@ -24,8 +24,9 @@ valid one; values given to the constructor are the defaults the config overrides
 
 ``SCHEDULER_TIMEZONE`` (``"UTC"``), ``SCHEDULER_STORE`` (``None``: in memory),
 ``SCHEDULER_MAX_WORKERS``, ``SCHEDULER_SHUTDOWN_TIMEOUT``, ``SCHEDULER_TICK``,
-``SCHEDULER_JOB_DEFAULTS`` (a dict of ``add_job`` options for the extension's jobs) and
-``SCHEDULER_AUTOSTART`` (``True``).
+``SCHEDULER_JOB_DEFAULTS`` (a dict of ``add_job`` options for the extension's jobs),
+``SCHEDULER_ALLOWED_MODULES`` (modules whose functions jobs added at run time may name; see
+docs/security.md) and ``SCHEDULER_AUTOSTART`` (``True``).
 
 When autostart is on, :meth:`FlaskScheduler.init_app` starts the scheduler, except:
 

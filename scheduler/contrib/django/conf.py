@@ -11,6 +11,7 @@
         "tick": 1.0,
         "autostart": False,                # start in the web process (see the docs)
         "job_defaults": {"misfire_grace_time": 300},
+        "allowed_modules": ["myapp.jobs"],  # jobs added at run time may call these
     }
 """
 
