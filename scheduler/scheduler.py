@@ -145,6 +145,7 @@ class Scheduler:
         self._awaiting_store: dict[str, tuple[Job, datetime]] = {}
         self._shutdown_result: bool | None = None
         self._stop_requested = threading.Event()
+        self._sync_error: str | None = None  # why the last dynamic sync could not read the store
         _instances.add(self)
 
     # -- state -----------------------------------------------------------------------------
@@ -518,7 +519,28 @@ class Scheduler:
 
     def _sync_dynamic(self) -> None:
         """Load jobs added at run time (by any instance) and drop those removed."""
-        stored = {s.definition.id: s for s in self.store.load_jobs(dynamic_only=True)}
+        try:
+            loaded = self.store.load_jobs(dynamic_only=True)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            # A row written by hand (or by an attacker) that cannot even be parsed must not
+            # stop start() nor every later pass: the code's own jobs go on; dynamic ones
+            # stay as they are until the row is fixed or removed. Said once per cause.
+            if str(exc) != self._sync_error:
+                self._sync_error = str(exc)
+                safe_log(
+                    log,
+                    logging.ERROR,
+                    "the store holds a job row that cannot be read (%s: %s); jobs added at "
+                    "run time are not loaded until it is fixed or removed",
+                    type(exc).__name__,
+                    exc,
+                    extra={"error": str(exc)},
+                )
+            return
+        self._sync_error = None
+        stored = {s.definition.id: s for s in loaded}
         for job_id, item in stored.items():
             if job_id in self._jobs or item.broken:
                 continue

@@ -39,7 +39,7 @@ def _definition(job_id: str, ref: str, args: list[object]) -> JobDefinition:
     )
 
 
-def _write_sql(store: Store, definition: JobDefinition, placeholder: str, execute) -> None:
+def _write_sql(store: Store, row: tuple[str, str, str], placeholder: str, execute) -> None:
     prefix = store.prefix  # type: ignore[attr-defined]
     now = datetime(2026, 3, 2, 11, 0, tzinfo=timezone.utc)
     stamp: object = int(now.timestamp() * 1_000_000) if placeholder == "?" else now
@@ -47,7 +47,14 @@ def _write_sql(store: Store, definition: JobDefinition, placeholder: str, execut
         f"INSERT INTO {prefix}jobs (id, definition, fingerprint, anchor, token, dynamic, "
         f"registered_by, registered_at) VALUES (?, ?, ?, ?, 0, 1, 'attacker', ?)"
     ).replace("?", placeholder)
-    execute(sql, (definition.id, definition.to_json(), definition.fingerprint, stamp, stamp))
+    execute(sql, (*row, stamp, stamp))
+
+
+def _row(definition: JobDefinition | tuple[str, str, str]) -> tuple[str, str, str]:
+    """(id, definition text, fingerprint): a definition, or raw text as a writer may put it"""
+    if isinstance(definition, tuple):
+        return definition
+    return definition.id, definition.to_json(), definition.fingerprint
 
 
 def _sqlite(tmp_path: Path) -> tuple[Store, object, object]:
@@ -59,7 +66,7 @@ def _sqlite(tmp_path: Path) -> tuple[Store, object, object]:
 
     def write(definition: JobDefinition) -> None:
         with sqlite3.connect(store.path) as conn:
-            _write_sql(store, definition, "?", conn.execute)
+            _write_sql(store, _row(definition), "?", conn.execute)
 
     return store, write, lambda: None
 
@@ -74,7 +81,7 @@ def _postgresql(tmp_path: Path) -> tuple[Store, object, object]:
 
     def write(definition: JobDefinition) -> None:
         with psycopg.connect(url, autocommit=True) as conn:
-            _write_sql(store, definition, "%s", conn.execute)
+            _write_sql(store, _row(definition), "%s", conn.execute)
 
     return store, write, store.drop_schema
 
@@ -90,11 +97,11 @@ def _redis(tmp_path: Path) -> tuple[Store, object, object]:
     def write(definition: JobDefinition) -> None:
         client = redis.Redis.from_url(url, decode_responses=True)
         stamp = str(int(datetime(2026, 3, 2, 11, 0, tzinfo=timezone.utc).timestamp() * 1e6))
-        key = f"{store.prefix}job:{definition.id}"
-        client.hset(key, mapping={"def": definition.to_json(), "fp": definition.fingerprint,
-                                  "anchor": stamp, "registered_by": "attacker",
-                                  "registered_at": stamp})  # fmt: skip
-        client.zadd(f"{store.prefix}jobs", {definition.id: int(stamp)})
+        job_id, text, fp = _row(definition)
+        key = f"{store.prefix}job:{job_id}"
+        client.hset(key, mapping={"def": text, "fp": fp, "anchor": stamp,
+                                  "registered_by": "attacker", "registered_at": stamp})  # fmt: skip
+        client.zadd(f"{store.prefix}jobs", {job_id: int(stamp)})
         client.close()
 
     return store, write, store.drop_keys
@@ -173,3 +180,22 @@ def test_an_allowed_stored_job_still_runs(hostile, tmp_path: Path) -> None:
         assert store.get_job("fine").broken is None  # type: ignore[union-attr]
     assert out.exists()
     assert json.dumps(sorted({str(r.outcome) for r in store.get_runs("fine")})) == '["succeeded"]'
+
+
+def tick() -> None:
+    """A job of the code's own."""
+
+
+def test_an_unreadable_row_does_not_stop_the_scheduler(
+    hostile, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, write = hostile
+    write(("garbage", '{"id": "garbage", "func_ref": "os:system", "dynamic": true', "x"))
+    clock = VirtualClock(START)
+    sched = Scheduler(store=store, clock=clock)
+    sched.add_job(tick, Interval(seconds=1), id="own")
+    with caplog.at_level(logging.ERROR, logger="scheduler"), sched:  # start() must not raise
+        clock.advance(seconds=10, scheduler=sched)
+    assert {str(r.outcome) for r in store.get_runs("own")} == {"succeeded"}
+    unreadable = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(unreadable) == 1, [r.getMessage() for r in caplog.records]
