@@ -31,7 +31,7 @@ from . import context
 from ._log import format_duration, safe_log
 from ._ticker import jitter_offset
 from ._tz import tz_name
-from .exceptions import StoreUnavailable
+from .exceptions import StoreDataError, StoreUnavailable
 from .stores import Claim, ClaimStatus, FireKey, RunOutcome
 
 if TYPE_CHECKING:
@@ -216,6 +216,20 @@ class Runner:
             # The job waits for the store from the first fire not yet settled (so the fires
             # folded into this one are judged again, not lost).
             sched._store_failed(job, first, exc)
+            return
+        except StoreDataError as exc:
+            # The store answered and refused this fire's data: not an outage (no probing, no
+            # waiting), and retrying would fail the same way. The job goes on.
+            safe_log(
+                log,
+                logging.ERROR,
+                "the store refused fire %s of job %s, which is not run: %s",
+                fire.isoformat(),
+                job.id,
+                exc,
+                extra={"job_id": job.id, "scheduled_time": fire.isoformat(), "error": str(exc)},
+            )
+            sched._reschedule_after(job, fire)
             return
         # Only now does the job's next fire go back to the ticker: the claims of one job's
         # fires are made in order, one at a time, so a later fire is never claimed while an

@@ -270,6 +270,30 @@ def _last_run(sched: Scheduler, job_id: str, tz: tzinfo | None) -> str:
     return f"{outcome} {local.isoformat(sep=' ', timespec='seconds')}"
 
 
+def _printable(value: object) -> str:
+    """Text from a store row, with control characters escaped: whoever wrote the row must
+    not get to send escape sequences to the terminal."""
+    text = str(value)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _broken_jobs(sched: Scheduler, shown: set[str]) -> list[tuple[str, str, str]]:
+    """``(id, function, reason)`` of the stored jobs marked broken (never run), read from a
+    durable store; none when it cannot be read (``list`` must not fail for that)."""
+    if not sched.store.durable:
+        return []
+    try:
+        stored = sched.store.load_jobs(dynamic_only=True)
+    except Exception:  # an outage, or a row it cannot read: the table is still worth printing
+        return []
+    return [
+        (_printable(item.definition.id), _printable(item.definition.func_ref),
+         _printable(item.broken))
+        for item in stored
+        if item.broken and item.definition.id not in shown
+    ]
+
+
 def format_jobs(sched: Scheduler) -> str:
     """The scheduler's jobs as a plain-text table: id (jobs added at run time marked
     ``(dynamic)``), trigger in words, next run and last run in the job's zone, last outcome.
@@ -277,18 +301,22 @@ def format_jobs(sched: Scheduler) -> str:
     Shared with the Flask and Django commands, so all three print the same thing.
     """
     rows = [("ID", "TRIGGER", "NEXT RUN", "LAST RUN")]
+    shown: set[str] = set()
     for job in sched.get_jobs():
         broken = getattr(job, "broken", None)
         if broken is not None:
-            when = f"broken: {broken}"
+            when = f"broken: {_printable(broken)}"
         elif getattr(job, "paused", False):
             when = "paused"
         else:
             nxt = _next_run(job)
             when = "never" if nxt is None else nxt.isoformat(sep=" ")
-        label = f"{job.id} (dynamic)" if getattr(job, "dynamic", False) else str(job.id)
+        label = _printable(job.id) + (" (dynamic)" if getattr(job, "dynamic", False) else "")
         tz = getattr(job, "timezone", None)
         rows.append((label, job.trigger.describe(), when, _last_run(sched, job.id, tz)))
+        shown.add(str(job.id))
+    for job_id, ref, _ in _broken_jobs(sched, shown):
+        rows.append((job_id, f"function {ref}", "BROKEN (never runs)", "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -296,6 +324,8 @@ def format_jobs(sched: Scheduler) -> str:
     ]
     if len(rows) == 1:
         lines.append("(no jobs)")
+    for job_id, _, reason in broken:
+        lines.append(f"broken {job_id}: {reason}")
     return "\n".join(lines) + "\n"
 
 

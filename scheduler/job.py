@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -22,12 +23,44 @@ from .triggers import Trigger
 if TYPE_CHECKING:
     from .scheduler import Scheduler
 
-__all__ = ["DEFAULT_MISFIRE_GRACE_TIME", "Job", "JobOptions"]
+__all__ = ["DEFAULT_MISFIRE_GRACE_TIME", "MAX_ID_BYTES", "Job", "JobOptions", "check_id"]
 
 _local_ids = itertools.count()
 
 #: seconds a fire may start late and still run; long enough to cover a deploy or restart
 DEFAULT_MISFIRE_GRACE_TIME = 600.0
+
+#: the longest job id, in bytes of UTF-8: every store can index it (PostgreSQL's btree
+#: refuses index rows of about 2,700 bytes)
+MAX_ID_BYTES = 200
+
+
+def check_id(job_id: object) -> str:
+    """Return ``job_id`` if every store can keep and index it, else raise.
+
+    :raises InvalidJob: not a string, empty, longer than :data:`MAX_ID_BYTES` bytes of UTF-8,
+        or holding a NUL or another control character (or a lone surrogate)
+    """
+    if not isinstance(job_id, str) or not job_id.strip():
+        raise InvalidJob(f"id must be a non-empty string, got {job_id!r}")
+    try:
+        size = len(job_id.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidJob(
+            f"id {job_id!r} is not valid Unicode text (a lone surrogate); ids are stored as UTF-8"
+        ) from None
+    if size > MAX_ID_BYTES:
+        raise InvalidJob(
+            f"id {job_id[:40]!r}... is {size} bytes of UTF-8; ids are at most {MAX_ID_BYTES} "
+            f"bytes (every store must index them): pass a shorter id="
+        )
+    for char in job_id:
+        if unicodedata.category(char) == "Cc":
+            raise InvalidJob(
+                f"id {job_id!r} contains the control character {char!r}; ids may not contain "
+                f"NUL or other control characters (they break stores, logs and terminals)"
+            )
+    return job_id
 
 
 def _number(name: str, value: object, *, minimum: float, allow_none: bool = False) -> Any:
@@ -175,9 +208,7 @@ class Job:
         if not callable(func):
             raise InvalidJob(f"{func!r} is not callable; pass the function itself, not its result")
         self.func = func
-        self.id = id if id is not None else stable_ref(func)
-        if not isinstance(self.id, str) or not self.id.strip():
-            raise InvalidJob(f"id must be a non-empty string, got {id!r}")
+        self.id = check_id(id if id is not None else stable_ref(func))
         self.name = name if name is not None else getattr(func, "__name__", self.id)
         if not isinstance(self.name, str):
             raise InvalidJob(f"name must be a string, got {name!r}", job_id=self.id)

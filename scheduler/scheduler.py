@@ -28,14 +28,14 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from datetime import datetime, timedelta, tzinfo
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from ._clock import Clock, SystemClock
 from ._dispatch import Dispatcher
 from ._heartbeat import Heartbeat
 from ._log import format_duration, safe_log
 from ._pool import DaemonPool
-from ._refs import resolve
+from ._refs import HOW_TO_ALLOW, Allowlist
 from ._runner import Runner
 from ._ticker import Ticker
 from ._tz import tz_name, zone
@@ -46,7 +46,6 @@ from .exceptions import (
     InvalidTrigger,
     JobNotFound,
     SchedulerAlreadyRunning,
-    SchedulerError,
     StoreUnavailable,
     unknown_name_message,
 )
@@ -87,6 +86,11 @@ class Scheduler:
     :param run_context: ``callable(job)`` returning a context manager entered around every
         job call on its pool thread (integrations use it for an app context or DB handling)
     :param clock: the time source (:class:`scheduler.testing.VirtualClock` in tests)
+    :param allowed_modules: dotted module names whose functions jobs added at run time to a
+        durable store may name (``["myapp.jobs"]`` also allows ``myapp.jobs.nightly``, not
+        ``myapp.jobsevil``); functions registered with :meth:`task` are allowed too. A stored
+        job naming anything else is never imported: it is marked broken. See
+        docs/security.md
     :raises ConfigurationError: any bad argument, at once
     """
 
@@ -101,6 +105,7 @@ class Scheduler:
         lease_seconds: float = 30.0,
         run_context: Callable[[Job], contextlib.AbstractContextManager[Any]] | None = None,
         clock: Clock | None = None,
+        allowed_modules: Iterable[str] = (),
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -120,6 +125,7 @@ class Scheduler:
         if run_context is not None and not callable(run_context):
             raise ConfigurationError(f"run_context must be callable, got {run_context!r}")
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self._allowed = Allowlist(allowed_modules)
         self.store: Store = store if isinstance(store, Store) else from_url(store)
         self.store.bind_clock(self.clock)
         self.owner = Owner.current()
@@ -143,6 +149,7 @@ class Scheduler:
         #: a read before start() (get_jobs, next_run_time) opened the store (True), or found
         #: it unreachable (False: previews do not wait for it again), or none tried (None)
         self._store_opened: bool | None = None
+        self._sync_error: str | None = None  # why the last dynamic sync could not read the store
         _instances.add(self)
 
     # -- state -----------------------------------------------------------------------------
@@ -182,9 +189,10 @@ class Scheduler:
         :param options: ``max_instances``, ``misfire_grace_time``, ``coalesce``, ``jitter``,
             ``retries``, ``timeout`` (see :class:`~scheduler.job.JobOptions`)
         :raises InvalidTrigger: bad trigger, or a ``Once`` in the past
-        :raises InvalidJob: not callable, unknown option, bad option value; with a durable
-            store, non-JSON arguments, or (added while running) a function that cannot be
-            imported by name
+        :raises InvalidJob: not callable, bad id, unknown option, bad option value; with a
+            durable store, non-JSON arguments, or (added while running) a function that
+            cannot be imported by name or that this process did not allow (:meth:`task`,
+            ``allowed_modules``)
         :raises DuplicateJobId: the id is taken and ``replace_existing`` is False
         """
         trig = coerce(trigger).with_default_timezone(self.timezone)
@@ -211,6 +219,15 @@ class Scheduler:
             dynamic=running and self.store.durable,
             durable=self.store.durable,
         )
+        if job.dynamic and not self._allowed.allows_func(job.func, job.func_ref or ""):
+            # Every instance loads a dynamic job from the store, and each runs only what it
+            # allowed: refused here, it would be marked broken everywhere else.
+            raise InvalidJob(
+                f"{job.func_ref!r} cannot be added while the scheduler runs: a job added at "
+                f"run time is stored and loaded by every instance, which only run functions "
+                f"they allowed; {HOW_TO_ALLOW}",
+                job_id=job.id,
+            )
         with self._lock:
             old = self._jobs.get(job.id)
             if old is not None and not replace_existing:
@@ -244,6 +261,33 @@ class Scheduler:
             return func
 
         return register
+
+    @overload
+    def task(self, func: F) -> F: ...
+
+    @overload
+    def task(self, func: None = None) -> Callable[[F], F]: ...
+
+    def task(self, func: F | None = None) -> F | Callable[[F], F]:
+        """Allow ``func`` in jobs added at run time; a decorator that returns it unchanged.
+
+        A job added after :meth:`start` to a durable store is stored and loaded by every
+        instance, and each instance runs only the functions it allowed: those registered
+        here (so import the module with the ``@sched.task`` functions in every process) and
+        those under ``allowed_modules``. Schedules nothing by itself::
+
+            @sched.task
+            def send_reminder(user_id: int) -> None: ...
+
+            sched.add_job(send_reminder, Once(when), args=[42])   # at run time
+
+        :raises InvalidJob: a lambda, nested function, partial or a function in ``__main__``
+            (other processes could not import it by name)
+        """
+        if func is None:
+            return self.task
+        self._allowed.add(func)
+        return func
 
     def every(self, interval: float = 1) -> Any:
         """The ``schedule`` library's vocabulary: ``sched.every(10).minutes.do(func)``."""
@@ -573,28 +617,38 @@ class Scheduler:
 
     def _sync_dynamic(self) -> None:
         """Load jobs added at run time (by any instance) and drop those removed."""
-        stored = {s.definition.id: s for s in self.store.load_jobs(dynamic_only=True)}
+        try:
+            loaded = self.store.load_jobs(dynamic_only=True)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            # A row written by hand (or by an attacker) that cannot even be parsed must not
+            # stop start() nor every later pass: the code's own jobs go on; dynamic ones
+            # stay as they are until the row is fixed or removed. Said once per cause.
+            if str(exc) != self._sync_error:
+                self._sync_error = str(exc)
+                safe_log(
+                    log,
+                    logging.ERROR,
+                    "the store holds a job row that cannot be read (%s: %s); jobs added at "
+                    "run time are not loaded until it is fixed or removed",
+                    type(exc).__name__,
+                    exc,
+                    extra={"error": str(exc)},
+                )
+            return
+        self._sync_error = None
+        stored = {s.definition.id: s for s in loaded}
         for job_id, item in stored.items():
             if job_id in self._jobs or item.broken:
                 continue
             definition = item.definition
+            ref = str(definition.func_ref or "")
             try:
-                func = resolve(definition.func_ref or "")
+                # The trust rule first: a function this process did not allow is refused
+                # before anything is imported (importing a module runs its code).
+                func = self._allowed.resolve(ref)
                 trigger = trigger_from_dict(definition.trigger)
-                options = JobOptions.build(definition.options)
-            except (SchedulerError, ValueError, TypeError) as exc:
-                self.store.mark_broken(job_id, str(exc))
-                safe_log(
-                    log,
-                    logging.ERROR,
-                    "stored job %s cannot be loaded (%s); it is kept in the store, marked "
-                    "broken, and not run",
-                    job_id,
-                    exc,
-                    extra={"job_id": job_id, "error": str(exc)},
-                )
-                continue
-            try:
                 job = Job(
                     self,
                     func,
@@ -603,13 +657,23 @@ class Scheduler:
                     name=definition.name,
                     args=definition.args,
                     kwargs=definition.kwargs,
-                    options=options,
+                    options=JobOptions.build(definition.options),
                     tags=(),
                     dynamic=True,
                     durable=True,
                 )
-            except InvalidJob as exc:
+            except Exception as exc:  # whatever a stored row holds, it must not stop us
                 self.store.mark_broken(job_id, str(exc))
+                safe_log(
+                    log,
+                    logging.ERROR,
+                    "stored job %s (function %s) cannot be loaded: %s; it is kept in the "
+                    "store, marked broken, and not run",
+                    job_id,
+                    ref,
+                    exc,
+                    extra={"job_id": job_id, "func_ref": ref, "error": str(exc)},
+                )
                 continue
             with self._lock:
                 if job_id not in self._jobs:

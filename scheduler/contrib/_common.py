@@ -59,6 +59,19 @@ def _any(name: str, value: Any) -> None:
     return None
 
 
+def _modules(name: str, value: Any) -> None:
+    from .._refs import Allowlist
+
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ConfigurationError(
+            f"{name} must be a list of module names such as ['myapp.jobs'], got {value!r}"
+        )
+    try:
+        Allowlist(value)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{name}: {exc}") from None
+
+
 #: setting name (lower case, as Scheduler() takes it) -> checker. ``autostart`` is the
 #: integration's own; the others are passed to :class:`~scheduler.Scheduler`.
 SETTINGS: dict[str, Callable[[str, Any], None]] = {
@@ -69,6 +82,7 @@ SETTINGS: dict[str, Callable[[str, Any], None]] = {
     "tick": _positive_number,
     "autostart": _bool,
     "job_defaults": _any,
+    "allowed_modules": _modules,
 }
 
 

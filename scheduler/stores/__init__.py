@@ -430,8 +430,12 @@ def from_url(url: str | None, **options: Any) -> Store:
         from .memory import MemoryStore
 
         return MemoryStore(**options)
+    from ._url import mask_url
+
     if not isinstance(url, str):
-        raise InvalidStoreURL(f"store must be a URL string or a Store instance, got {url!r}")
+        raise InvalidStoreURL(
+            f"store must be a URL string or a Store instance, got {type(url).__name__}"
+        )
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme == "sqlite":
         from .sqlite import SQLiteStore
@@ -445,7 +449,8 @@ def from_url(url: str | None, **options: Any) -> Store:
         from .redis import RedisStore
 
         return RedisStore(url, **options)
+    shown = mask_url(url)
     raise InvalidStoreURL(
-        f"unknown store URL scheme {scheme or url!r} in {url!r}; use 'memory', "
+        f"unknown store URL scheme {mask_url(scheme) or shown!r} in {shown!r}; use 'memory', "
         f"'sqlite:///path/to/file.db', 'postgresql://user@host/db' or 'redis://host:6379/0'"
     )

@@ -13,6 +13,7 @@
         "job_defaults": {"misfire_grace_time": 300},
         "jobs": ["mysite.jobs"],           # job modules outside installed apps (imported
                                            # after each app's jobs.py)
+        "allowed_modules": ["myapp.jobs"],  # jobs added at run time may call these
     }
 """
 
