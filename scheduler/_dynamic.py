@@ -4,10 +4,12 @@ With a shared store, ``add_job`` on a running scheduler persists the job (``dyna
 every instance runs it. :meth:`DynamicSync.sync` runs at ``start()`` and then every
 :data:`SYNC_INTERVAL` seconds on the heartbeat thread: it loads the stored dynamic jobs that
 this instance does not have (importing their functions by name, under the trust rule of
-:mod:`scheduler._refs`), marks those that cannot be loaded as broken (kept in the store, not
-run), and drops the jobs another instance removed.
+:mod:`scheduler._refs`: only functions this process allowed), marks those that cannot be
+loaded as broken (kept in the store, not run), and drops the jobs another instance removed.
+A job row that cannot even be parsed stops no pass: it is reported once per cause.
 
-Threads and state: no state of its own. It calls the store without any lock, and the
+Threads and state: ``_error`` (the cause last reported) is touched by ``start()`` and then
+only by the heartbeat thread, never at once. It calls the store without any lock, and the
 registry only through its methods (which take and release the registry's lock).
 """
 
@@ -17,12 +19,12 @@ from collections.abc import Callable
 from datetime import tzinfo
 from typing import TYPE_CHECKING
 
-from ._refs import resolve
-from .exceptions import InvalidJob, SchedulerError
+from .exceptions import StoreUnavailable
 from .job import JobOptions
 from .triggers import from_dict as trigger_from_dict
 
 if TYPE_CHECKING:
+    from ._refs import Allowlist
     from ._registry import JobRegistry
     from ._report import Reporter
     from .job import Job
@@ -48,12 +50,15 @@ class DynamicSync:
         reporter: Reporter,
         timezone: tzinfo,
         make_job: MakeJob,
+        allowed: Allowlist,
     ) -> None:
         self._store = store
         self._registry = registry
         self._reporter = reporter
         self._timezone = timezone
         self._make_job = make_job
+        self._allowed = allowed
+        self._error: str | None = None  # Invariant: start(), then the heartbeat thread only
 
     def sync(self, *, place: bool) -> None:
         """Load jobs added at run time (by any instance) and drop those removed; with
@@ -61,7 +66,20 @@ class DynamicSync:
 
         :raises StoreUnavailable: the store does not answer
         """
-        stored = {s.definition.id: s for s in self._store.load_jobs(dynamic_only=True)}
+        try:
+            loaded = self._store.load_jobs(dynamic_only=True)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            # A row written by hand (or by an attacker) that cannot even be parsed must not
+            # stop start() nor every later pass: the code's own jobs go on; dynamic ones
+            # stay as they are until the row is fixed or removed. Said once per cause.
+            if str(exc) != self._error:
+                self._error = str(exc)
+                self._reporter.unreadable_rows(exc)
+            return
+        self._error = None
+        stored = {s.definition.id: s for s in loaded}
         for job_id, item in stored.items():
             if self._registry.find(job_id) is not None or item.broken:
                 continue
@@ -72,15 +90,12 @@ class DynamicSync:
 
     def _load(self, job_id: str, definition: JobDefinition) -> Job | None:
         """The stored definition as a Job, or None (marked broken in the store)."""
+        ref = str(definition.func_ref or "")
         try:
-            func = resolve(definition.func_ref or "")
+            # The trust rule first: a function this process did not allow is refused
+            # before anything is imported (importing a module runs its code).
+            func = self._allowed.resolve(ref)
             trigger = trigger_from_dict(definition.trigger)
-            options = JobOptions.build(definition.options)
-        except (SchedulerError, ValueError, TypeError) as exc:
-            self._store.mark_broken(job_id, str(exc))
-            self._reporter.unloadable(job_id, exc)
-            return None
-        try:
             return self._make_job(
                 func,
                 trigger.with_default_timezone(self._timezone),
@@ -88,11 +103,12 @@ class DynamicSync:
                 name=definition.name,
                 args=definition.args,
                 kwargs=definition.kwargs,
-                options=options,
+                options=JobOptions.build(definition.options),
                 tags=(),
                 dynamic=True,
                 durable=True,
             )
-        except InvalidJob as exc:
+        except Exception as exc:  # whatever a stored row holds, it must not stop us
             self._store.mark_broken(job_id, str(exc))
+            self._reporter.unloadable(job_id, ref, exc)
             return None

@@ -29,18 +29,25 @@ from ._dynamic import DynamicSync, MakeJob
 from ._health import StoreHealth
 from ._heartbeat import Heartbeat
 from ._pool import DaemonPool
+from ._preview import StorePreview
 from ._registry import JobRegistry
+from ._report import Reporter
 from ._runner import Runner
 from ._storetime import StoreTime
 from ._ticker import Ticker
 
 if TYPE_CHECKING:
     from ._clock import Clock
-    from ._report import Reporter
+    from ._refs import Allowlist
     from .job import Job
-    from .stores import Owner, Store
+    from .stores import Owner, Store, StoredJob
 
 __all__ = ["Pieces", "build_pieces"]
+
+#: the longest shutdown waits for the ticker thread to stop (seconds)
+TICKER_STOP_TIMEOUT = 5.0
+#: how long shutdown waits for the heartbeat thread to stop (seconds)
+HEARTBEAT_STOP_TIMEOUT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,7 @@ class Pieces:
     """The pieces of one scheduler."""
 
     now: Callable[[], datetime]  #: store time (:meth:`StoreTime.now`)
+    reporter: Reporter
     store_time: StoreTime
     health: StoreHealth
     ticker: Ticker
@@ -56,6 +64,30 @@ class Pieces:
     pool: DaemonPool
     runner: Runner
     heartbeat: Heartbeat
+    preview: StorePreview
+
+    def start_threads(self) -> None:
+        """Start the ticker and the heartbeat (the pool starts threads as fires come)."""
+        self.ticker.start()
+        self.heartbeat.start()
+
+    def stop(self, *, wait: bool, timeout: float) -> tuple[bool, list[str]]:
+        """Stop in order: the ticker (no new fires), every run's ``cancel_event``, then
+        (with ``wait``) the runs themselves for up to ``timeout`` seconds, the heartbeat and
+        the pool. Returns whether every run finished, and the ids of those left behind."""
+        self.runner.stop_accepting()
+        self.ticker.stop(timeout=min(timeout, TICKER_STOP_TIMEOUT) or 0.1)
+        self.runner.cancel_all()
+        if wait:
+            self.runner.wait_idle(timeout)
+        still = self.runner.still_running()
+        self.runner.release_timed_out()
+        clean = not still and (wait or self.runner.inflight == 0)
+        if still:
+            self.reporter.left_behind(still, timeout)
+        self.heartbeat.stop(timeout=HEARTBEAT_STOP_TIMEOUT)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        return clean, still
 
 
 def build_pieces(
@@ -70,6 +102,8 @@ def build_pieces(
     run_context: Callable[[Job], contextlib.AbstractContextManager[Any]] | None,
     reporter: Reporter,
     make_job: MakeJob,
+    make_view: Callable[[StoredJob], Job],
+    allowed: Allowlist,
     jobs: Iterable[Job],
 ) -> Pieces:
     """Build and wire the pieces; ``jobs`` are registered (not placed) in the registry."""
@@ -88,7 +122,12 @@ def build_pieces(
         jobs=jobs,
     )
     sync = DynamicSync(
-        store=store, registry=registry, reporter=reporter, timezone=timezone, make_job=make_job
+        store=store,
+        registry=registry,
+        reporter=reporter,
+        timezone=timezone,
+        make_job=make_job,
+        allowed=allowed,
     )
     pool = DaemonPool(max_workers)
     runner = Runner(
@@ -118,4 +157,7 @@ def build_pieces(
         reporter=reporter,
         wake=beat,
     )
-    return Pieces(now, store_time, health, ticker, registry, sync, pool, runner, heartbeat)
+    preview = StorePreview(store=store, now=now, reporter=reporter, make_view=make_view)
+    return Pieces(
+        now, reporter, store_time, health, ticker, registry, sync, pool, runner, heartbeat, preview
+    )

@@ -18,52 +18,25 @@ Threads and state
 from __future__ import annotations
 
 import logging
-import reprlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._dispatch import Dispatcher
-from ._log import safe_log
-from ._tz import tz_name
+from ._log import format_duration, safe_log
+from ._report_runs import RunReports, fire_extra, short_repr
 
 if TYPE_CHECKING:
     from .job import Job
     from .stores import Owner, RunRecord, StoredJob
 
-__all__ = ["Reporter", "short_repr"]
+__all__ = ["Reporter", "fire_extra", "short_repr"]
 
 log = logging.getLogger("scheduler")
 ticker_log = logging.getLogger("scheduler.ticker")
 heartbeat_log = logging.getLogger("scheduler.heartbeat")
 
-_repr = reprlib.Repr()
-_repr.maxstring = 120
-_repr.maxother = 120
-
-
-def short_repr(value: object) -> str | None:
-    """A job's return value as the run history keeps it: at most about 120 characters."""
-    if value is None:
-        return None
-    try:
-        return _repr.repr(value)
-    except Exception:
-        return f"<unrepresentable {type(value).__name__}>"
-
-
-def fire_extra(job: Job, fire: datetime, attempt: int) -> dict[str, Any]:
-    """The facts of one fire, for structured handlers."""
-    return {
-        "job_id": job.id,
-        "job_name": job.name,
-        "scheduled_time": fire.isoformat(),
-        "timezone": tz_name(job.timezone),
-        "attempt": attempt,
-    }
-
-
-class Reporter:
+class Reporter(RunReports):
     """Logs and events of one scheduler.
 
     :param now: the scheduler's ``now`` (store time), stamped on every event
@@ -78,21 +51,24 @@ class Reporter:
         """In a forked child: the listeners stay; their lock is new."""
         self.events.after_fork()
 
-    def _emit(self, kind: str, **fields: Any) -> None:
-        if self.events:
-            self.events.emit(kind, timestamp=self.now(), **fields)
-
     # -- the scheduler's life ------------------------------------------------------------
-    def started(self, jobs: int, store: str, zone: str, workers: int) -> None:
+    def started(self, owner: Owner, jobs: int, store: str, zone: str, workers: int) -> None:
         safe_log(
             log,
             logging.INFO,
-            "scheduler started: %d jobs, store %s, zone %s, %d workers",
+            "scheduler started: instance %s, %d jobs, store %s, zone %s, %d workers",
+            owner,
             jobs,
             store,
             zone,
             workers,
-            extra={"jobs": jobs, "store": store},
+            extra={
+                "instance": str(owner),
+                "jobs": jobs,
+                "store": store,
+                "timezone": zone,
+                "workers": workers,
+            },
         )
         self._emit("SchedulerStarted")
 
@@ -100,10 +76,10 @@ class Reporter:
         safe_log(
             log,
             logging.WARNING,
-            "shutdown: %d jobs still running after %.1fs and left behind (they ignore "
+            "shutdown: %d jobs still running after %s and left behind (they ignore "
             "cancel_event): %s; their leases expire and a peer records them as lost",
             len(still),
-            timeout,
+            format_duration(timeout),
             ", ".join(still),
             extra={"still_running": list(still)},
         )
@@ -172,15 +148,37 @@ class Reporter:
         """The job's definition is the store's again: a later loss is reported again."""
         self._superseded.discard(job_id)
 
-    def unloadable(self, job_id: str, error: BaseException) -> None:
+    def unloadable(self, job_id: str, ref: str, error: BaseException) -> None:
         safe_log(
             log,
             logging.ERROR,
-            "stored job %s cannot be loaded (%s); it is kept in the store, marked "
-            "broken, and not run",
+            "stored job %s (function %s) cannot be loaded: %s; it is kept in the "
+            "store, marked broken, and not run",
             job_id,
+            ref,
             error,
-            extra={"job_id": job_id, "error": str(error)},
+            extra={"job_id": job_id, "func_ref": ref, "error": str(error)},
+        )
+
+    def unreadable_rows(self, error: BaseException) -> None:
+        safe_log(
+            log,
+            logging.ERROR,
+            "the store holds a job row that cannot be read (%s: %s); jobs added at "
+            "run time are not loaded until it is fixed or removed",
+            type(error).__name__,
+            error,
+            extra={"error": str(error)},
+        )
+
+    def preview_unavailable(self, error: BaseException) -> None:
+        safe_log(
+            log,
+            logging.WARNING,
+            "store unavailable before start (%s): listing without its dynamic jobs and "
+            "last fires",
+            error,
+            extra={"error": str(error)},
         )
 
     def reregistered(self, job_id: str) -> None:
@@ -223,8 +221,8 @@ class Reporter:
         safe_log(
             log,
             logging.DEBUG if flap else logging.WARNING,
-            "store available again after %.1fs; %d waiting jobs resume by the catch-up rules",
-            seconds,
+            "store available again after %s; %d waiting jobs resume by the catch-up rules",
+            format_duration(seconds),
             waiting,
             extra={"outage_seconds": seconds},
         )
@@ -266,187 +264,6 @@ class Reporter:
             job_id,
             exc_info=True,
             extra={"job_id": job_id},
-        )
-
-    # -- one fire ------------------------------------------------------------------------
-    def submitted(self, job: Job, fire: datetime) -> None:
-        self._emit("JobSubmitted", job_id=job.id, scheduled_time=fire)
-
-    def internal_error(self, job_id: str) -> None:
-        safe_log(log, logging.ERROR, "internal error running job %s", job_id, exc_info=True)
-
-    def not_run(self, event: str, what: str, job: Job, fire: datetime, reason: str) -> None:
-        """A fire recorded without a run: ``JobMissed`` or ``JobSkipped``."""
-        safe_log(
-            log,
-            logging.WARNING,
-            "job %s %s: fire at %s, %s",
-            job.id,
-            what,
-            fire.astimezone(job.timezone).isoformat(),
-            reason,
-            extra={**fire_extra(job, fire, 1), "outcome": what, "reason": reason},
-        )
-        self._emit(event, job_id=job.id, scheduled_time=fire, reason=reason)
-
-    def taken(self, key: str) -> None:
-        log.debug("fire %s taken by another instance", key)
-
-    def run_started(
-        self, job: Job, fire: datetime, local: datetime, attempt: int, coalesced: int
-    ) -> None:
-        # The log facts cost a few microseconds a fire: built only when logged.
-        if log.isEnabledFor(logging.INFO):
-            safe_log(
-                log,
-                logging.INFO,
-                "job %s (%s) started: scheduled %s %s, attempt %d%s",
-                job.id,
-                job.name,
-                local.isoformat(),
-                tz_name(job.timezone),
-                attempt,
-                f", folding {coalesced} overdue fires" if coalesced else "",
-                extra={**fire_extra(job, fire, attempt), "coalesced": coalesced},
-            )
-        self._emit("JobStarted", job_id=job.id, scheduled_time=fire, attempt=attempt)
-
-    def succeeded(
-        self, job: Job, fire: datetime, attempt: int, duration: float, result: str | None
-    ) -> None:
-        if log.isEnabledFor(logging.INFO):
-            safe_log(
-                log,
-                logging.INFO,
-                "job %s succeeded in %.3fs: %s",
-                job.id,
-                duration,
-                result,
-                extra={
-                    **fire_extra(job, fire, attempt),
-                    "outcome": "succeeded",
-                    "duration": duration,
-                    "result": result,
-                },
-            )
-
-    def succeeded_event(
-        self, job: Job, fire: datetime, attempt: int, duration: float, result: str | None
-    ) -> None:
-        self._emit(
-            "JobSucceeded",
-            job_id=job.id,
-            scheduled_time=fire,
-            attempt=attempt,
-            duration=duration,
-            result=result,
-        )
-
-    def failed(
-        self, job: Job, fire: datetime, attempt: int, duration: float, exc: BaseException
-    ) -> str:
-        """Log a failed attempt; returns its error text (``TypeName: message``)."""
-        error = f"{type(exc).__name__}: {exc}"
-        safe_log(
-            log,
-            logging.ERROR,
-            "job %s failed after %.3fs (attempt %d): %s",
-            job.id,
-            duration,
-            attempt,
-            error,
-            exc_info=(type(exc), exc, exc.__traceback__),
-            extra={
-                **fire_extra(job, fire, attempt),
-                "outcome": "failed",
-                "duration": duration,
-                "error": error,
-            },
-        )
-        return error
-
-    def retrying(self, job: Job, fire: datetime, attempt: int, delay: float, error: str) -> None:
-        safe_log(
-            log,
-            logging.INFO,
-            "job %s will retry in %.0fs (attempt %d of %d)",
-            job.id,
-            delay,
-            attempt + 1,
-            job.options.retries + 1,
-            extra={**fire_extra(job, fire, attempt), "delay": delay},
-        )
-        self._emit(
-            "JobRetried",
-            job_id=job.id,
-            scheduled_time=fire,
-            attempt=attempt,
-            delay=delay,
-            error=error,
-        )
-
-    def failed_event(
-        self,
-        job: Job,
-        fire: datetime,
-        attempt: int,
-        duration: float,
-        error: str,
-        exc: BaseException,
-    ) -> None:
-        if self.events:
-            import traceback
-
-            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            self._emit(
-                "JobFailed",
-                job_id=job.id,
-                scheduled_time=fire,
-                attempt=attempt,
-                duration=duration,
-                error=error,
-                traceback=tb,
-            )
-
-    def outcome_unrecorded(self, job: Job, fire: datetime, attempt: int, outcome: str) -> None:
-        safe_log(
-            log,
-            logging.ERROR,
-            "job %s: could not record outcome %s of the fire at %s: store unavailable",
-            job.id,
-            outcome,
-            fire.isoformat(),
-            extra=fire_extra(job, fire, attempt),
-        )
-
-    def fenced_late(self, job: Job, fire: datetime, attempt: int, why: str) -> None:
-        """A run's outcome or start was refused: its lease was lost to a peer."""
-        safe_log(
-            log,
-            logging.WARNING,
-            "job %s, fire %s: %s; a peer has recorded it as lost",
-            job.id,
-            fire.isoformat(),
-            why,
-            extra=fire_extra(job, fire, attempt),
-        )
-
-    def timed_out(self, job: Job, fire: datetime, attempt: int) -> None:
-        safe_log(
-            log,
-            logging.WARNING,
-            "job %s timed out after %gs; its cancel_event is set (a thread cannot be killed: "
-            "the run holds its slot until the function returns)",
-            job.id,
-            job.options.timeout,
-            extra={**fire_extra(job, fire, attempt), "outcome": "timed_out"},
-        )
-        self._emit(
-            "JobTimedOut",
-            job_id=job.id,
-            scheduled_time=fire,
-            attempt=attempt,
-            timeout=job.options.timeout or 0.0,
         )
 
     # -- the heartbeat -------------------------------------------------------------------

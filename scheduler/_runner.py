@@ -36,11 +36,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import context
+from ._claim import FireClaimer
+from ._log import format_duration
 from ._report import short_repr
 from ._retry import FINISH_RETRY_DELAYS, job_retry_delay
-from ._ticker import jitter_offset
 from .exceptions import StoreUnavailable
-from .stores import Claim, ClaimStatus, FireKey, RunOutcome
+from .stores import Claim, RunOutcome
 
 if TYPE_CHECKING:
     from ._clock import Clock
@@ -97,6 +98,15 @@ class Runner:
         self._pool = pool
         self._run_context = run_context
         self._wake_heartbeat = wake_heartbeat
+        self._claimer = FireClaimer(
+            store=store,
+            owner=owner,
+            lease_seconds=lease_seconds,
+            now=now,
+            registry=registry,
+            health=health,
+            reporter=reporter,
+        )
         self.accepting = False  # Invariant: rebound by start() and shutdown only
         self._lock = threading.Lock()
         self._live: dict[str, LiveRun] = {}  # Invariant: under _lock
@@ -171,6 +181,7 @@ class Runner:
                     outcome=RunOutcome.TIMED_OUT,
                     attempt=run.ctx.attempt,
                     error="timed out; still running when the scheduler shut down",
+                    cancel_requested=True,
                 )
 
     # -- the ticker's side -----------------------------------------------------------------
@@ -260,110 +271,14 @@ class Runner:
             self._done()
 
     def _fire(self, job: Job, fire: datetime, coalesced: int, first: datetime) -> None:
-        registry = self._registry
-        if not registry.is_current(job):
+        if not self._registry.is_current(job):
             return  # removed or paused after the fire was dispatched: it is not a fire now
         if not self.accepting:
-            self._refused_at_shutdown(job, fire)
+            self._claimer.refuse_at_shutdown(job, fire)
             return
-        key = FireKey(job.id, fire)
-        jitter = job.options.jitter
-        start_at = fire + jitter_offset(job.id, fire, jitter) if jitter else fire
-        late = (self._now() - start_at).total_seconds()
-        grace = job.options.misfire_grace_time
-        try:
-            if grace is not None and late > grace:
-                reason = f"started {late:.1f}s late, past misfire_grace_time ({grace:g}s)"
-                if self._health.covers(fire):
-                    reason += " (store_unavailable)"
-                recorded = self._store.claim_missed(
-                    key,
-                    fingerprint=job._fingerprint,
-                    owner=self._owner,
-                    reason=reason,
-                    coalesced=coalesced,
-                )
-                claim = None
-            else:
-                claim = self._claim(job, key, coalesced)
-        except StoreUnavailable as exc:
-            # The job waits for the store from the first fire not yet settled (so the fires
-            # folded into this one are judged again, not lost).
-            waiting = (job, first) if registry.park(job) else None
-            self._health.failed(exc, waiting)
-            return
-        # Only now does the job's next fire go back to the ticker: the claims of one job's
-        # fires are made in order, one at a time, so a later fire is never claimed while an
-        # earlier one is still waiting for the store (the forward-only claim would then
-        # leave the earlier one to nobody). The next fire can still overlap this run.
-        registry.reschedule_after(job, fire)
-        if self._health.out:
-            for waiting_job, waiting_fire in self._health.recovered():
-                registry.place(waiting_job, waiting_fire)
-        if claim is None:
-            if recorded:
-                self._reporter.not_run("JobMissed", "missed", job, fire, reason)
-            return
-        if claim.status is ClaimStatus.CLAIMED:
+        claim = self._claimer.claim(job, fire, coalesced, first)
+        if claim is not None:
             self.execute(job, claim, coalesced=coalesced)
-        elif claim.status is ClaimStatus.SKIPPED:
-            reason = f"max_instances ({job.options.max_instances}) reached"
-            self._reporter.not_run("JobSkipped", "skipped", job, fire, reason)
-        elif claim.status is ClaimStatus.SUPERSEDED:
-            self._reporter.superseded(job.id, self._stored_summary(job.id))
-        else:
-            self._reporter.taken(key.key)
-
-    def _claim(self, job: Job, key: FireKey, coalesced: int) -> Claim:
-        def attempt() -> Claim:
-            return self._store.claim(
-                key,
-                fingerprint=job._fingerprint,
-                owner=self._owner,
-                max_instances=job.options.max_instances,
-                lease_seconds=self._lease_seconds,
-                coalesced=coalesced,
-            )
-
-        claim = attempt()
-        if claim.status is ClaimStatus.SUPERSEDED and not job.dynamic:
-            if self._store.get_job(job.id) is None:
-                # The row is gone although this code declares the job: the store lost its
-                # data (Redis restarted without persistence, a failover, a wiped table).
-                # Declared jobs belong to the code, so register again and claim once more.
-                self._store.register(job.get_definition(), owner=self._owner)
-                self._reporter.reregistered(job.id)
-                claim = attempt()
-        return claim
-
-    def _stored_summary(self, job_id: str) -> str:
-        """What the store holds for a job whose claim was superseded (for the warning)."""
-        try:
-            stored = self._store.get_job(job_id)
-        except Exception:
-            return "unknown"
-        if stored is None:
-            return "none: the job was removed from the store"
-        d = stored.definition
-        return (
-            f"{d.func_ref} trigger={d.trigger} args={d.args} kwargs={d.kwargs}, registered by "
-            f"{stored.registered_by} at {stored.registered_at.isoformat()}"
-        )
-
-    def _refused_at_shutdown(self, job: Job, fire: datetime) -> None:
-        """A fire that was due but not started when shutdown began. With a shared store a
-        peer (or this app's next start, by the catch-up rules) takes it; alone, record it."""
-        if self._store.shared:
-            return
-        reason = "scheduler shut down before the fire started"
-        with contextlib.suppress(Exception):
-            if self._store.claim_missed(
-                FireKey(job.id, fire),
-                fingerprint=job._fingerprint,
-                owner=self._owner,
-                reason=reason,
-            ):
-                self._reporter.not_run("JobMissed", "missed", job, fire, reason)
 
     def execute(self, job: Job, claim: Claim, *, coalesced: int = 0) -> None:
         """Run a claimed fire to its recorded outcome (attempts, retries, timeout)."""
@@ -420,13 +335,14 @@ class Runner:
                     run,
                     RunOutcome.TIMED_OUT,
                     attempt,
-                    error=f"timed out after {job.options.timeout:g}s; returned after "
-                    f"{duration:.3f}s",
+                    error=f"timed out after {format_duration(job.options.timeout or 0.0)}; "
+                    f"returned after {format_duration(duration)}",
                 )
                 return
             if ok:
                 result = short_repr(value)
-                report.succeeded(job, fire, attempt, duration, result)
+                cancelled = run.ctx.cancel_event.is_set()
+                report.succeeded(job, fire, attempt, duration, result, cancelled)
                 self._finish(run, RunOutcome.SUCCEEDED, attempt, result=result)
                 report.succeeded_event(job, fire, attempt, duration, result)
                 return
@@ -473,7 +389,12 @@ class Runner:
                 time.sleep(delay)
             try:
                 if not self._store.finish(
-                    run.claim, outcome=outcome, attempt=attempt, error=error, result=result
+                    run.claim,
+                    outcome=outcome,
+                    attempt=attempt,
+                    error=error,
+                    result=result,
+                    cancel_requested=run.ctx.cancel_event.is_set(),
                 ):
                     why = f"its outcome ({outcome}) came after the lease was lost"
                     self._reporter.fenced_late(run.job, fire, run.ctx.attempt, why)

@@ -33,28 +33,34 @@ a leaf. The pieces are built in ``__init__`` and rebuilt in a forked child.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from datetime import timedelta, tzinfo
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from . import _hooks
 from ._clock import Clock, SystemClock
+from ._conveniences import Conveniences
 from ._pieces import Pieces, build_pieces
+from ._refs import HOW_TO_ALLOW, Allowlist
 from ._report import Reporter
 from ._tz import tz_name, zone
 from .exceptions import (
     ConfigurationError,
+    InvalidJob,
     InvalidTrigger,
+    JobNotFound,
     SchedulerAlreadyRunning,
     SchedulerNotRunning,
     unknown_name_message,
 )
 from .job import Job, JobOptions
 from .stores import Owner, RunRecord, Store, from_url
+from .stores._url import describe_store
 from .triggers import Trigger, coerce
 from .triggers.once import Once
 
@@ -63,10 +69,6 @@ __all__ = ["Scheduler"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _DEFAULT_OPTIONS = JobOptions()
-#: the longest shutdown waits for the ticker thread to stop (seconds)
-TICKER_STOP_TIMEOUT = 5.0
-#: how long shutdown waits for the heartbeat thread to stop (seconds)
-HEARTBEAT_STOP_TIMEOUT = 1.0
 #: run_forever looks for a stop request this often (seconds; signals wake it anyway)
 STOP_POLL = 1.0
 
@@ -83,7 +85,7 @@ def pieces_of(scheduler: Scheduler) -> Pieces:
     return scheduler._pieces
 
 
-class Scheduler:
+class Scheduler(Conveniences):
     """Runs jobs on a thread pool at the times their triggers say.
 
     :param timezone: the zone for triggers that do not name one (name, ZoneInfo, pytz, tzinfo)
@@ -98,6 +100,11 @@ class Scheduler:
     :param run_context: ``callable(job)`` returning a context manager entered around every
         job call on its pool thread (integrations use it for an app context or DB handling)
     :param clock: the time source (:class:`scheduler.testing.VirtualClock` in tests)
+    :param allowed_modules: dotted module names whose functions jobs added at run time to a
+        durable store may name (``["myapp.jobs"]`` also allows ``myapp.jobs.nightly``, not
+        ``myapp.jobsevil``); functions registered with :meth:`task` are allowed too. A stored
+        job naming anything else is never imported: it is marked broken. See
+        docs/security.md
     :raises ConfigurationError: any bad argument, at once
     """
 
@@ -112,6 +119,7 @@ class Scheduler:
         lease_seconds: float = 30.0,
         run_context: Callable[[Job], contextlib.AbstractContextManager[Any]] | None = None,
         clock: Clock | None = None,
+        allowed_modules: Iterable[str] = (),
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -131,6 +139,7 @@ class Scheduler:
         if run_context is not None and not callable(run_context):
             raise ConfigurationError(f"run_context must be callable, got {run_context!r}")
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self._allowed = Allowlist(allowed_modules)
         self.store: Store = store if isinstance(store, Store) else from_url(store)
         self.store.bind_clock(self.clock)
         self.owner = Owner.current()
@@ -156,6 +165,8 @@ class Scheduler:
             run_context=self._run_context,
             reporter=self._reporter,
             make_job=partial(Job, self),
+            make_view=partial(Job.from_stored, self, default_timezone=self.timezone),
+            allowed=self._allowed,
             jobs=jobs,
         )
         self._now = pieces.now
@@ -194,9 +205,10 @@ class Scheduler:
         :param options: ``max_instances``, ``misfire_grace_time``, ``coalesce``, ``jitter``,
             ``retries``, ``timeout`` (see :class:`~scheduler.job.JobOptions`)
         :raises InvalidTrigger: bad trigger, or a ``Once`` in the past
-        :raises InvalidJob: not callable, unknown option, bad option value; with a durable
-            store, non-JSON arguments, or (added while running) a function that cannot be
-            imported by name
+        :raises InvalidJob: not callable, bad id, unknown option, bad option value; with a
+            durable store, non-JSON arguments, or (added while running) a function that
+            cannot be imported by name or that this process did not allow (:meth:`task`,
+            ``allowed_modules``)
         :raises DuplicateJobId: the id is taken and ``replace_existing`` is False
         """
         trig = coerce(trigger).with_default_timezone(self.timezone)
@@ -223,6 +235,15 @@ class Scheduler:
             dynamic=running and self.store.durable,
             durable=self.store.durable,
         )
+        if job.dynamic and not self._allowed.allows_func(job.func, job.func_ref or ""):
+            # Every instance loads a dynamic job from the store, and each runs only what it
+            # allowed: refused here, it would be marked broken everywhere else.
+            raise InvalidJob(
+                f"{job.func_ref!r} cannot be added while the scheduler runs: a job added at "
+                f"run time is stored and loaded by every instance, which only run functions "
+                f"they allowed; {HOW_TO_ALLOW}",
+                job_id=job.id,
+            )
         self._registry.add(job, replace_existing=replace_existing, activate=running)
         return job
 
@@ -235,48 +256,68 @@ class Scheduler:
 
         return register
 
-    def every(self, interval: float = 1) -> Any:
-        """The ``schedule`` library's vocabulary: ``sched.every(10).minutes.do(func)``."""
-        from .fluent import Every
+    @overload
+    def task(self, func: F) -> F: ...
 
-        return Every(self, interval)
+    @overload
+    def task(self, func: None = None) -> Callable[[F], F]: ...
 
-    def adopt(self, schedule_scheduler: Any) -> list[Job]:
-        """Take over the jobs of a ``schedule.Scheduler`` (see :func:`scheduler.fluent.adopt`)."""
-        from .fluent import adopt
+    def task(self, func: F | None = None) -> F | Callable[[F], F]:
+        """Allow ``func`` in jobs added at run time; a decorator that returns it unchanged.
 
-        return adopt(self, schedule_scheduler)
+        A job added after :meth:`start` to a durable store is stored and loaded by every
+        instance, and each instance runs only the functions it allowed: those registered
+        here (so import the module with the ``@sched.task`` functions in every process) and
+        those under ``allowed_modules``. Schedules nothing by itself::
 
-    def add_celery_task(self, name: str, trigger: Trigger | str | timedelta, **options: Any) -> Job:
-        """Send the Celery task ``name`` at each fire, each fire once across every process
-        sharing the store (extra ``[celery]``; see :func:`scheduler.contrib.celery.add_celery_task`
-        for ``args``, ``kwargs``, ``options``, ``app`` and ``follow_results``)."""
-        from .contrib.celery import add_celery_task
+            @sched.task
+            def send_reminder(user_id: int) -> None: ...
 
-        return add_celery_task(self, name, trigger, **options)
+            sched.add_job(send_reminder, Once(when), args=[42])   # at run time
 
-    def add_rq_job(self, func: Any, trigger: Trigger | str | timedelta, **options: Any) -> Job:
-        """Enqueue ``func`` (``'pkg.mod:func'``) on an RQ queue at each fire, each fire once
-        (extra ``[rq]``; see :func:`scheduler.contrib.rq.add_rq_job` for ``queue``, ``args``,
-        ``kwargs``, ``connection`` and ``follow_results``)."""
-        from .contrib.rq import add_rq_job
-
-        return add_rq_job(self, func, trigger, **options)
+        :raises InvalidJob: a lambda, nested function, partial or a function in ``__main__``
+            (other processes could not import it by name)
+        """
+        if func is None:
+            return self.task
+        self._allowed.add(func)
+        return func
 
     def get_jobs(self) -> list[Job]:
-        return self._registry.jobs()
+        """The jobs, in the order they were added. Before :meth:`start`, with a durable
+        store, the jobs added at run time (by any instance) follow, read from their stored
+        definitions: ``dynamic`` is True, ``func_ref`` names the function, which is *not*
+        imported here (``start()`` loads them), and ``broken`` says why one cannot run."""
+        jobs = self._registry.jobs()
+        if self._state == "stopped":
+            jobs += self._pieces.preview.stored_jobs({job.id for job in jobs})
+        return jobs
 
     def get_job(self, job_id: str) -> Job:
-        """:raises JobNotFound: no such id"""
-        return self._registry.get(job_id)
-
-    def remove_job(self, job_id: str) -> None:
-        """Stop scheduling the job here. A job added at run time to a durable store is
-        removed from the store too, so every instance drops it.
+        """The job with this id; before :meth:`start` also a dynamic one in the store (see
+        :meth:`get_jobs`).
 
         :raises JobNotFound: no such id
         """
-        self._registry.remove(job_id)
+        job = self._registry.find(job_id)
+        if job is None and self._state == "stopped":
+            job = self._pieces.preview.stored_job(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
+
+    def remove_job(self, job_id: str) -> None:
+        """Stop scheduling the job here. A job added at run time to a durable store is
+        removed from the store too, so every instance drops it; before :meth:`start` that
+        works without loading it.
+
+        :raises JobNotFound: no such id
+        :raises StoreUnavailable: before start, the store holding the job cannot be reached
+        """
+        if self._state == "stopped" and self._registry.find(job_id) is None and self.store.durable:
+            self._pieces.preview.remove_stored(job_id)
+        else:
+            self._registry.remove(job_id)
 
     def pause_job(self, job_id: str) -> Job:
         """Stop firing the job in this process until :meth:`resume_job`; fires that fall
@@ -351,10 +392,13 @@ class Scheduler:
                 self._runner.stop_accepting()
                 self.store.close()
                 raise
-            self._ticker.start()
-            self._heartbeat.start()
+            self._pieces.start_threads()
         self._reporter.started(
-            len(self._registry), type(self.store).__name__, tz_name(self.timezone), self.max_workers
+            self.owner,
+            len(self._registry),
+            describe_store(self.store),
+            tz_name(self.timezone),
+            self.max_workers,
         )
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> bool:
@@ -376,17 +420,7 @@ class Scheduler:
             self._state = "stopping"
             self._runner.stop_accepting()
         timeout = self.shutdown_timeout if timeout is None else max(0.0, float(timeout))
-        self._ticker.stop(timeout=min(timeout, TICKER_STOP_TIMEOUT) or 0.1)
-        self._runner.cancel_all()
-        if wait:
-            self._runner.wait_idle(timeout)
-        still = self._runner.still_running()
-        self._runner.release_timed_out()
-        clean = not still and (wait or self._runner.inflight == 0)
-        if still:
-            self._reporter.left_behind(still, timeout)
-        self._heartbeat.stop(timeout=HEARTBEAT_STOP_TIMEOUT)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        clean, still = self._pieces.stop(wait=wait, timeout=timeout)
         with contextlib.suppress(Exception):
             self.store.close()
         with self._life:
@@ -396,13 +430,21 @@ class Scheduler:
         self._stop_requested.set()
         return clean
 
-    def run_forever(self) -> bool:
+    def run_forever(self, *, configure_logging: bool = True) -> bool:
         """Start (if needed) and block until SIGINT or SIGTERM (or :meth:`shutdown` from
         another thread), then shut down gracefully. What a management command or a
         container entrypoint calls.
 
+        :param configure_logging: as ``scheduler run`` does, add a stderr handler at INFO
+            when no handler would handle the ``scheduler`` logger's records (so that a
+            script shows that it started and what its jobs do); False leaves logging alone
         :returns: what :meth:`shutdown` returned
         """
+        if configure_logging:
+            from .cli import has_level_handler, setup_logging
+
+            if not has_level_handler(logging.getLogger("scheduler")):
+                setup_logging("INFO", "text")
         # The handlers go in before start(): a signal that arrives while it starts (say, a
         # container stopped at once) must shut down gracefully, not kill the process.
         import signal
@@ -473,3 +515,4 @@ class Scheduler:
             self.start()
         except Exception as exc:  # the child runs no jobs: say why, loudly
             self._reporter.restart_after_fork_failed(os.getpid(), exc)
+

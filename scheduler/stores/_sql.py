@@ -165,13 +165,15 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX IF NOT EXISTS {p}runs_job_outcome ON {p}runs (job_id, outcome)",
         "CREATE INDEX IF NOT EXISTS {p}runs_lease ON {p}runs (lease_expires) WHERE outcome IS NULL",
     ),
+    # 2: whether a run's cancel_event was set before it returned (#9)
+    ("ALTER TABLE {p}runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",),
 ]
 
 _META = "CREATE TABLE IF NOT EXISTS {p}meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 _JOB_COLS = "definition, fingerprint, anchor, last_fire, registered_by, registered_at, broken"
 _RUN_COLS = (
     "run_id, job_id, scheduled_time, outcome, attempt, token, claimed_at, started_at, "
-    "finished_at, lease_expires, error, result, owner, coalesced"
+    "finished_at, lease_expires, error, result, owner, coalesced, cancel_requested"
 )
 _SQL = {
     "version": "SELECT value FROM {p}meta WHERE key = 'schema_version'",
@@ -200,7 +202,7 @@ _SQL = {
     "live_leases": "SELECT COUNT(*) FROM {p}runs WHERE job_id = ? AND outcome IS NULL "
     "AND lease_expires > ?",
     "run_insert": f"INSERT INTO {{p}}runs ({_RUN_COLS}) VALUES "
-    "(?, ?, ?, ?, 1, ?, ?, NULL, ?, ?, ?, NULL, ?, ?) "
+    "(?, ?, ?, ?, 1, ?, ?, NULL, ?, ?, ?, NULL, ?, ?, 0) "
     "ON CONFLICT (job_id, scheduled_time) DO NOTHING",
     "run_count": "SELECT COUNT(*) FROM {p}runs WHERE job_id = ?",
     "prune_oldest": "DELETE FROM {p}runs WHERE run_id IN (SELECT run_id FROM {p}runs "
@@ -212,7 +214,7 @@ _SQL = {
     "renew": "UPDATE {p}runs SET lease_expires = ? "
     "WHERE run_id = ? AND token = ? AND outcome IS NULL",
     "finish": "UPDATE {p}runs SET outcome = ?, attempt = ?, finished_at = ?, "
-    "lease_expires = NULL, error = ?, result = ? "
+    "lease_expires = NULL, error = ?, result = ?, cancel_requested = ? "
     "WHERE run_id = ? AND token = ? AND outcome IS NULL",
     "reap": "UPDATE {p}runs SET outcome = 'lost', finished_at = ?, lease_expires = NULL, "
     "error = CASE WHEN started_at IS NULL THEN 'lease expired (never started)' "
@@ -366,6 +368,7 @@ class SQLStore(Store):
             result=row[11],
             owner=row[12],
             coalesced=row[13],
+            cancel_requested=bool(row[14]),
         )
 
     # -- jobs ------------------------------------------------------------------------------
@@ -555,11 +558,12 @@ class SQLStore(Store):
         attempt: int,
         error: str | None = None,
         result: str | None = None,
+        cancel_requested: bool = False,
     ) -> bool:
         def tx(cur: Cursor) -> bool:
             now = self.dialect.ts(self._db_now(cur))
             values = (RunOutcome(outcome).value, attempt, now, error, result,
-                      claim.run_id, claim.token)  # fmt: skip
+                      int(cancel_requested), claim.run_id, claim.token)  # fmt: skip
             cur.execute(self._sql["finish"], values)
             return cur.rowcount == 1
 

@@ -85,6 +85,7 @@ class _Run:
 
     __slots__ = (
         "attempt",
+        "cancel_requested",
         "claimed_at",
         "coalesced",
         "error",
@@ -128,6 +129,7 @@ class _Run:
         self.result: str | None = None
         self.owner = owner
         self.coalesced = coalesced
+        self.cancel_requested = False
 
     def frozen(self) -> RunRecord:
         return RunRecord(
@@ -145,6 +147,7 @@ class _Run:
             result=self.result,
             owner=self.owner,
             coalesced=self.coalesced,
+            cancel_requested=self.cancel_requested,
         )
 
 
@@ -426,6 +429,7 @@ class MemoryStore(Store):
         attempt: int,
         error: str | None = None,
         result: str | None = None,
+        cancel_requested: bool = False,
     ) -> bool:
         now = self.now()
         outcome = RunOutcome(outcome)
@@ -439,6 +443,7 @@ class MemoryStore(Store):
             run.lease_expires = None
             run.error = error
             run.result = result
+            run.cancel_requested = cancel_requested
             self._release(run)
             return True
 

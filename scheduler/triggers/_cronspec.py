@@ -220,6 +220,10 @@ def _nearest_weekday(target: int, ndays: int, first: int) -> int:
 # -- parsing ------------------------------------------------------------------------------
 
 
+#: no cron field goes past 59: ten digits or more are refused before they are converted
+_HUGE_NUMBER = re.compile(r"\d{10,}")
+
+
 class _Parser:
     def __init__(self, expression: str) -> None:
         self.expression = expression
@@ -360,6 +364,9 @@ class _Parser:
             if not _PLAIN.match(part):
                 bad = next(c for c in part if not _PLAIN.match(c))
                 self.error(f"unexpected character {bad!r}", name, part)
+            huge = _HUGE_NUMBER.search(part)
+            if huge:  # refused before int(), which gives up on numbers of 4,300+ digits
+                self.error(f"a {len(huge.group())}-digit number is far too large", name, part)
             fields[name] = self.field(part, name)
         dom, dow = fields["day of month"], fields["day of week"]
         spec = CronSpec(

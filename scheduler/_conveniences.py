@@ -1,0 +1,52 @@
+"""Conveniences of the :class:`~scheduler.Scheduler` that build on its public API.
+
+The ``schedule`` library's vocabulary (:meth:`Conveniences.every`, :meth:`Conveniences.adopt`)
+and the hand-offs to Celery and RQ. Each only calls ``add_job``: kept apart from the facade
+(:mod:`scheduler.scheduler`) so that it stays the wiring and the core API.
+
+Threads and state: none of its own.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from .job import Job
+    from .scheduler import Scheduler
+    from .triggers import Trigger
+
+__all__ = ["Conveniences"]
+
+
+class Conveniences:
+    """Mixed into :class:`~scheduler.Scheduler`."""
+
+    def every(self, interval: float = 1) -> Any:
+        """The ``schedule`` library's vocabulary: ``sched.every(10).minutes.do(func)``."""
+        from .fluent import Every
+
+        return Every(cast("Scheduler", self), interval)
+
+    def adopt(self, schedule_scheduler: Any) -> list[Job]:
+        """Take over the jobs of a ``schedule.Scheduler`` (see :func:`scheduler.fluent.adopt`)."""
+        from .fluent import adopt
+
+        return adopt(cast("Scheduler", self), schedule_scheduler)
+
+    def add_celery_task(self, name: str, trigger: Trigger | str | timedelta, **options: Any) -> Job:
+        """Send the Celery task ``name`` at each fire, each fire once across every process
+        sharing the store (extra ``[celery]``; see :func:`scheduler.contrib.celery.add_celery_task`
+        for ``args``, ``kwargs``, ``options``, ``app`` and ``follow_results``)."""
+        from .contrib.celery import add_celery_task
+
+        return add_celery_task(cast("Scheduler", self), name, trigger, **options)
+
+    def add_rq_job(self, func: Any, trigger: Trigger | str | timedelta, **options: Any) -> Job:
+        """Enqueue ``func`` (``'pkg.mod:func'``) on an RQ queue at each fire, each fire once
+        (extra ``[rq]``; see :func:`scheduler.contrib.rq.add_rq_job` for ``queue``, ``args``,
+        ``kwargs``, ``connection`` and ``follow_results``)."""
+        from .contrib.rq import add_rq_job
+
+        return add_rq_job(cast("Scheduler", self), func, trigger, **options)
