@@ -315,7 +315,8 @@ def format_jobs(sched: Scheduler) -> str:
         tz = getattr(job, "timezone", None)
         rows.append((label, job.trigger.describe(), when, _last_run(sched, job.id, tz)))
         shown.add(str(job.id))
-    for job_id, ref, _ in _broken_jobs(sched, shown):
+    stored_broken = _broken_jobs(sched, shown)
+    for job_id, ref, _ in stored_broken:
         rows.append((job_id, f"function {ref}", "BROKEN (never runs)", "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
@@ -324,7 +325,7 @@ def format_jobs(sched: Scheduler) -> str:
     ]
     if len(rows) == 1:
         lines.append("(no jobs)")
-    for job_id, _, reason in broken:
+    for job_id, _, reason in stored_broken:
         lines.append(f"broken {job_id}: {reason}")
     return "\n".join(lines) + "\n"
 
