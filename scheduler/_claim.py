@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ._log import format_duration
-from ._ticker import jitter_offset
+from ._ticker import start_time
 from .exceptions import StoreDataError, StoreUnavailable
 from .stores import Claim, ClaimStatus, FireKey
 
@@ -65,9 +65,7 @@ class FireClaimer:
         """
         registry = self._registry
         key = FireKey(job.id, fire)
-        jitter = job.options.jitter
-        start_at = fire + jitter_offset(job.id, fire, jitter) if jitter else fire
-        late = (self._now() - start_at).total_seconds()
+        late = (self._now() - start_time(job, fire)).total_seconds()
         grace = job.options.misfire_grace_time
         try:
             if grace is not None and late > grace:

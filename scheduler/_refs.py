@@ -240,9 +240,3 @@ def check_json(value: Any, path: str) -> Any:
     raise InvalidJob(
         f"{path} is of type {type(value).__name__}, which is not JSON-serialisable{hint}"
     )
-
-
-def json_text(value: Any) -> str:
-    import json
-
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ._report import Reporter
     from .job import Job
 
-__all__ = ["Ticker", "jitter_offset"]
+__all__ = ["Ticker", "jitter_offset", "start_time"]
 
 #: what the ticker hands a due fire to: ``(job, fire, coalesced, first)``
 Submit = Callable[["Job", datetime, int, datetime], None]
@@ -49,6 +49,13 @@ Submit = Callable[["Job", datetime, int, datetime], None]
 COALESCE_LIMIT = 100_000
 #: due fires popped and handed over at a time
 BATCH = 256
+
+
+def start_time(job: Job, fire: datetime) -> datetime:
+    """When ``fire`` of ``job`` starts: the fire time plus its jitter (the ticker hands it
+    over then, and the claimer measures lateness from it)."""
+    jitter = job.options.jitter
+    return fire + jitter_offset(job.id, fire, jitter) if jitter else fire
 
 
 def jitter_offset(job_id: str, fire: datetime, jitter: float) -> timedelta:
@@ -92,8 +99,7 @@ class Ticker(LoopThread):
     # -- called from any thread ------------------------------------------------------------
     def push(self, job: Job, fire: datetime) -> None:
         """Put ``job`` in the heap for ``fire`` (aware UTC), replacing any entry it had."""
-        jitter = job.options.jitter
-        due = fire + jitter_offset(job.id, fire, jitter) if jitter else fire
+        due = start_time(job, fire)
         with self._lock:
             job._version += 1
             job._next_fire = fire

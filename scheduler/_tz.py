@@ -8,12 +8,12 @@ Accepted: an IANA name, a ``ZoneInfo``, a pytz zone (by its ``zone`` name), ``da
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .exceptions import InvalidTimezone
 
-__all__ = ["UTC", "aware_utc", "tz_name", "zone"]
+__all__ = ["UTC", "tz_name", "zone"]
 
 UTC = timezone.utc
 
@@ -66,14 +66,3 @@ def tz_name(tz: tzinfo) -> str:
     minutes = abs(int(offset.total_seconds())) // 60
     return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
-
-def aware_utc(dt: datetime, what: str = "datetime") -> datetime:
-    """``dt`` as an aware UTC datetime; a naive one is refused (we never guess its zone here)."""
-    if dt.tzinfo is None or dt.tzinfo.utcoffset(dt) is None:
-        from .exceptions import InvalidTrigger
-
-        raise InvalidTrigger(
-            f"{what} {dt.isoformat()} is naive; pass an aware datetime "
-            f"(e.g. datetime(..., tzinfo=ZoneInfo('Europe/Bratislava')))"
-        )
-    return dt.astimezone(UTC)

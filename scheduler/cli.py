@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import os
 import re
@@ -39,12 +38,21 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ._listing import format_jobs
+from ._logsetup import JSONFormatter, has_level_handler, setup_logging
 from .exceptions import ConfigurationError, InvalidCronExpression, SchedulerError
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
 
-__all__ = ["JSONFormatter", "load_target", "main"]
+__all__ = [
+    "JSONFormatter",
+    "format_jobs",
+    "has_level_handler",
+    "load_target",
+    "main",
+    "setup_logging",
+]
 
 logger = logging.getLogger("scheduler.cli")
 
@@ -102,72 +110,6 @@ def load_target(spec: str) -> Scheduler:
             f"{spec} was called as a factory but returned {type(made).__name__}, not a Scheduler"
         )
     raise UsageError(f"{spec} is a {type(obj).__name__}, not a Scheduler or a factory of one")
-
-
-# -- logging -----------------------------------------------------------------------------------
-
-_STANDARD_ATTRS = frozenset(
-    logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None).__dict__
-) | {"message", "asctime", "taskName"}
-
-
-class JSONFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and every ``extra`` field."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                data[key] = value
-        if record.exc_info:
-            data["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str)
-
-
-def has_level_handler(log: logging.Logger) -> bool:
-    """Whether a record at ``log``'s effective level would reach some handler.
-
-    Walks up the hierarchy as :meth:`logging.Logger.callHandlers` does (Flask does the same).
-    """
-    level = log.getEffectiveLevel()
-    current: logging.Logger | None = log
-    while current:
-        if any(handler.level <= level for handler in current.handlers):
-            return True
-        if not current.propagate:
-            break
-        current = current.parent
-    return False
-
-
-def setup_logging(level: str, fmt: str, stream: TextIO | None = None) -> logging.Handler | None:
-    """Set the ``scheduler`` logger's level; add a handler on the root logger only if no handler
-    would receive the ``scheduler`` logger's records (the user's own configuration wins).
-
-    :returns: the handler added, or None
-    """
-    lib = logging.getLogger("scheduler")
-    lib.setLevel(level)
-    if has_level_handler(lib):
-        return None
-    handler = logging.StreamHandler(stream or sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JSONFormatter())
-    else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-        )
-    root = logging.getLogger()
-    root.addHandler(handler)
-    # The jobs' own INFO logs are what people want to see in a dedicated process.
-    if root.level > logging.getLevelName(level):
-        root.setLevel(level)
-    return handler
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -238,96 +180,6 @@ def cmd_next(args: argparse.Namespace, out: TextIO) -> int:
     if printed == 0:
         out.write("no further fire times\n")
     return EXIT_OK
-
-
-def _next_run(job: Any) -> datetime | None:
-    nxt = getattr(job, "next_run_time", None)
-    if nxt is None and not getattr(job, "paused", False):
-        # Not started yet: compute it the way the scheduler will.
-        nxt = job.trigger.next_after(datetime.now(timezone.utc))
-    if nxt is None:
-        return None
-    tz = getattr(job, "timezone", None) or getattr(job.trigger, "timezone", None)
-    return nxt.astimezone(tz) if tz is not None else nxt
-
-
-def _last_run(sched: Scheduler, job_id: str, tz: tzinfo | None) -> str:
-    """The last run's outcome and start time, in the job's zone (as NEXT RUN is)."""
-    try:
-        runs = sched.get_runs(job_id=job_id, limit=1)
-    except SchedulerError:
-        return "?"
-    if not runs:
-        return "-"
-    run = runs[0]
-    outcome = str(run.outcome) if run.outcome is not None else "running"
-    if run.cancel_requested:
-        outcome += " (cancel requested)"
-    when = run.started_at or run.scheduled_time
-    if when is None:
-        return outcome
-    local = when.astimezone(tz) if tz is not None else when
-    return f"{outcome} {local.isoformat(sep=' ', timespec='seconds')}"
-
-
-def _printable(value: object) -> str:
-    """Text from a store row, with control characters escaped: whoever wrote the row must
-    not get to send escape sequences to the terminal."""
-    text = str(value)
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def _broken_jobs(sched: Scheduler, shown: set[str]) -> list[tuple[str, str, str]]:
-    """``(id, function, reason)`` of the stored jobs marked broken (never run), read from a
-    durable store; none when it cannot be read (``list`` must not fail for that)."""
-    if not sched.store.durable:
-        return []
-    try:
-        stored = sched.store.load_jobs(dynamic_only=True)
-    except Exception:  # an outage, or a row it cannot read: the table is still worth printing
-        return []
-    return [
-        (_printable(item.definition.id), _printable(item.definition.func_ref),
-         _printable(item.broken))
-        for item in stored
-        if item.broken and item.definition.id not in shown
-    ]
-
-
-def format_jobs(sched: Scheduler) -> str:
-    """The scheduler's jobs as a plain-text table: id (jobs added at run time marked
-    ``(dynamic)``), trigger in words, next run and last run in the job's zone, last outcome.
-
-    Shared with the Flask and Django commands, so all three print the same thing.
-    """
-    rows = [("ID", "TRIGGER", "NEXT RUN", "LAST RUN")]
-    shown: set[str] = set()
-    for job in sched.get_jobs():
-        broken = getattr(job, "broken", None)
-        if broken is not None:
-            when = f"broken: {_printable(broken)}"
-        elif getattr(job, "paused", False):
-            when = "paused"
-        else:
-            nxt = _next_run(job)
-            when = "never" if nxt is None else nxt.isoformat(sep=" ")
-        label = _printable(job.id) + (" (dynamic)" if getattr(job, "dynamic", False) else "")
-        tz = getattr(job, "timezone", None)
-        rows.append((label, job.trigger.describe(), when, _last_run(sched, job.id, tz)))
-        shown.add(str(job.id))
-    stored_broken = _broken_jobs(sched, shown)
-    for job_id, ref, _ in stored_broken:
-        rows.append((job_id, f"function {ref}", "BROKEN (never runs)", "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    if len(rows) == 1:
-        lines.append("(no jobs)")
-    for job_id, _, reason in stored_broken:
-        lines.append(f"broken {job_id}: {reason}")
-    return "\n".join(lines) + "\n"
 
 
 def run_until_signal(sched: Scheduler) -> bool:

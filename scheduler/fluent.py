@@ -244,7 +244,7 @@ class Every:
             h, m, s = self.at_time or (0, 0, 0)
             return Cron(f"{s} {m} {h} * * {_CRON_DOW[self.start_day]}", tz)
         if self.at_time is None:
-            return Interval(**{unit: n})
+            return Interval(**{unit: float(n)})  # type: ignore[arg-type]  # unit: a length
         h, m, s = self.at_time
         if unit == "minutes":
             return Cron(f"{s} * * * * *" if n == 1 else f"{s} */{_whole(n, 60)} * * * *", tz)
@@ -340,7 +340,9 @@ def adopt(scheduler: Any, source: Any) -> list[Any]:
     return adopted
 
 
-def _describe(scheduler: Any, job: Any) -> tuple[Every, Callable[..., Any], tuple, dict]:
+def _describe(
+    scheduler: Any, job: Any
+) -> tuple[Every, Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
     builder = Every(scheduler, job.interval)
     if job.start_day:
         builder = getattr(builder, job.start_day)

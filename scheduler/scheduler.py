@@ -441,7 +441,7 @@ class Scheduler(Conveniences):
         :returns: what :meth:`shutdown` returned
         """
         if configure_logging:
-            from .cli import has_level_handler, setup_logging
+            from ._logsetup import has_level_handler, setup_logging
 
             if not has_level_handler(logging.getLogger("scheduler")):
                 setup_logging("INFO", "text")

@@ -133,7 +133,7 @@ def check_uwsgi_threads() -> None:
     uwsgi = sys.modules.get("uwsgi")
     if uwsgi is None:
         try:
-            import uwsgi  # type: ignore[import-not-found, no-redef]
+            import uwsgi  # type: ignore[no-redef]
         except ImportError:
             return
     opt = getattr(uwsgi, "opt", {}) or {}

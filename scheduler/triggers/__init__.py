@@ -121,4 +121,5 @@ def from_dict(data: dict[str, Any]) -> Trigger:
     kind = data.get("type")
     if kind not in kinds:
         raise InvalidTrigger(f"unknown trigger type {kind!r} in stored definition {data!r}")
-    return kinds[kind].from_dict(data)
+    trigger: Trigger = kinds[kind].from_dict(data)
+    return trigger

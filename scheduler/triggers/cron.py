@@ -25,6 +25,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from .._time import is_aware, naive_message
 from .._tz import UTC, tz_name, zone
 from ..exceptions import InvalidTrigger
 from . import Trigger
@@ -36,11 +37,8 @@ __all__ = ["Cron"]
 def _check_aware(dt: datetime) -> None:
     if not isinstance(dt, datetime):
         raise InvalidTrigger(f"next_after() needs an aware datetime, got {type(dt).__name__}")
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise InvalidTrigger(
-            f"datetime {dt.isoformat()} is naive; pass an aware datetime "
-            f"(e.g. datetime(..., tzinfo=ZoneInfo('Europe/Bratislava')))"
-        )
+    if not is_aware(dt):
+        raise InvalidTrigger(naive_message("datetime", dt))
 
 
 def _offset_at(utc_naive: datetime, tz: tzinfo) -> timedelta:

@@ -12,28 +12,20 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
+from .._time import ONE_US as _ONE_US
+from .._time import from_us, is_aware, naive_message, to_us
 from .._tz import UTC
 from ..exceptions import InvalidTrigger
 from . import Trigger
 
 __all__ = ["Interval", "RandomInterval"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = 1_000_000
-_ONE_US = timedelta(microseconds=1)
 _LAST_US = ((datetime.max - datetime(1970, 1, 1)) // _ONE_US)
 #: the shortest interval: finer ones would keep a core busy folding fires that never run
 MIN_INTERVAL = timedelta(milliseconds=1)
 
 
-def to_us(dt: datetime) -> int:
-    """``dt`` as whole microseconds since the epoch (exact, no float rounding)."""
-    delta = dt - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * _US + delta.microseconds
-
-
-def from_us(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
 
 
 def _aware(dt: datetime | None, what: str) -> datetime | None:
@@ -41,11 +33,8 @@ def _aware(dt: datetime | None, what: str) -> datetime | None:
         return None
     if not isinstance(dt, datetime):
         raise InvalidTrigger(f"{what} must be a datetime, got {type(dt).__name__}")
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise InvalidTrigger(
-            f"{what} {dt.isoformat()} is naive; pass an aware datetime "
-            f"(e.g. datetime(..., tzinfo=ZoneInfo('Europe/Bratislava')))"
-        )
+    if not is_aware(dt):
+        raise InvalidTrigger(naive_message(what, dt))
     return dt.astimezone(UTC)
 
 

@@ -14,12 +14,13 @@ from typing import Any
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from ..._time import from_us, to_us
+
 __all__ = ["InstantField", "JobRun", "ScheduledJob"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-class InstantField(models.Field):  # type: ignore[type-arg]
+class InstantField(models.Field):
     """An instant as the scheduler's SQL stores keep it; read-only."""
 
     def db_type(self, connection: Any) -> str:
@@ -30,12 +31,12 @@ class InstantField(models.Field):  # type: ignore[type-arg]
             return None
         if isinstance(value, datetime):
             return value.astimezone(timezone.utc)
-        return _EPOCH + timedelta(microseconds=int(value))
+        return from_us(value)
 
     def get_prep_value(self, value: Any) -> Any:
         # Only reached by filters (admin date drill-down is off); mirror from_db_value.
         if isinstance(value, datetime):
-            return int((value - _EPOCH) / timedelta(microseconds=1))
+            return to_us(value)
         return value
 
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
@@ -99,4 +100,4 @@ class JobRun(models.Model):
     def duration(self) -> timedelta | None:
         if self.started_at is None or self.finished_at is None:
             return None
-        return self.finished_at - self.started_at  # type: ignore[no-any-return, operator]
+        return self.finished_at - self.started_at  # type: ignore[no-any-return]

@@ -18,7 +18,7 @@ class Command(BaseCommand):
         "are asked to stop and waited for up to shutdown_timeout). Exit 0 when every job "
         "finished in time, 1 otherwise. The recommended way to run jobs in production."
     )
-    requires_system_checks = "__all__"  # type: ignore[assignment]
+    requires_system_checks = "__all__"
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--log-format", choices=["text", "json"], default="text")
