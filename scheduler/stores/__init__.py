@@ -240,6 +240,8 @@ class RunRecord:
     result: str | None = None
     owner: str = ""  #: ``host:pid:instance``
     coalesced: int = 0  #: earlier overdue fires folded into this one
+    #: the scheduler had to kill the job's worker process (``executor="process"``)
+    killed: bool = False
 
     @property
     def duration(self) -> float | None:
@@ -390,9 +392,12 @@ class Store(ABC):
         attempt: int,
         error: str | None = None,
         result: str | None = None,
+        killed: bool = False,
     ) -> bool:
         """Record the outcome and release the lease, if the run is still ours (same token,
-        no outcome yet). False when fenced off: a newer outcome is never overwritten."""
+        no outcome yet). False when fenced off: a newer outcome is never overwritten.
+        ``killed``: the scheduler killed the run's worker process (kept as ``RunRecord.killed``).
+        """
 
     @abstractmethod
     def reap(self) -> list[RunRecord]:

@@ -165,6 +165,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX IF NOT EXISTS {p}runs_job_outcome ON {p}runs (job_id, outcome)",
         "CREATE INDEX IF NOT EXISTS {p}runs_lease ON {p}runs (lease_expires) WHERE outcome IS NULL",
     ),
+    # RunRecord.killed: the scheduler killed the run's worker process (issue 17)
+    ("ALTER TABLE {p}runs ADD COLUMN killed INTEGER NOT NULL DEFAULT 0",),
 ]
 
 _META = "CREATE TABLE IF NOT EXISTS {p}meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -173,6 +175,8 @@ _RUN_COLS = (
     "run_id, job_id, scheduled_time, outcome, attempt, token, claimed_at, started_at, "
     "finished_at, lease_expires, error, result, owner, coalesced"
 )
+#: what is read back: the inserted columns, then those later migrations added
+_RUN_READ = _RUN_COLS + ", killed"
 _SQL = {
     "version": "SELECT value FROM {p}meta WHERE key = 'schema_version'",
     "set_version": "INSERT INTO {p}meta (key, value) VALUES ('schema_version', ?) "
@@ -212,23 +216,23 @@ _SQL = {
     "renew": "UPDATE {p}runs SET lease_expires = ? "
     "WHERE run_id = ? AND token = ? AND outcome IS NULL",
     "finish": "UPDATE {p}runs SET outcome = ?, attempt = ?, finished_at = ?, "
-    "lease_expires = NULL, error = ?, result = ? "
+    "lease_expires = NULL, error = ?, result = ?, killed = ? "
     "WHERE run_id = ? AND token = ? AND outcome IS NULL",
     "reap": "UPDATE {p}runs SET outcome = 'lost', finished_at = ?, lease_expires = NULL, "
     "error = CASE WHEN started_at IS NULL THEN 'lease expired (never started)' "
     "ELSE 'lease expired (owner ' || owner || ' stopped renewing)' END "
     "WHERE run_id IN (SELECT run_id FROM {p}runs WHERE outcome IS NULL "
     "AND lease_expires <= ?{skip_locked}) AND outcome IS NULL "
-    f"RETURNING {_RUN_COLS}",
+    f"RETURNING {_RUN_READ}",
     "lost_job": "SELECT job_id, token FROM {p}runs WHERE run_id = ? AND outcome = 'lost'",
     "next_token": "UPDATE {p}jobs SET token = token + 1 WHERE id = ? RETURNING token",
     "retry": "UPDATE {p}runs SET outcome = NULL, attempt = attempt + 1, token = ?, owner = ?, "
     "lease_expires = ?, started_at = NULL, finished_at = NULL "
     "WHERE run_id = ? AND outcome = 'lost' RETURNING scheduled_time, attempt",
-    "run_get": f"SELECT {_RUN_COLS} FROM {{p}}runs WHERE run_id = ?",
-    "runs_all": f"SELECT {_RUN_COLS} FROM {{p}}runs "
+    "run_get": f"SELECT {_RUN_READ} FROM {{p}}runs WHERE run_id = ?",
+    "runs_all": f"SELECT {_RUN_READ} FROM {{p}}runs "
     "ORDER BY scheduled_time DESC, claimed_at DESC LIMIT ?",
-    "runs_job": f"SELECT {_RUN_COLS} FROM {{p}}runs WHERE job_id = ? "
+    "runs_job": f"SELECT {_RUN_READ} FROM {{p}}runs WHERE job_id = ? "
     "ORDER BY scheduled_time DESC, claimed_at DESC LIMIT ?",
 }
 
@@ -366,6 +370,7 @@ class SQLStore(Store):
             result=row[11],
             owner=row[12],
             coalesced=row[13],
+            killed=bool(row[14]),
         )
 
     # -- jobs ------------------------------------------------------------------------------
@@ -555,10 +560,11 @@ class SQLStore(Store):
         attempt: int,
         error: str | None = None,
         result: str | None = None,
+        killed: bool = False,
     ) -> bool:
         def tx(cur: Cursor) -> bool:
             now = self.dialect.ts(self._db_now(cur))
-            values = (RunOutcome(outcome).value, attempt, now, error, result,
+            values = (RunOutcome(outcome).value, attempt, now, error, result, int(killed),
                       claim.run_id, claim.token)  # fmt: skip
             cur.execute(self._sql["finish"], values)
             return cur.rowcount == 1

@@ -90,6 +90,7 @@ class _Run:
         "error",
         "finished_at",
         "job_id",
+        "killed",
         "lease_expires",
         "outcome",
         "owner",
@@ -128,6 +129,7 @@ class _Run:
         self.result: str | None = None
         self.owner = owner
         self.coalesced = coalesced
+        self.killed = False
 
     def frozen(self) -> RunRecord:
         return RunRecord(
@@ -145,6 +147,7 @@ class _Run:
             result=self.result,
             owner=self.owner,
             coalesced=self.coalesced,
+            killed=self.killed,
         )
 
 
@@ -426,6 +429,7 @@ class MemoryStore(Store):
         attempt: int,
         error: str | None = None,
         result: str | None = None,
+        killed: bool = False,
     ) -> bool:
         now = self.now()
         outcome = RunOutcome(outcome)
@@ -439,6 +443,7 @@ class MemoryStore(Store):
             run.lease_expires = None
             run.error = error
             run.result = result
+            run.killed = killed
             self._release(run)
             return True
 

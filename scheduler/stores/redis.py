@@ -514,12 +514,14 @@ class RedisStore(Store):
         attempt: int,
         error: str | None = None,
         result: str | None = None,
+        killed: bool = False,
     ) -> bool:
         outcome = RunOutcome(outcome)
         args: list[Any] = [claim.token, outcome.value, attempt]
         args += [int(error is not None), error or "", int(result is not None), result or ""]
         keys = [self._k("run:", claim.run_id or ""), self._k("leases")]
-        reply = self._eval("FINISH", keys, [*args, 0], again=[*args, 1])
+        k = int(killed)
+        reply = self._eval("FINISH", keys, [*args, 0, k], again=[*args, 1, k])
         if reply[0] == "missing":
             self._vanished(claim, attempt, outcome)
             return False

@@ -287,6 +287,19 @@ def test_started_renewed_finished(registered: Store) -> None:
     assert registered.renew([], lease_seconds=LONG) == set()
 
 
+def test_killed_is_kept_with_the_outcome(registered: Store) -> None:
+    """RunRecord.killed (a worker process the scheduler had to kill) survives the store, and
+    a run that was not killed reads back False."""
+    killed, calm = claim(registered, 0, max_instances=2), claim(registered, 1, max_instances=2)
+    assert registered.get_run(killed.run_id).killed is False  # type: ignore[union-attr]
+    assert registered.finish(killed, outcome=RunOutcome.TIMED_OUT, attempt=1, killed=True)
+    assert registered.finish(calm, outcome=RunOutcome.TIMED_OUT, attempt=1)
+    assert registered.get_run(killed.run_id).killed is True  # type: ignore[union-attr]
+    assert registered.get_run(calm.run_id).killed is False  # type: ignore[union-attr]
+    by_id = {run.run_id: run.killed for run in registered.get_runs(limit=10)}
+    assert by_id[killed.run_id] is True and by_id[calm.run_id] is False
+
+
 def test_wrong_token_is_fenced(registered: Store) -> None:
     won = claim(registered, 0)
     forged = Claim(

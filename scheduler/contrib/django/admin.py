@@ -32,7 +32,8 @@ class JobRunAdmin(ReadOnlyAdmin):
     list_filter = ("outcome", "job_id")
     search_fields = ("job_id", "error")
     readonly_fields = ("run_id", "job_id", "scheduled_time", "outcome", "attempt", "claimed_at",
-                       "started_at", "finished_at", "lease_expires", "error", "result", "owner")
+                       "started_at", "finished_at", "lease_expires", "error", "result", "owner",
+                       "killed")
 
 
 @admin.register(ScheduledJob)

@@ -82,6 +82,7 @@ class JobRun(models.Model):
     error = models.TextField(_("error"), null=True)
     result = models.TextField(_("result"), null=True)
     owner = models.TextField(_("owner (host:pid:instance)"))
+    killed = models.BooleanField(_("worker process killed"), default=False)
 
     class Meta:
         managed = False
