@@ -368,13 +368,15 @@ class Runner:
             ok, value, exc = self._call(job, run.ctx)
             duration = time.monotonic() - began
             job.run_count += 1
+            killed = bool(getattr(exc, "killed", False))  # a worker process we had to kill
             if run.timed_out:
                 self._finish(
                     run,
                     RunOutcome.TIMED_OUT,
                     attempt,
-                    error=f"timed out after {job.options.timeout:g}s; returned after "
-                    f"{duration:.3f}s",
+                    error=f"timed out after {job.options.timeout:g}s; "
+                    + (str(exc) if killed else f"returned after {duration:.3f}s"),
+                    killed=killed,
                 )
                 return
             if ok:
@@ -448,7 +450,7 @@ class Runner:
                     attempt += 1
                     continue
                 error += " (retry cancelled by shutdown)"
-            self._finish(run, RunOutcome.FAILED, attempt, error=error)
+            self._finish(run, RunOutcome.FAILED, attempt, error=error, killed=killed)
             if sched._events:
                 sched._events.emit(
                     "JobFailed",
@@ -463,6 +465,8 @@ class Runner:
             return
 
     def _call(self, job: Job, ctx: context.RunContext) -> tuple[bool, Any, BaseException | None]:
+        if job.options.executor == "process":
+            return self._sched._process_pool().call(job, ctx)
         wrap = self._sched._run_context
         context._set(ctx)
         try:
@@ -483,6 +487,7 @@ class Runner:
         *,
         error: str | None = None,
         result: str | None = None,
+        killed: bool = False,
     ) -> None:
         """Write the outcome; through a short outage, try again before giving up (the lease
         then expires and a peer records the run as lost, which is the truth we can offer)."""
@@ -492,7 +497,8 @@ class Runner:
                 time.sleep(delay)
             try:
                 if not sched.store.finish(
-                    run.claim, outcome=outcome, attempt=attempt, error=error, result=result
+                    run.claim, outcome=outcome, attempt=attempt, error=error, result=result,
+                    killed=killed,
                 ):
                     self._fenced(run, f"its outcome ({outcome}) came after the lease was lost")
                 else:
@@ -545,13 +551,16 @@ class Runner:
         run.timed_out = True
         run.ctx.cancel_event.set()
         job = run.job
+        process = job.options.executor == "process"
         safe_log(
             log,
             logging.WARNING,
-            "job %s timed out after %gs; its cancel_event is set (a thread cannot be killed: "
-            "the run holds its slot until the function returns)",
+            "job %s timed out after %gs; its cancel_event is set (%s)",
             job.id,
             job.options.timeout,
+            f"its worker process is killed if it has not stopped in "
+            f"{job.options.timeout_grace:g}s" if process else "a thread cannot be killed: "
+            "the run holds its slot until the function returns",
             extra={
                 **_extra(job, run.claim.fire.scheduled_time, run.ctx.attempt),
                 "outcome": "timed_out",

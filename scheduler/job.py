@@ -29,6 +29,9 @@ _local_ids = itertools.count()
 #: seconds a fire may start late and still run; long enough to cover a deploy or restart
 DEFAULT_MISFIRE_GRACE_TIME = 600.0
 
+#: where a job's function is called: a pool thread, or a worker process (see _procpool)
+EXECUTORS = ("thread", "process")
+
 
 def _number(name: str, value: object, *, minimum: float, allow_none: bool = False) -> Any:
     if value is None and allow_none:
@@ -53,7 +56,12 @@ class JobOptions:
     :param jitter: delay each run by up to this many seconds (the same delay in every process)
     :param retries: attempts after a failure (or a lost run), with exponential backoff
     :param timeout: seconds after which the run's ``cancel_event`` is set and it is recorded
-        as timed out (the thread itself cannot be killed)
+        as timed out (a thread itself cannot be killed; a worker process is, see below)
+    :param executor: ``"thread"`` (a pool thread) or ``"process"`` (a worker process: the
+        function must be importable and its arguments must pickle)
+    :param timeout_grace: ``executor="process"`` only: seconds a run whose ``cancel_event``
+        was set (timeout, lost lease) may take to stop before its process gets SIGTERM, then
+        SIGKILL
     """
 
     max_instances: int = 1
@@ -62,6 +70,8 @@ class JobOptions:
     jitter: float = 0.0
     retries: int = 0
     timeout: float | None = None
+    executor: str = "thread"
+    timeout_grace: float = 5.0
 
     def __post_init__(self) -> None:
         if isinstance(self.max_instances, bool) or not isinstance(self.max_instances, int):
@@ -78,6 +88,12 @@ class JobOptions:
             _number("timeout", self.timeout, minimum=0)
             if self.timeout <= 0:
                 raise InvalidJob(f"timeout must be positive or None, got {self.timeout!r}")
+        if self.executor not in EXECUTORS:
+            raise InvalidJob(
+                f"executor must be one of {', '.join(map(repr, EXECUTORS))}, "
+                f"got {self.executor!r}"
+            )
+        _number("timeout_grace", self.timeout_grace, minimum=0)
 
     @classmethod
     def build(cls, options: Mapping[str, Any]) -> JobOptions:
@@ -94,9 +110,19 @@ class JobOptions:
 
 
 
+#: options added after stores existed: left out of the stored definition at their default,
+#: so the fingerprints of jobs that do not use them stay what earlier versions computed
+_OMITTED_AT_DEFAULT = {"executor": "thread", "timeout_grace": 5.0}
+
+
 @functools.lru_cache(maxsize=256)
 def _options_dict(options: JobOptions) -> dict[str, Any]:
-    return {name: getattr(options, name) for name in options.__dataclass_fields__}
+    out = {}
+    for name in options.__dataclass_fields__:
+        value = getattr(options, name)
+        if name not in _OMITTED_AT_DEFAULT or value != _OMITTED_AT_DEFAULT[name]:
+            out[name] = value
+    return out
 
 
 _NO_TAGS: frozenset[str] = frozenset()
@@ -198,6 +224,10 @@ class Job:
             self.func_ref = None
             self.definition = None
             self._fingerprint = f"local-{next(_local_ids)}"
+        if options.executor == "process":
+            from ._procpool import check_job
+
+            check_job(self, scheduler._run_context)
 
     def _build_definition(
         self, args: list[Any], kwargs: dict[str, Any], fingerprint: str | None

@@ -35,7 +35,8 @@ from ._dispatch import Dispatcher
 from ._heartbeat import Heartbeat
 from ._log import safe_log
 from ._pool import DaemonPool
-from ._refs import resolve
+from ._procpool import ProcessPool
+from ._refs import resolve, stable_ref
 from ._runner import Runner
 from ._ticker import Ticker
 from ._tz import tz_name, zone
@@ -86,6 +87,10 @@ class Scheduler:
     :param run_context: ``callable(job)`` returning a context manager entered around every
         job call on its pool thread (integrations use it for an app context or DB handling)
     :param clock: the time source (:class:`scheduler.testing.VirtualClock` in tests)
+    :param max_processes: worker processes running ``executor="process"`` jobs at once
+        (default: the CPU count); none starts before such a job runs
+    :param max_runs_per_process: a worker process is replaced after this many runs (to
+        bound leaks); None keeps it
     :raises ConfigurationError: any bad argument, at once
     """
 
@@ -100,6 +105,8 @@ class Scheduler:
         lease_seconds: float = 30.0,
         run_context: Callable[[Job], contextlib.AbstractContextManager[Any]] | None = None,
         clock: Clock | None = None,
+        max_processes: int | None = None,
+        max_runs_per_process: int | None = None,
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -113,6 +120,17 @@ class Scheduler:
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise ConfigurationError(f"max_workers must be an int >= 1, got {max_workers!r}")
         self.max_workers = max_workers
+        if max_processes is None:
+            max_processes = os.cpu_count() or 1
+        for name, value in (("max_processes", max_processes),
+                            ("max_runs_per_process", max_runs_per_process)):  # fmt: skip
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
+        self.max_processes = max_processes
+        self.max_runs_per_process = max_runs_per_process
+        self._procpool: ProcessPool | None = None  # made by the first process job's run
         self.shutdown_timeout = _positive("shutdown_timeout", shutdown_timeout)
         self.tick = _positive("tick", tick)
         self.lease_seconds = _positive("lease_seconds", lease_seconds)
@@ -184,7 +202,12 @@ class Scheduler:
         :raises DuplicateJobId: the id is taken and ``replace_existing`` is False
         """
         trig = coerce(trigger).with_default_timezone(self.timezone)
-        opts = JobOptions.build(options) if options else _DEFAULT_OPTIONS
+        try:
+            opts = JobOptions.build(options) if options else _DEFAULT_OPTIONS
+        except InvalidJob as exc:  # name the job, as every other refusal does
+            if exc.job_id is not None or not callable(func):
+                raise
+            raise InvalidJob(str(exc), job_id=id if id is not None else stable_ref(func)) from None
         if isinstance(trig, Once) and trig.when <= self._now():
             raise InvalidTrigger(
                 f"Once({trig.when.isoformat()}) is in the past (now is "
@@ -531,6 +554,14 @@ class Scheduler:
         :raises SchedulerAlreadyRunning: running already, or shut down (make a new one)
         :raises StoreUnavailable: the store cannot be reached (nothing was started)
         """
+        from ._procchild import in_worker
+
+        why = in_worker()
+        if why is not None:  # the job's module was imported in a worker process: not here
+            level = logging.DEBUG if "worker" in why else logging.WARNING
+            safe_log(log, level, "not starting the scheduler: %s", why)
+            self._stop_requested.set()  # and run_forever() returns at once
+            return
         with self._lock:
             if self._state != "stopped":
                 raise SchedulerAlreadyRunning(
@@ -581,6 +612,8 @@ class Scheduler:
             if self._state == "stopped":
                 self._state = "shut down"
                 self._shutdown_result = True
+                if self._procpool is not None:  # call_job() of a process job before start
+                    self._procpool.close()
                 return True
             self._state = "stopping"
             self._accepting = False
@@ -603,6 +636,8 @@ class Scheduler:
                 if left <= 0:
                     break
                 time.sleep(min(left, 0.005))
+        if self._procpool is not None:
+            self._stop_processes()
         with self._runner._lock:
             still = sorted(
                 {run.job.id for run in self._runner.live.values()}
@@ -643,6 +678,35 @@ class Scheduler:
             )
         self._stop_requested.set()
         return clean
+
+    def _process_pool(self) -> ProcessPool:
+        """The worker processes, made on first use (a scheduler without process jobs has none)."""
+        pool = self._procpool
+        if pool is None:
+            with self._lock:
+                if self._procpool is None:
+                    self._procpool = ProcessPool(
+                        self.max_processes, self.max_runs_per_process, self._run_context
+                    )
+                pool = self._procpool
+        return pool
+
+    def _stop_processes(self) -> None:
+        """Shutdown's timeout has passed: kill the worker processes still running jobs (nothing
+        outlives shutdown), then give their pool threads a moment to record those runs."""
+        assert self._procpool is not None
+        self._procpool.close()
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            with self._runner._lock:
+                runs = [*self._runner.live.values()]
+                manual = [*self._runner.manual.values()]
+            jobs = [self._jobs.get(ctx.job_id) for ctx in manual]
+            if not any(r.job.options.executor == "process" for r in runs) and not any(
+                j is not None and j.options.executor == "process" for j in jobs
+            ):
+                return
+            time.sleep(0.005)
 
     def run_forever(self) -> bool:
         """Start (if needed) and block until SIGINT or SIGTERM (or :meth:`shutdown` from
@@ -701,6 +765,9 @@ class Scheduler:
         self._runner = Runner(self)
         self._heartbeat = Heartbeat(self)
         self._pool = DaemonPool(self.max_workers)
+        if self._procpool is not None:  # the parent's workers stay the parent's
+            self._procpool.forget()
+            self._procpool = None
         self._stop_requested = threading.Event()
         self.owner = Owner.current()
         self.store.after_fork()
