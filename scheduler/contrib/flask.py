@@ -23,7 +23,8 @@ Configuration (``app.config``; an unknown ``SCHEDULER_*`` key is an error naming
 valid one; values given to the constructor are the defaults the config overrides):
 
 ``SCHEDULER_TIMEZONE`` (``"UTC"``), ``SCHEDULER_STORE`` (``None``: in memory),
-``SCHEDULER_MAX_WORKERS``, ``SCHEDULER_SHUTDOWN_TIMEOUT``, ``SCHEDULER_TICK``,
+``SCHEDULER_MAX_WORKERS``, ``SCHEDULER_MAX_PROCESSES``, ``SCHEDULER_SHUTDOWN_TIMEOUT``,
+``SCHEDULER_TICK``,
 ``SCHEDULER_JOB_DEFAULTS`` (a dict of ``add_job`` options for the extension's jobs) and
 ``SCHEDULER_AUTOSTART`` (``True``).
 
