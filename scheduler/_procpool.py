@@ -245,8 +245,10 @@ class ProcessPool:
                         pass
             elif terminated is None and now >= cancelled + grace:
                 terminated = now
+                _log_kill(job, w, "SIGTERM", grace)
                 w.signal(signal.SIGTERM, _late(grace))
             elif terminated is not None and now >= terminated + _KILL_AFTER:
+                _log_kill(job, w, "SIGKILL", grace)
                 w.signal(signal.SIGKILL, _late(grace))
 
     def _died(self, w: _Worker, job: Job) -> ProcessDied:
@@ -405,6 +407,20 @@ class _RemoteTraceback(Exception):
 
     def __str__(self) -> str:
         return f"in the worker process:\n{self.args[0]}"
+
+
+def _log_kill(job: Job, w: _Worker, sig: str, grace: float) -> None:
+    safe_log(
+        log,
+        logging.WARNING,
+        "job %s: sending %s to its worker process %d, still running %gs after its "
+        "cancel_event was set",
+        job.id,
+        sig,
+        w.process.pid,
+        grace if sig == "SIGTERM" else grace + _KILL_AFTER,
+        extra={"job_id": job.id, "worker_pid": w.process.pid, "signal": sig},
+    )
 
 
 def _late(grace: float) -> str:

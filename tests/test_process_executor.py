@@ -366,3 +366,26 @@ def test_the_decorator_form_registers_a_process_job() -> None:
 def test_a_method_bound_to_an_instance_is_refused() -> None:
     with pytest.raises(InvalidJob, match="bound to an instance"):
         Scheduler().add_job(jobs.Report().build, "* * * * *", executor="process")
+
+
+@needs_proc
+def test_call_job_before_start_runs_in_a_worker_and_shutdown_ends_it() -> None:
+    before = _workers()
+    s = Scheduler()
+    job = s.add_job(jobs.pid, "0 0 1 1 *", executor="process")
+    worker = s.call_job(job.id)
+    assert worker != os.getpid() and _alive(worker)
+    assert s.shutdown() is True
+    assert not _alive(worker)
+    assert _workers() - before == set()
+
+
+def test_the_new_options_leave_existing_fingerprints_alone() -> None:
+    """Stored definitions of jobs that do not use the executor options are what earlier
+    versions stored, so an upgrade is not a conflicting redefinition."""
+    from scheduler.job import JobOptions
+
+    assert set(JobOptions().to_dict()) == {"max_instances", "misfire_grace_time", "coalesce",
+                                           "jitter", "retries", "timeout"}  # fmt: skip
+    process = JobOptions(executor="process", timeout_grace=2).to_dict()
+    assert process["executor"] == "process" and process["timeout_grace"] == 2
