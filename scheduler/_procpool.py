@@ -32,13 +32,11 @@ Threads and state
 from __future__ import annotations
 
 import atexit
-import inspect
 import itertools
 import logging
 import os
 import pickle
 import signal
-import sys
 import threading
 import time
 import weakref
@@ -47,13 +45,14 @@ from typing import TYPE_CHECKING, Any
 
 from . import _procchild, context
 from ._log import safe_log
-from ._refs import ref_of, stable_ref
-from .exceptions import InvalidJob, ProcessDied
+from ._procwire import answer, dispatch, how, levels
+from ._refs import stable_ref
+from .exceptions import ProcessDied
 
 if TYPE_CHECKING:
     from .job import Job
 
-__all__ = ["ProcessPool", "check_job"]
+__all__ = ["ProcessPool"]
 
 log = logging.getLogger("scheduler")
 
@@ -62,59 +61,6 @@ _KILL_AFTER = 1.0  #: seconds from SIGTERM to SIGKILL
 _names = itertools.count(1)
 _pools: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
 _atexit_registered = False
-
-
-def check_job(job: Job, run_context: Any) -> None:
-    """What ``add_job`` checks of a job with ``executor="process"``.
-
-    :raises InvalidJob: the function cannot be imported by name (lambda, nested function,
-        partial, ``__main__``), an argument does not pickle, or the scheduler's
-        ``run_context`` does not pickle
-    """
-    try:
-        _check_importable(job.func)
-    except InvalidJob as exc:
-        raise InvalidJob(f"executor='process' imports the function by name: {exc}",
-                         job_id=job.id) from None  # fmt: skip
-    values = [(f"args[{i}]", v) for i, v in enumerate(job.args)]
-    values += [(f"kwargs[{k!r}]", v) for k, v in job.kwargs.items()]
-    for path, value in values:
-        try:
-            pickle.dumps(value)
-        except Exception as exc:
-            raise InvalidJob(
-                f"{path} (a {type(value).__name__}) cannot be sent to a worker process: "
-                f"{exc}; executor='process' needs arguments that pickle",
-                job_id=job.id,
-            ) from None
-    if run_context is not None:
-        try:
-            pickle.dumps(run_context)
-        except Exception as exc:
-            raise InvalidJob(
-                f"the scheduler's run_context {run_context!r} cannot be sent to a worker "
-                f"process ({exc}); make it a module-level function or a picklable object",
-                job_id=job.id,
-            ) from None
-
-
-def _check_importable(func: Any) -> None:
-    if inspect.ismethod(func) and not isinstance(func.__self__, type):
-        raise InvalidJob(
-            f"{stable_ref(func)} is a method bound to an instance, which a worker process "
-            f"cannot rebuild; use a module-level function (or a classmethod)"
-        )
-    module, _, qualname = stable_ref(func).partition(":")
-    found: Any = sys.modules.get(module)
-    if found is not None and module != "__main__" and "<" not in qualname:
-        for part in qualname.split("."):
-            found = getattr(found, part, _MISSING)
-        if found is _MISSING:  # a decorator (@sched.job) runs before the name is bound
-            return
-    ref_of(func)
-
-
-_MISSING = object()
 
 
 class _Worker:
@@ -201,7 +147,7 @@ class ProcessPool:
             "fencing_token": ctx.fencing_token,
             "run_id": ctx.run_id,
             "wrap": self._wrap,
-            "levels": _levels(),
+            "levels": levels(),
             "extra": {
                 "job_id": job.id,
                 "job_name": job.name,
@@ -229,9 +175,9 @@ class ProcessPool:
                 except Exception as exc:  # a value or exception that will not unpickle here
                     return False, None, RuntimeError(f"the worker's answer did not unpickle: {exc}")
                 if message[0] == "log":
-                    _dispatch(message[1])
+                    dispatch(message[1])
                 elif message[0] == "done" and message[1] == number:
-                    return _answer(message)
+                    return answer(message)
                 continue
             if ready:  # the sentinel alone: the process ended
                 return False, None, self._died(w, job)
@@ -261,19 +207,19 @@ class ProcessPool:
             except Exception:  # end of pipe, or half a message cut by the kill
                 break
             if message[0] == "log":
-                _dispatch(message[1])
+                dispatch(message[1])
         code = w.wait(5.0)
         if code is None:  # the pipe broke but the process lives on: it cannot be trusted
             w.signal(signal.SIGKILL, "its pipe broke")
             code = w.wait(5.0)
-        how = _how(code)
+        ended = how(code)
         pid = w.process.pid
         if w.killed is not None:
-            end = f"signal {how.rpartition(' signal ')[2]}" if code and code < 0 else how
+            end = f"signal {ended.rpartition(' signal ')[2]}" if code and code < 0 else ended
             text = f"the worker process (pid {pid}) was killed ({end}): {w.killed}"
             return ProcessDied(text, killed=True, exitcode=code)
         hint = " (the kernel's out-of-memory killer sends SIGKILL)" if code == -9 else ""
-        text = f"the worker process (pid {pid}) running job {job.id!r} {how}{hint}"
+        text = f"the worker process (pid {pid}) running job {job.id!r} {ended}{hint}"
         return ProcessDied(text, killed=False, exitcode=code)
 
     # -- workers ---------------------------------------------------------------------------
@@ -392,23 +338,6 @@ class ProcessPool:
             return [w.process.pid for w in [*self._idle, *self._busy]]
 
 
-def _answer(message: tuple[Any, ...]) -> tuple[bool, Any, BaseException | None]:
-    _, _, status, value, text = message
-    if status in ("ok", "repr"):
-        return True, value, None
-    exc = value if status == "error" else RuntimeError(value)
-    if text:
-        exc.__cause__ = _RemoteTraceback(text)
-    return False, None, exc
-
-
-class _RemoteTraceback(Exception):
-    """Carries the worker's traceback text, shown as the cause of the job's exception."""
-
-    def __str__(self) -> str:
-        return f"in the worker process:\n{self.args[0]}"
-
-
 def _log_kill(job: Job, w: _Worker, sig: str, grace: float) -> None:
     safe_log(
         log,
@@ -425,40 +354,6 @@ def _log_kill(job: Job, w: _Worker, sig: str, grace: float) -> None:
 
 def _late(grace: float) -> str:
     return f"it was still running timeout_grace ({grace:g}s) after its cancel_event was set"
-
-
-def _how(code: int | None) -> str:
-    if code is None:
-        return "did not exit"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = "signal"
-        return f"was killed by signal {name} ({-code})"
-    return f"exited with code {code}"
-
-
-def _levels() -> dict[str, int]:
-    """The levels set in this process, for the worker's loggers ("" is the root)."""
-    manager = logging.Logger.manager
-    levels = {"": logging.getLogger().level}
-    for name, logger in list(manager.loggerDict.items()):
-        if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET:
-            levels[name] = logger.level
-    return levels
-
-
-def _dispatch(data: dict[str, Any]) -> None:
-    """Hand a worker's log record to this process's logger of the same name."""
-    try:
-        record = logging.makeLogRecord(data)
-        logger = logging.getLogger(record.name if record.name != "root" else None)
-        if logger.isEnabledFor(record.levelno):
-            logger.handle(record)
-    except Exception:
-        safe_log(log, logging.ERROR, "a log record from a worker process was dropped",
-                 exc_info=True)  # fmt: skip
 
 
 def _close_all() -> None:

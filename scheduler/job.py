@@ -225,7 +225,7 @@ class Job:
             self.definition = None
             self._fingerprint = f"local-{next(_local_ids)}"
         if options.executor == "process":
-            from ._procpool import check_job
+            from ._procwire import check_job
 
             check_job(self, scheduler._run_context)
 
