@@ -13,7 +13,8 @@ Threads and state (in the worker process)
   (``_current``, guarded by ``_current_lock``); end of file means the parent closed it or
   died, and the process exits at once: no job outlives its scheduler.
 * The parent owns this process's life: SIGINT is ignored (Ctrl-C reaches the parent, which
-  shuts down and stops its workers); SIGTERM and SIGKILL come from the parent.
+  shuts down and stops its workers); SIGTERM and SIGKILL come from the parent, sent to the
+  process group this worker leads, so that subprocesses a job started end with it.
 
 Protocol: the parent sends ``("run", n, payload)``; the child answers with any number of
 ``("log", record dict)`` and one ``("done", n, status, value, traceback text)`` where
@@ -128,6 +129,9 @@ def main(conn: Any, cancel_conn: Any) -> None:
     global _in_worker
     _in_worker = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(os, "setpgid"):  # a group of its own: a kill reaches the job's subprocesses
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
     handler = _Handler(conn)
     root = logging.getLogger()
     watcher = threading.Thread(target=_watch, args=(cancel_conn,), name="scheduler-cancel")

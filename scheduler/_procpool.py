@@ -56,11 +56,23 @@ __all__ = ["ProcessPool"]
 
 log = logging.getLogger("scheduler")
 
+_TERM = signal.SIGTERM
+_KILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has no SIGKILL
 _POLL = 0.05  #: how often a waiting thread looks at the run's cancel_event
 _KILL_AFTER = 1.0  #: seconds from SIGTERM to SIGKILL
 _names = itertools.count(1)
 _pools: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
 _atexit_registered = False
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the worker leads its own group (see _procchild.main)
+    except (AttributeError, OSError):  # no killpg, or the group is not there yet
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 class _Worker:
@@ -85,13 +97,19 @@ class _Worker:
             return self.exitcode
 
     def signal(self, sig: int, why: str) -> None:
+        """Signal the worker's process group: the job's own subprocesses go with it."""
         with self.lock:
             if self.exitcode is None:
                 self.killed = self.killed or why
-                try:
-                    os.kill(self.process.pid, sig)
-                except ProcessLookupError:
-                    pass
+                _signal_group(self.process.pid, sig)
+
+    def end_group(self) -> None:
+        """Once the worker has ended: SIGKILL what its job left in its process group."""
+        if hasattr(os, "killpg"):
+            try:
+                os.killpg(self.process.pid, _KILL)
+            except OSError:
+                pass  # no such group: nothing was left
 
     def close_pipes(self) -> None:
         for conn in (self.conn, self.cancel_conn):
@@ -192,10 +210,10 @@ class ProcessPool:
             elif terminated is None and now >= cancelled + grace:
                 terminated = now
                 _log_kill(job, w, "SIGTERM", grace)
-                w.signal(signal.SIGTERM, _late(grace))
+                w.signal(_TERM, _late(grace))
             elif terminated is not None and now >= terminated + _KILL_AFTER:
                 _log_kill(job, w, "SIGKILL", grace)
-                w.signal(signal.SIGKILL, _late(grace))
+                w.signal(_KILL, _late(grace))
 
     def _died(self, w: _Worker, job: Job) -> ProcessDied:
         """The worker ended without an answer: drain its last log records, say how it ended."""
@@ -210,8 +228,9 @@ class ProcessPool:
                 dispatch(message[1])
         code = w.wait(5.0)
         if code is None:  # the pipe broke but the process lives on: it cannot be trusted
-            w.signal(signal.SIGKILL, "its pipe broke")
+            w.signal(_KILL, "its pipe broke")
             code = w.wait(5.0)
+        w.end_group()
         ended = how(code)
         pid = w.process.pid
         if w.killed is not None:
@@ -301,7 +320,7 @@ class ProcessPool:
         """Stop a worker that is not running a job: closing its pipes ends it."""
         w.close_pipes()
         if w.wait(_KILL_AFTER) is None:
-            w.signal(signal.SIGKILL, "it did not exit when retired")
+            w.signal(_KILL, "it did not exit when retired")
             w.wait(5.0)
 
     # -- shutdown --------------------------------------------------------------------------
@@ -313,13 +332,13 @@ class ProcessPool:
             idle, self._idle = self._idle, []
             busy = list(self._busy)
         for w in busy:
-            w.signal(signal.SIGTERM, "the scheduler shut down")
+            w.signal(_TERM, "the scheduler shut down")
         for w in idle:
             w.close_pipes()
         deadline = time.monotonic() + _KILL_AFTER
         for w in busy + idle:
             if w.wait(max(0.0, deadline - time.monotonic())) is None:
-                w.signal(signal.SIGKILL, "the scheduler shut down")
+                w.signal(_KILL, "the scheduler shut down")
                 w.wait(5.0)
 
     def forget(self) -> None:

@@ -110,3 +110,22 @@ def declared_job() -> int:
 class Report:
     def build(self) -> None:
         pass
+
+
+def start_subprocess_and_spin(pidfile: str) -> None:
+    """Start a long ``sleep`` (as a job starts ffmpeg or a shell tool), note both pids, then
+    ignore cancel_event."""
+    import subprocess
+
+    sleeper = subprocess.Popen(["sleep", "300"])
+    Path(pidfile).write_text(json.dumps({"worker": os.getpid(), "sleep": sleeper.pid}))
+    while True:
+        time.sleep(0.01)
+
+
+def wait_for_file(path: str) -> int:
+    """Return this worker's pid once ``path`` exists (hang guard 60 s)."""
+    deadline = time.monotonic() + 60
+    while not Path(path).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return os.getpid()

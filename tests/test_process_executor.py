@@ -389,3 +389,53 @@ def test_the_new_options_leave_existing_fingerprints_alone() -> None:
                                            "jitter", "retries", "timeout"}  # fmt: skip
     process = JobOptions(executor="process", timeout_grace=2).to_dict()
     assert process["executor"] == "process" and process["timeout_grace"] == 2
+
+
+def _wait_for_outcome(s: Scheduler) -> RunRecord:
+    deadline = time.monotonic() + GUARD
+    while True:
+        runs = [r for r in s.get_runs() if r.outcome is not None]
+        if runs:
+            return runs[0]
+        assert time.monotonic() < deadline, "no outcome recorded"
+        time.sleep(0.01)
+
+
+@needs_proc
+def test_a_kill_takes_the_jobs_own_subprocesses_with_it(sched: Scheduler, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    sched.add_job(jobs.start_subprocess_and_spin, Once(_soon()), args=[str(pidfile)],
+                  executor="process", timeout=1, timeout_grace=0.5)  # fmt: skip
+    sched.start()
+    pids = json.loads(_wait_for_file(pidfile))
+    assert _alive(pids["sleep"])
+    run = _wait_for_outcome(sched)
+    assert run.outcome is RunOutcome.TIMED_OUT and run.killed is True
+    assert not _alive(pids["worker"])
+    assert not _alive(pids["sleep"])
+
+
+@needs_proc
+def test_a_worker_killed_from_outside_fails_its_run_and_the_other_worker_runs_on(
+    sched: Scheduler, tmp_path: Path
+) -> None:
+    """As the kernel's OOM killer does: SIGKILL to one worker. The run is failed (not
+    killed by the scheduler), and a run in the other worker finishes normally."""
+    import signal
+
+    release = tmp_path / "release"
+    other = sched.add_job(jobs.wait_for_file, "0 0 1 1 *", args=[str(release)],
+                          executor="process", id="other")  # fmt: skip
+    pidfile = tmp_path / "pid"
+    sched.add_job(jobs.spin_forever, Once(_soon()), args=[str(pidfile)], executor="process")
+    sched.start()
+    waiting = sched.run_job(other.id)
+    victim = int(_wait_for_file(pidfile))
+    os.kill(victim, signal.SIGKILL)
+    run = _wait_for_outcome(sched)
+    assert run.outcome is RunOutcome.FAILED and run.killed is False
+    assert "killed by signal SIGKILL (9)" in (run.error or "")
+    assert "out-of-memory" in (run.error or "")
+    release.write_text("go")
+    assert waiting.result(GUARD) not in (victim, os.getpid())
+    assert sched.running
