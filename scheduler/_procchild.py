@@ -11,7 +11,7 @@ Threads and state (in the worker process)
   job logged reach the parent before its outcome.
 * A watcher thread reads ``cancel_conn``. A run number sets that run's ``cancel_event``
   (``_current``, guarded by ``_current_lock``); end of file means the parent closed it or
-  died, and the process exits at once: no job outlives its scheduler.
+  died, and the process group ends at once: no job outlives its scheduler.
 * The parent owns this process's life: SIGINT is ignored (Ctrl-C reaches the parent, which
   shuts down and stops its workers); SIGTERM and SIGKILL come from the parent, sent to the
   process group this worker leads, so that subprocesses a job started end with it.
@@ -117,7 +117,11 @@ def _watch(cancel_conn: Any) -> None:
         try:
             number = cancel_conn.recv()
         except (EOFError, OSError):
-            os._exit(0)  # the parent closed the pipe or died: nothing outlives it
+            # the parent retired this worker, or died: nothing of it outlives that, the
+            # job's own subprocesses included (they are in this worker's process group)
+            if hasattr(os, "killpg") and os.getpgid(0) == os.getpid():
+                os.killpg(0, signal.SIGKILL)
+            os._exit(0)
         with _current_lock:
             current = _current
         if current is not None and current[0] == number:

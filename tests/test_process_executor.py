@@ -439,3 +439,41 @@ def test_a_worker_killed_from_outside_fails_its_run_and_the_other_worker_runs_on
     release.write_text("go")
     assert waiting.result(GUARD) not in (victim, os.getpid())
     assert sched.running
+
+
+_DIES = """
+import os, sys, time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from scheduler import Once, Scheduler
+from tests import process_jobs as jobs
+
+if __name__ == "__main__":
+    pidfile = Path(sys.argv[1])
+    s = Scheduler()
+    s.add_job(jobs.start_subprocess_and_spin, Once(datetime.now(timezone.utc)
+              + timedelta(seconds=0.2)), args=[str(pidfile)], executor="process")
+    s.start()
+    deadline = time.monotonic() + 60
+    while (not pidfile.exists() or not pidfile.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os._exit(9)  # dies without shutdown(), as under SIGKILL
+"""
+
+
+@needs_proc
+def test_when_the_schedulers_process_dies_its_workers_and_their_subprocesses_end(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    pidfile = tmp_path / "pids"
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", _DIES, str(pidfile)], cwd=root, timeout=GUARD)
+    assert done.returncode == 9
+    pids = json.loads(pidfile.read_text())
+    deadline = time.monotonic() + GUARD
+    while _alive(pids["worker"]) or _alive(pids["sleep"]):
+        assert time.monotonic() < deadline, f"still alive after {GUARD}s: {pids}"
+        time.sleep(0.01)
