@@ -305,12 +305,25 @@ class ProcessPool:
                 atexit.register(_close_all)
         ours, theirs = self._mp.Pipe(duplex=True)
         cancel_theirs, cancel_ours = self._mp.Pipe(duplex=False)
-        process = self._mp.Process(
-            target=_procchild.main,
-            args=(theirs, cancel_theirs),
-            name=f"scheduler-process-{next(_names)}",
-        )
-        process.start()
+        for spawn in (False, True):
+            process = self._mp.Process(
+                target=_procchild.main,
+                args=(theirs, cancel_theirs),
+                name=f"scheduler-process-{next(_names)}",
+            )
+            try:
+                process.start()
+                break
+            except ChildProcessError:
+                # This process was forked from one that had started multiprocessing's
+                # forkserver (gunicorn --preload): that server is the parent's. Spawn here.
+                if spawn or self._mp.get_start_method() != "forkserver":
+                    raise
+                import multiprocessing
+
+                self._mp = multiprocessing.get_context("spawn")
+                log.info("the forkserver belongs to the process this one was forked from; "
+                         "worker processes are spawned here instead")  # fmt: skip
         theirs.close()
         cancel_theirs.close()
         log.debug("started worker process %d", process.pid, extra={"worker_pid": process.pid})
@@ -349,12 +362,6 @@ class ProcessPool:
             self._idle, self._busy, self._closed = [], set(), True
         for w in workers:
             w.close_pipes()
-
-    @property
-    def pids(self) -> list[int]:
-        """The worker processes alive now (for tests and diagnostics)."""
-        with self._lock:
-            return [w.process.pid for w in [*self._idle, *self._busy]]
 
 
 def _log_kill(job: Job, w: _Worker, sig: str, grace: float) -> None:

@@ -477,3 +477,30 @@ def test_when_the_schedulers_process_dies_its_workers_and_their_subprocesses_end
     while _alive(pids["worker"]) or _alive(pids["sleep"]):
         assert time.monotonic() < deadline, f"still alive after {GUARD}s: {pids}"
         time.sleep(0.01)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_of_a_process_with_workers_can_run_process_jobs() -> None:
+    """gunicorn --preload: the app process started multiprocessing's forkserver, then forked
+    its web workers. Their process jobs cannot use the parent's forkserver; they still run."""
+    first = Scheduler(max_processes=1)
+    job = first.add_job(jobs.pid, "0 0 1 1 *", executor="process")
+    assert first.call_job(job.id) != os.getpid()  # the forkserver runs now
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the forked child reports through the pipe
+        code = 1
+        try:
+            s = Scheduler(max_processes=1)
+            s.add_job(jobs.add, "0 0 1 1 *", args=[2, 3], executor="process", id="add")
+            os.write(write, str(s.call_job("add")).encode())
+            code = 0 if s.shutdown() else 2
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        got = answer.read()
+    _, status = os.waitpid(child, 0)
+    assert first.shutdown() is True
+    assert got == "5"
+    assert os.waitstatus_to_exitcode(status) == 0
