@@ -137,7 +137,6 @@ def main(conn: Any, cancel_conn: Any) -> None:
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)
     handler = _Handler(conn)
-    root = logging.getLogger()
     watcher = threading.Thread(target=_watch, args=(cancel_conn,), name="scheduler-cancel")
     watcher.daemon = True
     watcher.start()
@@ -149,15 +148,12 @@ def main(conn: Any, cancel_conn: Any) -> None:
         if request[0] != "run":
             return
         _, number, payload = request
-        for other in [h for h in root.handlers if h is not handler]:
-            root.removeHandler(other)  # a job's import may have called basicConfig()
-        if handler not in root.handlers:
-            root.addHandler(handler)
+        _own_root(handler)
         for name, level in payload["levels"].items():
             logging.getLogger(name or None).setLevel(level)
         handler.extra = payload["extra"]
         try:
-            reply = _run(number, payload)
+            reply = _run(number, payload, lambda: _own_root(handler))
         finally:
             handler.extra = {}
         try:
@@ -166,7 +162,16 @@ def main(conn: Any, cancel_conn: Any) -> None:
             _send(conn, ("done", number, "repr", _short_repr(reply[3]), None))
 
 
-def _run(number: int, payload: dict[str, Any]) -> tuple[Any, ...]:
+def _own_root(handler: logging.Handler) -> None:
+    """Records go to the parent only: drop handlers an import added (``basicConfig()``)."""
+    root = logging.getLogger()
+    for other in [h for h in root.handlers if h is not handler]:
+        root.removeHandler(other)
+    if handler not in root.handlers:
+        root.addHandler(handler)
+
+
+def _run(number: int, payload: dict[str, Any], imported: Callable[[], None]) -> tuple[Any, ...]:
     global _current
     cancel = threading.Event()
     with _current_lock:
@@ -186,6 +191,7 @@ def _run(number: int, payload: dict[str, Any]) -> tuple[Any, ...]:
         func = _funcs.get(payload["func_ref"])
         if func is None:
             func = _funcs[payload["func_ref"]] = resolve(payload["func_ref"])
+            imported()
         args, kwargs = payload["args"], payload["kwargs"]
         context._set(ctx)
         if wrap is None:

@@ -243,6 +243,7 @@ class ProcessPool:
 
     # -- workers ---------------------------------------------------------------------------
     def _take(self, cancel: Any) -> _Worker | BaseException:
+        closed = RuntimeError("the scheduler shut down before a worker process was free")
         while not self._slots.acquire(timeout=_POLL):
             if cancel.is_set():
                 return RuntimeError(
@@ -250,11 +251,11 @@ class ProcessPool:
                     f"(max_processes={self.max_processes})"
                 )
             if self._closed:
-                break
+                return closed
         with self._lock:
             if self._closed:
                 self._slots.release()
-                return RuntimeError("the scheduler shut down before a worker process was free")
+                return closed
             while self._idle:
                 w = self._idle.pop()
                 if w.wait(0) is None:
@@ -274,7 +275,7 @@ class ProcessPool:
                 return w
         self._retire(w)
         self._slots.release()
-        return RuntimeError("the scheduler shut down before a worker process was free")
+        return closed
 
     def _give_back(self, w: _Worker) -> None:
         w.runs += 1
