@@ -15,11 +15,11 @@ from datetime import datetime, timedelta, timezone
 from scheduler import Cron, Interval, Once, Scheduler, current_job
 
 # The facts every log record of the scheduler carries as `extra` fields.
-FIELDS = ("job_id", "scheduled_time", "attempt", "outcome", "duration", "result", "error")
+FIELDS = ("job_id", "attempt", "outcome", "duration", "cancel_requested", "error")
 
 
 class KeyValueFormatter(logging.Formatter):
-    """``12:00:05 INFO  job demo:tick succeeded in 0.001s | job_id=... outcome=...``"""
+    """``12:00:05 INFO  job tick succeeded in 0.1 ms: ... | job_id=tick outcome=...``"""
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
@@ -38,14 +38,23 @@ def flaky() -> None:
         raise RuntimeError("upstream returned 503")
 
 
-def slow_export() -> int:
-    """Works in steps and stops early when asked (shutdown or timeout)."""
+def work_in_steps(steps: int) -> int:
+    """Works ``steps`` tenths of a second and stops early when asked (shutdown or timeout):
+    a run that stops early is recorded with ``cancel_requested``."""
     run = current_job()
     assert run is not None
-    for step in range(40):
+    for step in range(steps):
         if run.cancel_event.wait(0.1):
             return step
-    return 40
+    return steps
+
+
+def export() -> int:
+    return work_in_steps(10)  # 1 s of work, well inside its 3 s timeout
+
+
+def overrun() -> int:
+    return work_in_steps(40)  # 4 s of work against a 1 s timeout: times out, on purpose
 
 
 def main() -> None:
@@ -60,7 +69,11 @@ def main() -> None:
     sched = Scheduler(timezone="Europe/Bratislava", max_workers=4, shutdown_timeout=5)
     sched.add_job(tick, Interval(seconds=2), id="tick")
     sched.add_job(flaky, Cron("*/3 * * * * *"), id="flaky", retries=1)  # every 3 s
-    sched.add_job(slow_export, Interval(seconds=5), id="export", timeout=3)
+    sched.add_job(export, Interval(seconds=5), id="export", timeout=3)
+    # The one run that times out, on purpose: its cancel_event is set after 1 s, it stops
+    # early, and it is recorded as timed_out with cancel_requested.
+    sched.add_job(overrun, Once(datetime.now(timezone.utc) + timedelta(seconds=2)),
+                  id="overrun", timeout=1)  # fmt: skip
     sched.add_job(
         print,
         Once(datetime.now(timezone.utc) + timedelta(seconds=4)),
@@ -70,7 +83,9 @@ def main() -> None:
     sched.every().day.at("03:00").do(tick)  # shows in the listing below; fires at 03:00
 
     for job in sched.get_jobs():
-        print(f"{job.id:>24}  {job.trigger.describe()}")
+        nxt = job.next_run_time
+        when = f"{nxt:%Y-%m-%d %H:%M:%S%z}" if nxt else "-"
+        print(f"{job.id:>24}  next {when}  {job.trigger.describe()}")
 
     if args.seconds is not None:
         threading.Timer(args.seconds, sched.shutdown).start()

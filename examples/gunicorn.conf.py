@@ -25,7 +25,14 @@ refuse to start the scheduler, since its threads would never run.
 
 from __future__ import annotations
 
+import logging
 import os
+
+# Two lines that make the scheduler audible in every worker: gunicorn configures only its own
+# loggers, so without a handler the `scheduler` logger's INFO lines (one "scheduler started:
+# instance host:pid:..., N jobs, store ..., zone ..." per worker, then each run) go nowhere.
+logging.basicConfig(format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
+logging.getLogger("scheduler").setLevel(logging.INFO)
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "4"))

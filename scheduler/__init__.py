@@ -32,6 +32,7 @@ from .exceptions import (
     SchedulerAlreadyRunning,
     SchedulerError,
     SchedulerNotRunning,
+    StoreDataError,
     StoreError,
     StoreUnavailable,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "SchedulerError",
     "SchedulerNotRunning",
     "Store",
+    "StoreDataError",
     "StoreError",
     "StoreUnavailable",
     "Trigger",

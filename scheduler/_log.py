@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Any
 
-__all__ = ["safe_log"]
+__all__ = ["format_duration", "safe_log"]
 
 _reported = False
 
@@ -39,3 +39,23 @@ def safe_log(
                 )
             except Exception:
                 pass
+
+
+def format_duration(seconds: float) -> str:
+    """A duration for a person reading a log line: ``19 µs``, ``12.3 ms``, ``4.1 s``,
+    ``2 min 5 s``, ``3 h 20 min``. Log records keep the float seconds in ``extra``."""
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return f"{seconds} s"  # never raise inside a log call
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    if seconds < 0.001:
+        return f"{sign}{seconds * 1_000_000:.0f} µs"
+    if round(seconds * 1000, 1) < 1000:
+        return f"{sign}{seconds * 1000:.1f} ms"
+    if round(seconds, 1) < 60:
+        return f"{sign}{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        rest = f" {whole % 60} s" if whole % 60 else ""
+        return f"{sign}{whole // 60} min{rest}"
+    rest = f" {whole % 3600 // 60} min" if whole % 3600 // 60 else ""
+    return f"{sign}{whole // 3600} h{rest}"

@@ -1,20 +1,136 @@
 """Callables as import paths, and arguments as JSON: how a job is kept without pickle.
 
-A stored job names its function ``module:qualname`` and its arguments as JSON, so a writable
-store can never become remote code execution, and every process can check that it runs the
-same definition (the fingerprint in the store).
+A stored job names its function ``module:qualname`` and its arguments as JSON, so every
+process can check that it runs the same definition (the fingerprint in the store).
+
+No pickle is not enough: a row naming ``os:system`` would still run a shell command. So a
+dynamic job (stored, and loaded by every instance) may only name a function that this
+process allowed (:class:`Allowlist`): one registered with ``@sched.task``, or one defined in
+a module under ``Scheduler(allowed_modules=[...])``. Anything else is refused *before*
+``importlib`` runs, since importing a module is already running its code. See
+docs/security.md for what a writer of the store can still do.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable
+import re
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from .exceptions import InvalidJob
+from .exceptions import ConfigurationError, InvalidJob
 
-__all__ = ["check_json", "ref_of", "resolve", "stable_ref"]
+__all__ = ["Allowlist", "check_json", "ref_of", "resolve", "stable_ref"]
+
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+HOW_TO_ALLOW = (
+    "register the function with @sched.task (or sched.task(func)), or list its module in "
+    "Scheduler(allowed_modules=[...])"
+)
+
+
+class Allowlist:
+    """The functions a dynamic job may name in this process.
+
+    A reference is allowed when its function was registered (:meth:`add`), or when its module
+    is one of ``modules`` or inside one (whole dotted components: ``myapp.jobs`` allows
+    ``myapp.jobs:f`` and ``myapp.jobs.nightly:f``, not ``myapp.jobsevil:f``). Nothing else is
+    allowed, and :meth:`resolve` checks before it imports anything.
+
+    Thread-safe: registration happens at import time, resolution on the heartbeat thread.
+    """
+
+    def __init__(self, modules: Iterable[str] = ()) -> None:
+        if isinstance(modules, str):
+            modules = [modules]
+        checked = []
+        for module in modules:
+            if not isinstance(module, str) or not _DOTTED.match(module):
+                raise ConfigurationError(
+                    f"allowed_modules takes dotted module names such as 'myapp.jobs', "
+                    f"got {module!r}"
+                )
+            checked.append(module)
+        self.modules: tuple[str, ...] = tuple(dict.fromkeys(checked))
+        self._lock = threading.Lock()
+        # Invariant: ref -> the registered function; written under _lock, read freely
+        self._funcs: dict[str, Callable[..., Any]] = {}
+
+    def add(self, func: Callable[..., Any]) -> str:
+        """Allow ``func`` for dynamic jobs; returns its reference.
+
+        :raises InvalidJob: a lambda, nested function, partial or anything else that other
+            processes could not import by name
+        """
+        ref = ref_of(func)
+        with self._lock:
+            self._funcs[ref] = func
+        return ref
+
+    def registered(self, ref: str) -> Callable[..., Any] | None:
+        return self._funcs.get(ref)
+
+    def _module_allowed(self, module: str) -> bool:
+        return any(module == m or module.startswith(m + ".") for m in self.modules)
+
+    def allows(self, ref: str) -> bool:
+        """Whether ``ref`` may be loaded; decided from the text alone, importing nothing."""
+        if ref in self._funcs:
+            return True
+        module, sep, qualname = ref.partition(":")
+        if not sep or not _DOTTED.match(module) or not _DOTTED.match(qualname):
+            return False
+        # '__init__.__globals__' and the like lead out of the module: only plain names
+        if any(part.startswith("__") for part in qualname.split(".")):
+            return False
+        return self._module_allowed(module)
+
+    def allows_func(self, func: Callable[..., Any], ref: str) -> bool:
+        """Whether ``func``, known by ``ref``, may be added as a dynamic job."""
+        registered = self._funcs.get(ref)
+        if registered is not None:
+            return registered is func or getattr(registered, "__func__", None) is func
+        return self.allows(ref)
+
+    def refusal(self, ref: str) -> str:
+        """Why ``ref`` is refused, and how to allow it."""
+        where = (
+            f"allowed_modules are {list(self.modules)}" if self.modules else "no allowed_modules"
+        )
+        return (
+            f"function {ref!r} is not allowed for dynamic jobs here (not registered with "
+            f"@sched.task, {where}); {HOW_TO_ALLOW}"
+        )
+
+    def resolve(self, ref: str) -> Callable[..., Any]:
+        """The function a stored dynamic job names, if this process allowed it.
+
+        A registered function is returned as is; a function under ``allowed_modules`` is
+        imported and must be defined where the reference says (not merely reachable from
+        an allowed module, as ``myapp.jobs:os.system`` would be).
+
+        :raises InvalidJob: not allowed (nothing was imported), or not importable
+        """
+        func = self._funcs.get(ref)
+        if func is not None:
+            return func
+        if not self.allows(ref):
+            raise InvalidJob(self.refusal(ref))
+        found = resolve(ref)
+        module, _, qualname = ref.partition(":")
+        target = getattr(found, "__func__", found)
+        if (
+            getattr(target, "__module__", None) != module
+            or getattr(target, "__qualname__", None) != qualname
+        ):
+            raise InvalidJob(
+                f"{ref!r} is not a function defined in {module!r} (it leads to "
+                f"{stable_ref(target)!r}); a dynamic job must name a function where it is "
+                f"defined"
+            )
+        return found
 
 
 def stable_ref(func: Callable[..., Any]) -> str:

@@ -28,10 +28,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import context
-from ._log import safe_log
+from ._log import format_duration, safe_log
 from ._ticker import jitter_offset
 from ._tz import tz_name
-from .exceptions import StoreUnavailable
+from .exceptions import StoreDataError, StoreUnavailable
 from .stores import Claim, ClaimStatus, FireKey, RunOutcome
 
 if TYPE_CHECKING:
@@ -196,7 +196,10 @@ class Runner:
         grace = job.options.misfire_grace_time
         try:
             if grace is not None and late > grace:
-                reason = f"started {late:.1f}s late, past misfire_grace_time ({grace:g}s)"
+                reason = (
+                    f"started {format_duration(late)} late, past misfire_grace_time "
+                    f"({grace:g} s)"
+                )
                 if sched._outage_covers(fire):
                     reason += " (store_unavailable)"
                 recorded = store.claim_missed(
@@ -213,6 +216,20 @@ class Runner:
             # The job waits for the store from the first fire not yet settled (so the fires
             # folded into this one are judged again, not lost).
             sched._store_failed(job, first, exc)
+            return
+        except StoreDataError as exc:
+            # The store answered and refused this fire's data: not an outage (no probing, no
+            # waiting), and retrying would fail the same way. The job goes on.
+            safe_log(
+                log,
+                logging.ERROR,
+                "the store refused fire %s of job %s, which is not run: %s",
+                fire.isoformat(),
+                job.id,
+                exc,
+                extra={"job_id": job.id, "scheduled_time": fire.isoformat(), "error": str(exc)},
+            )
+            sched._reschedule_after(job, fire)
             return
         # Only now does the job's next fire go back to the ticker: the claims of one job's
         # fires are made in order, one at a time, so a later fire is never claimed while an
@@ -374,26 +391,31 @@ class Runner:
                     run,
                     RunOutcome.TIMED_OUT,
                     attempt,
-                    error=f"timed out after {job.options.timeout:g}s; "
-                    + (str(exc) if killed else f"returned after {duration:.3f}s"),
+                    error=f"timed out after {format_duration(job.options.timeout or 0.0)}; "
+                    + (str(exc) if killed else f"returned after {format_duration(duration)}"),
                     killed=killed,
                 )
                 return
             if ok:
                 result = short_repr(value)
                 if info:
+                    cancelled = run.ctx.cancel_event.is_set()
                     safe_log(
                         log,
                         logging.INFO,
-                        "job %s succeeded in %.3fs: %s",
+                        "job %s succeeded in %s%s: %s",
                         job.id,
-                        duration,
+                        format_duration(duration),
+                        " (it returned after its cancellation was requested)"
+                        if cancelled
+                        else "",
                         result,
                         extra={
                             **extra,
                             "outcome": "succeeded",
                             "duration": duration,
                             "result": result,
+                            "cancel_requested": cancelled,
                         },
                     )
                 self._finish(run, RunOutcome.SUCCEEDED, attempt, result=result)
@@ -416,9 +438,9 @@ class Runner:
             safe_log(
                 log,
                 logging.ERROR,
-                "job %s failed after %.3fs (attempt %d): %s",
+                "job %s failed after %s (attempt %d): %s",
                 job.id,
-                duration,
+                format_duration(duration),
                 attempt,
                 error,
                 exc_info=(type(exc), exc, exc.__traceback__),
@@ -429,9 +451,9 @@ class Runner:
                 safe_log(
                     log,
                     logging.INFO,
-                    "job %s will retry in %.0fs (attempt %d of %d)",
+                    "job %s will retry in %s (attempt %d of %d)",
                     job.id,
-                    delay,
+                    format_duration(delay),
                     attempt + 1,
                     job.options.retries + 1,
                     extra={**extra, "delay": delay},
@@ -497,7 +519,12 @@ class Runner:
                 time.sleep(delay)
             try:
                 if not sched.store.finish(
-                    run.claim, outcome=outcome, attempt=attempt, error=error, result=result,
+                    run.claim,
+                    outcome=outcome,
+                    attempt=attempt,
+                    error=error,
+                    result=result,
+                    cancel_requested=run.ctx.cancel_event.is_set(),
                     killed=killed,
                 ):
                     self._fenced(run, f"its outcome ({outcome}) came after the lease was lost")
@@ -512,7 +539,7 @@ class Runner:
             "job %s: could not record outcome %s of the fire at %s: store unavailable",
             run.job.id,
             outcome,
-            run.claim.fire.scheduled_time.isoformat(),
+            run.claim.fire.scheduled_time.astimezone(run.job.timezone).isoformat(),
             extra=_extra(run.job, run.claim.fire.scheduled_time, attempt),
         )
 
@@ -522,7 +549,7 @@ class Runner:
             logging.WARNING,
             "job %s, fire %s: %s; a peer has recorded it as lost",
             run.job.id,
-            run.claim.fire.scheduled_time.isoformat(),
+            run.claim.fire.scheduled_time.astimezone(run.job.timezone).isoformat(),
             why,
             extra=_extra(run.job, run.claim.fire.scheduled_time, run.ctx.attempt),
         )
@@ -555,12 +582,12 @@ class Runner:
         safe_log(
             log,
             logging.WARNING,
-            "job %s timed out after %gs; its cancel_event is set (%s)",
+            "job %s timed out after %s; its cancel_event is set (%s)",
             job.id,
-            job.options.timeout,
+            format_duration(job.options.timeout or 0.0),
             f"its worker process is killed if it has not stopped in "
-            f"{job.options.timeout_grace:g}s" if process else "a thread cannot be killed: "
-            "the run holds its slot until the function returns",
+            f"{format_duration(job.options.timeout_grace)}" if process else "a thread cannot be "
+            "killed: the run holds its slot until the function returns",
             extra={
                 **_extra(job, run.claim.fire.scheduled_time, run.ctx.attempt),
                 "outcome": "timed_out",
@@ -579,6 +606,8 @@ class Runner:
 
 
 def _extra(job: Job, fire: datetime, attempt: int) -> dict[str, Any]:
+    """The facts of a fire for structured handlers: ``scheduled_time`` is UTC ISO 8601 (for
+    machines; messages show the job's zone), ``timezone`` the job's zone."""
     return {
         "job_id": job.id,
         "job_name": job.name,

@@ -1,10 +1,11 @@
 """The ``scheduler`` command line (also ``python -m scheduler``); standard library only.
 
-Three commands::
+Commands::
 
     scheduler run myapp.tasks:sched [--log-level INFO] [--log-format text|json]
     scheduler list myapp.tasks:sched
     scheduler next "30 2 * * *" [--tz Europe/Bratislava] [-n 5] [--after 2026-03-28T00:00]
+    scheduler celery-beat proj.celery:app [--store URL]     (extra [celery])
 
 ``run`` and ``list`` take ``module:attr``: ``attr`` (dotted for nested attributes) is a
 :class:`~scheduler.Scheduler` or a zero-argument factory that returns one. The current
@@ -33,6 +34,7 @@ import logging
 import os
 import re
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, Any, TextIO
@@ -249,7 +251,8 @@ def _next_run(job: Any) -> datetime | None:
     return nxt.astimezone(tz) if tz is not None else nxt
 
 
-def _last_run(sched: Scheduler, job_id: str) -> str:
+def _last_run(sched: Scheduler, job_id: str, tz: tzinfo | None) -> str:
+    """The last run's outcome and start time, in the job's zone (as NEXT RUN is)."""
     try:
         runs = sched.get_runs(job_id=job_id, limit=1)
     except SchedulerError:
@@ -257,25 +260,64 @@ def _last_run(sched: Scheduler, job_id: str) -> str:
     if not runs:
         return "-"
     run = runs[0]
-    outcome = run.outcome if run.outcome is not None else "running"
+    outcome = str(run.outcome) if run.outcome is not None else "running"
+    if run.cancel_requested:
+        outcome += " (cancel requested)"
     when = run.started_at or run.scheduled_time
-    return f"{outcome} {when.isoformat(sep=' ', timespec='seconds')}" if when else str(outcome)
+    if when is None:
+        return outcome
+    local = when.astimezone(tz) if tz is not None else when
+    return f"{outcome} {local.isoformat(sep=' ', timespec='seconds')}"
+
+
+def _printable(value: object) -> str:
+    """Text from a store row, with control characters escaped: whoever wrote the row must
+    not get to send escape sequences to the terminal."""
+    text = str(value)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _broken_jobs(sched: Scheduler, shown: set[str]) -> list[tuple[str, str, str]]:
+    """``(id, function, reason)`` of the stored jobs marked broken (never run), read from a
+    durable store; none when it cannot be read (``list`` must not fail for that)."""
+    if not sched.store.durable:
+        return []
+    try:
+        stored = sched.store.load_jobs(dynamic_only=True)
+    except Exception:  # an outage, or a row it cannot read: the table is still worth printing
+        return []
+    return [
+        (_printable(item.definition.id), _printable(item.definition.func_ref),
+         _printable(item.broken))
+        for item in stored
+        if item.broken and item.definition.id not in shown
+    ]
 
 
 def format_jobs(sched: Scheduler) -> str:
-    """The scheduler's jobs as a plain-text table: id, trigger in words, next run in the job's
-    zone, last outcome.
+    """The scheduler's jobs as a plain-text table: id (jobs added at run time marked
+    ``(dynamic)``), trigger in words, next run and last run in the job's zone, last outcome.
 
     Shared with the Flask and Django commands, so all three print the same thing.
     """
     rows = [("ID", "TRIGGER", "NEXT RUN", "LAST RUN")]
+    shown: set[str] = set()
     for job in sched.get_jobs():
-        if getattr(job, "paused", False):
+        broken = getattr(job, "broken", None)
+        if broken is not None:
+            when = f"broken: {_printable(broken)}"
+        elif getattr(job, "paused", False):
             when = "paused"
         else:
             nxt = _next_run(job)
             when = "never" if nxt is None else nxt.isoformat(sep=" ")
-        rows.append((str(job.id), job.trigger.describe(), when, _last_run(sched, job.id)))
+        label = _printable(job.id) + (" (dynamic)" if getattr(job, "dynamic", False) else "")
+        tz = getattr(job, "timezone", None)
+        rows.append((label, job.trigger.describe(), when, _last_run(sched, job.id, tz)))
+        shown.add(str(job.id))
+    stored_broken = _broken_jobs(sched, shown)
+    for job_id, ref, _ in stored_broken:
+        rows.append((job_id, f"function {ref}", "BROKEN (never runs)", "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -283,6 +325,8 @@ def format_jobs(sched: Scheduler) -> str:
     ]
     if len(rows) == 1:
         lines.append("(no jobs)")
+    for job_id, _, reason in stored_broken:
+        lines.append(f"broken {job_id}: {reason}")
     return "\n".join(lines) + "\n"
 
 
@@ -295,7 +339,16 @@ def run_until_signal(sched: Scheduler) -> bool:
     return bool(sched.run_forever())
 
 
-def run_job_now(sched: Scheduler, job_id: str, echo: Callable[[str], Any]) -> int:
+def _print_to_stderr(text: str) -> None:
+    sys.stderr.write(text)
+
+
+def run_job_now(
+    sched: Scheduler,
+    job_id: str,
+    echo: Callable[[str], Any],
+    echo_err: Callable[[str], Any] = _print_to_stderr,
+) -> int:
     """Run one job now and report how it ended: ``'<id>: succeeded'`` or ``'<id>: failed: ...'``.
 
     A running scheduler runs it on its pool (:meth:`~scheduler.Scheduler.run_job`). A stopped
@@ -305,6 +358,8 @@ def run_job_now(sched: Scheduler, job_id: str, echo: Callable[[str], Any]) -> in
     and with ``current_job()`` set, exactly as the pool would call it. Like ``run_job``, the
     run is not claimed in the store and not recorded in the run history.
 
+    :param echo: writes the one-line outcome
+    :param echo_err: writes the traceback of a failed run (stderr)
     :returns: an exit code: 0 when the run succeeded, 1 when it raised
     :raises JobNotFound: no such job
     """
@@ -315,6 +370,9 @@ def run_job_now(sched: Scheduler, job_id: str, echo: Callable[[str], Any]) -> in
         else:
             value = sched.call_job(job_id)
     except Exception as exc:
+        # The traceback goes to stderr (where a person running the command looks for it);
+        # the one-line outcome still goes through ``echo``.
+        echo_err("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         echo(f"{job_id}: failed: {type(exc).__name__}: {exc}")
         return EXIT_FAILURE
     echo(f"{job_id}: succeeded" + ("" if value is None else f" (returned {value!r})"))
@@ -324,6 +382,39 @@ def run_job_now(sched: Scheduler, job_id: str, echo: Callable[[str], Any]) -> in
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     sched = load_target(args.target)
     out.write(format_jobs(sched))
+    return EXIT_OK
+
+
+def cmd_run_job(args: argparse.Namespace, out: TextIO) -> int:
+    sched = load_target(args.target)
+    return run_job_now(sched, args.job_id, lambda text: out.write(text + "\n"))
+
+
+def cmd_jobs_remove(args: argparse.Namespace, out: TextIO) -> int:
+    """Delete a job added at run time from a store, without starting a scheduler."""
+    from .stores import from_url
+    from .stores._url import mask_url
+
+    where = mask_url(args.store)
+    store = from_url(args.store)
+    try:
+        store.open()
+        item = store.get_job(args.job_id)
+        if item is None:
+            print(f"scheduler jobs remove: no job {args.job_id!r} in {where}", file=sys.stderr)
+            return EXIT_FAILURE
+        if not item.definition.dynamic:
+            print(
+                f"scheduler jobs remove: job {args.job_id!r} in {where} is declared in code, "
+                f"not added at run time: every start registers it again; remove it from the "
+                f"code instead",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+        store.unregister(args.job_id)
+    finally:
+        store.close()
+    out.write(f"removed dynamic job {args.job_id} ({item.definition.func_ref}) from {where}\n")
     return EXIT_OK
 
 
@@ -338,13 +429,50 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_celery_beat(args: argparse.Namespace, out: TextIO) -> int:
+    setup_logging(args.log_level, args.log_format)
+    from .contrib.celery import run_beat
+
+    return run_beat(args.app, store=args.store, prefix=args.prefix)
+
+
 # -- parser ------------------------------------------------------------------------------------
+
+#: the distribution this package is installed as (PyPI's ``scheduler`` is another project)
+DISTRIBUTION = "threadcron"
+
+
+def version_text() -> str:
+    """``threadcron 0.1.0``: the installed distribution's version, for ``--version``."""
+    from importlib import metadata
+
+    try:
+        return f"{DISTRIBUTION} {metadata.version(DISTRIBUTION)}"
+    except metadata.PackageNotFoundError:
+        here = os.path.dirname(os.path.abspath(__file__))
+        return (
+            f"{DISTRIBUTION}: version unknown (the distribution is not installed; the "
+            f"scheduler package was imported from {here})"
+        )
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked for (``importlib.metadata`` reads the disk)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the installed version")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(version_text())
+        parser.exit()
+
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scheduler", description="Run and inspect schedulers; check cron expressions."
     )
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
@@ -367,6 +495,45 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list jobs, their triggers and next run times")
     lst.add_argument("target", help="module:attr naming a Scheduler or a factory of one")
     lst.set_defaults(func=cmd_list)
+
+    beat = sub.add_parser(
+        "celery-beat",
+        help="run a Celery app's beat_schedule, each fire sent once (replaces celery beat)",
+        description="Send the tasks of the Celery app's beat_schedule. Replicas sharing "
+        "--store send each fire once. A bad entry or an unreachable broker exits with code 2 "
+        "before anything is sent.",
+    )
+    beat.add_argument("app", help="module:attr naming the Celery app (proj.celery:app)")
+    beat.add_argument("--store", default=None, help="store URL shared by the replicas (memory)")
+    beat.add_argument("--prefix", default=None, help="table/key prefix in the store")
+    beat.add_argument("--log-level", default="INFO", type=str.upper,
+                      choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    beat.add_argument("--log-format", default="text", choices=["text", "json"])
+    beat.set_defaults(func=cmd_celery_beat)
+
+    rj = sub.add_parser(
+        "run-job",
+        help="run one job now in this process and print how it ended",
+        description="Run one job now in this process (the scheduler is not started, so "
+        "nothing else runs), print its outcome; a failure prints the traceback on stderr "
+        "and exits 1.",
+    )
+    rj.add_argument("target", help="module:attr naming a Scheduler or a factory of one")
+    rj.add_argument("job_id", help="the job's id (see 'scheduler list')")
+    rj.set_defaults(func=cmd_run_job)
+
+    jobs = sub.add_parser("jobs", help="change the jobs kept in a store")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    rm = jobs_sub.add_parser(
+        "remove",
+        help="delete a job added at run time from a store",
+        description="Delete a dynamic job (added at run time) from the store at URL, so "
+        "that no instance runs it again; its run history stays. Exit 1 when the store has "
+        "no such job or it is declared in code.",
+    )
+    rm.add_argument("--store", required=True, help="store URL (sqlite:///..., postgresql://...)")
+    rm.add_argument("job_id", help="the job's id")
+    rm.set_defaults(func=cmd_jobs_remove)
 
     nxt = sub.add_parser(
         "next",

@@ -15,7 +15,8 @@ One tree, so ``except SchedulerError`` catches all of them::
     ├── SchedulerAlreadyRunning (RuntimeError)
     ├── ProcessDied (RuntimeError)             a job's worker process died or was killed
     └── StoreError
-        └── StoreUnavailable                  the store cannot be reached (raised at start())
+        ├── StoreUnavailable                  the store cannot be reached (raised at start())
+        └── StoreDataError                    the store refused a value: not an outage
 
 Errors are raised at the call that caused them (construction, ``add_job``, settings
 load, ``start()``). Inside the background threads nothing is raised: failures are
@@ -40,6 +41,7 @@ __all__ = [
     "SchedulerAlreadyRunning",
     "SchedulerError",
     "SchedulerNotRunning",
+    "StoreDataError",
     "StoreError",
     "StoreUnavailable",
     "unknown_name_message",
@@ -178,3 +180,9 @@ class StoreError(SchedulerError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be reached; raised by ``start()``, handled as an outage afterwards."""
+
+
+class StoreDataError(StoreError):
+    """The store answered, but refused what it was given: a value too long for its index, a
+    NUL byte, a broken constraint, a record it cannot read. Not an outage: retrying the same
+    call fails the same way, so the scheduler never reports it as ``StoreUnavailable``."""

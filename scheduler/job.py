@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -15,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from ._refs import check_json, ref_of, stable_ref
 from ._tz import UTC, tz_name
-from .exceptions import InvalidJob, unknown_name_message
-from .stores import JobDefinition
+from .exceptions import ConfigurationError, InvalidJob, unknown_name_message
+from .stores import JobDefinition, StoredJob
 from .triggers import Trigger
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
 
-__all__ = ["DEFAULT_MISFIRE_GRACE_TIME", "Job", "JobOptions"]
+__all__ = ["DEFAULT_MISFIRE_GRACE_TIME", "MAX_ID_BYTES", "Job", "JobOptions", "check_id"]
 
 _local_ids = itertools.count()
 
@@ -31,6 +32,38 @@ DEFAULT_MISFIRE_GRACE_TIME = 600.0
 
 #: where a job's function is called: a pool thread, or a worker process (see _procpool)
 EXECUTORS = ("thread", "process")
+
+#: the longest job id, in bytes of UTF-8: every store can index it (PostgreSQL's btree
+#: refuses index rows of about 2,700 bytes)
+MAX_ID_BYTES = 200
+
+
+def check_id(job_id: object) -> str:
+    """Return ``job_id`` if every store can keep and index it, else raise.
+
+    :raises InvalidJob: not a string, empty, longer than :data:`MAX_ID_BYTES` bytes of UTF-8,
+        or holding a NUL or another control character (or a lone surrogate)
+    """
+    if not isinstance(job_id, str) or not job_id.strip():
+        raise InvalidJob(f"id must be a non-empty string, got {job_id!r}")
+    try:
+        size = len(job_id.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidJob(
+            f"id {job_id!r} is not valid Unicode text (a lone surrogate); ids are stored as UTF-8"
+        ) from None
+    if size > MAX_ID_BYTES:
+        raise InvalidJob(
+            f"id {job_id[:40]!r}... is {size} bytes of UTF-8; ids are at most {MAX_ID_BYTES} "
+            f"bytes (every store must index them): pass a shorter id="
+        )
+    for char in job_id:
+        if unicodedata.category(char) == "Cc":
+            raise InvalidJob(
+                f"id {job_id!r} contains the control character {char!r}; ids may not contain "
+                f"NUL or other control characters (they break stores, logs and terminals)"
+            )
+    return job_id
 
 
 def _number(name: str, value: object, *, minimum: float, allow_none: bool = False) -> Any:
@@ -115,6 +148,22 @@ class JobOptions:
 _OMITTED_AT_DEFAULT = {"executor": "thread", "timeout_grace": 5.0}
 
 
+class _Unreadable(Trigger):
+    """Stands in for a stored trigger this version cannot read (a listed broken job)."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = dict(data)
+
+    def next_after(self, dt: datetime) -> datetime | None:
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
+
+    def describe(self) -> str:
+        return f"unreadable trigger {self.data.get('type', '?')}"
+
+
 @functools.lru_cache(maxsize=256)
 def _options_dict(options: JobOptions) -> dict[str, Any]:
     out = {}
@@ -134,8 +183,10 @@ class Job:
     """A job registered with a :class:`~scheduler.Scheduler`.
 
     Attributes are read-only; change a job through the scheduler (pause, resume, remove).
-    ``next_run_time`` is the next fire as an aware datetime in the job's zone, or None when
-    the job is paused or will not fire again.
+    ``next_run_time`` is the next fire as an aware datetime in the job's zone (before
+    ``start()``, the fire start would place first), or None when the job is paused or will
+    not fire again. ``dynamic`` marks a job added at run time to a durable store; ``broken``
+    says why a stored one cannot be loaded (None when it can).
     """
 
     __slots__ = (
@@ -144,10 +195,13 @@ class Job:
         "_effective",
         "_fingerprint",
         "_next_fire",
+        "_preview",
         "_queued",
         "_scheduler",
         "_version",
+        "_view",
         "args",
+        "broken",
         "definition",
         "dynamic",
         "func",
@@ -180,9 +234,7 @@ class Job:
         if not callable(func):
             raise InvalidJob(f"{func!r} is not callable; pass the function itself, not its result")
         self.func = func
-        self.id = id if id is not None else stable_ref(func)
-        if not isinstance(self.id, str) or not self.id.strip():
-            raise InvalidJob(f"id must be a non-empty string, got {id!r}")
+        self.id = check_id(id if id is not None else stable_ref(func))
         self.name = name if name is not None else getattr(func, "__name__", self.id)
         if not isinstance(self.name, str):
             raise InvalidJob(f"name must be a string, got {name!r}", job_id=self.id)
@@ -198,6 +250,9 @@ class Job:
         self.options = options
         self.trigger = trigger
         self.dynamic = dynamic
+        self.broken: str | None = None
+        self._preview: datetime | None = None  # a stored view's next fire (from_stored)
+        self._view = False  # built by from_stored: listed, never run
         self.paused = False
         self.run_count = 0
         self._scheduler = scheduler
@@ -211,6 +266,8 @@ class Job:
         # arguments always, and an importable function for jobs added at run time. The
         # process-local store compares nothing across processes: its definition is built
         # only when asked for, and its fingerprint is unique per Job object.
+        self.func_ref: str | None
+        self.definition: JobDefinition | None
         if durable or dynamic:
             try:
                 args_json = check_json(list(self.args), "args")
@@ -228,6 +285,40 @@ class Job:
             from ._procwire import check_job
 
             check_job(self, scheduler._run_context)
+
+    @classmethod
+    def from_stored(cls, scheduler: Scheduler, item: StoredJob, *, default_timezone: tzinfo) -> Job:
+        """A dynamic job as the store has it, for listing before ``start()``: the function
+        is *not* imported (calling it raises :class:`InvalidJob`); a definition that cannot
+        be read leaves the reason in ``broken``."""
+        from .triggers import from_dict
+
+        d = item.definition
+        job = object.__new__(cls)
+        job.id, job.name, job.func_ref, job.definition = d.id, d.name, d.func_ref, d
+        job.args, job.kwargs, job.tags = tuple(d.args), dict(d.kwargs), _NO_TAGS
+        job.dynamic, job.paused, job.run_count, job.broken = True, False, 0, item.broken
+        job._scheduler, job._version, job._fingerprint = scheduler, 0, item.fingerprint
+        job._next_fire = job._due = job._preview = None
+        job._queued, job._anchor, job._view = False, item.anchor, True
+
+        def not_loaded(*args: Any, **kwargs: Any) -> Any:
+            raise InvalidJob(
+                f"stored job {d.id} ({d.func_ref}) is not loaded in this process; "
+                f"start() loads the store's dynamic jobs",
+                job_id=d.id,
+            )
+
+        job.func = not_loaded
+        try:
+            job.trigger = from_dict(d.trigger).with_default_timezone(default_timezone)
+            job.options = JobOptions.build(d.options)
+        except (ConfigurationError, ValueError, TypeError, KeyError) as exc:
+            job.trigger = _Unreadable(d.trigger)
+            job.options = JobOptions()
+            job.broken = job.broken or f"unreadable definition: {exc}"
+        job._effective = job.trigger.anchored(item.anchor)
+        return job
 
     def _build_definition(
         self, args: list[Any], kwargs: dict[str, Any], fingerprint: str | None
@@ -257,13 +348,25 @@ class Job:
 
     @property
     def timezone(self) -> tzinfo:
-        return self.trigger.timezone or UTC
+        """The zone people see this job's times in: its trigger's, else (an interval, a
+        one-off time) the scheduler's."""
+        return self.trigger.timezone or getattr(self._scheduler, "timezone", None) or UTC
 
     @property
     def next_run_time(self) -> datetime | None:
-        """The next fire as an aware datetime in the job's zone; None if paused or finished."""
+        """The next fire as an aware datetime in the job's zone; None if paused or finished.
+
+        Before ``start()`` it is the fire that start would place first: the first after now,
+        or after the last fire claimed in a durable store (catch-up)."""
+        if self.paused or self.broken is not None:
+            return None
         fire = self._next_fire
-        if fire is None or self.paused:
+        if fire is None and self._scheduler.state == "stopped":
+            if self._view:
+                fire = self._preview or self._effective.next_after(self._scheduler._now())
+            else:
+                fire = self._scheduler._first_fire_preview(self)
+        if fire is None:
             return None
         return fire.astimezone(self.timezone)
 

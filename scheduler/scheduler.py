@@ -28,15 +28,15 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from datetime import datetime, timedelta, tzinfo
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from ._clock import Clock, SystemClock
 from ._dispatch import Dispatcher
 from ._heartbeat import Heartbeat
-from ._log import safe_log
+from ._log import format_duration, safe_log
 from ._pool import DaemonPool
 from ._procpool import ProcessPool
-from ._refs import resolve, stable_ref
+from ._refs import HOW_TO_ALLOW, Allowlist, stable_ref
 from ._runner import Runner
 from ._ticker import Ticker
 from ._tz import tz_name, zone
@@ -47,12 +47,11 @@ from .exceptions import (
     InvalidTrigger,
     JobNotFound,
     SchedulerAlreadyRunning,
-    SchedulerError,
     StoreUnavailable,
     unknown_name_message,
 )
 from .job import Job, JobOptions
-from .stores import Owner, RunOutcome, RunRecord, Store, from_url
+from .stores import Owner, RunOutcome, RunRecord, Store, StoredJob, from_url
 from .triggers import Trigger, coerce
 from .triggers import from_dict as trigger_from_dict
 from .triggers.once import Once
@@ -61,6 +60,7 @@ __all__ = ["Scheduler"]
 
 log = logging.getLogger("scheduler")
 F = TypeVar("F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 _instances: weakref.WeakSet[Scheduler] = weakref.WeakSet()
 _STATES = ("stopped", "running", "stopping", "shut down")
@@ -91,6 +91,11 @@ class Scheduler:
         (default: the CPU count); none starts before such a job runs
     :param max_runs_per_process: a worker process is replaced after this many runs (to
         bound leaks); None keeps it
+    :param allowed_modules: dotted module names whose functions jobs added at run time to a
+        durable store may name (``["myapp.jobs"]`` also allows ``myapp.jobs.nightly``, not
+        ``myapp.jobsevil``); functions registered with :meth:`task` are allowed too. A stored
+        job naming anything else is never imported: it is marked broken. See
+        docs/security.md
     :raises ConfigurationError: any bad argument, at once
     """
 
@@ -107,6 +112,7 @@ class Scheduler:
         clock: Clock | None = None,
         max_processes: int | None = None,
         max_runs_per_process: int | None = None,
+        allowed_modules: Iterable[str] = (),
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -137,6 +143,7 @@ class Scheduler:
         if run_context is not None and not callable(run_context):
             raise ConfigurationError(f"run_context must be callable, got {run_context!r}")
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self._allowed = Allowlist(allowed_modules)
         self.store: Store = store if isinstance(store, Store) else from_url(store)
         self.store.bind_clock(self.clock)
         self.owner = Owner.current()
@@ -157,6 +164,10 @@ class Scheduler:
         self._awaiting_store: dict[str, tuple[Job, datetime]] = {}
         self._shutdown_result: bool | None = None
         self._stop_requested = threading.Event()
+        #: a read before start() (get_jobs, next_run_time) opened the store (True), or found
+        #: it unreachable (False: previews do not wait for it again), or none tried (None)
+        self._store_opened: bool | None = None
+        self._sync_error: str | None = None  # why the last dynamic sync could not read the store
         _instances.add(self)
 
     # -- state -----------------------------------------------------------------------------
@@ -196,9 +207,10 @@ class Scheduler:
         :param options: ``max_instances``, ``misfire_grace_time``, ``coalesce``, ``jitter``,
             ``retries``, ``timeout`` (see :class:`~scheduler.job.JobOptions`)
         :raises InvalidTrigger: bad trigger, or a ``Once`` in the past
-        :raises InvalidJob: not callable, unknown option, bad option value; with a durable
-            store, non-JSON arguments, or (added while running) a function that cannot be
-            imported by name
+        :raises InvalidJob: not callable, bad id, unknown option, bad option value; with a
+            durable store, non-JSON arguments, or (added while running) a function that
+            cannot be imported by name or that this process did not allow (:meth:`task`,
+            ``allowed_modules``)
         :raises DuplicateJobId: the id is taken and ``replace_existing`` is False
         """
         trig = coerce(trigger).with_default_timezone(self.timezone)
@@ -230,6 +242,15 @@ class Scheduler:
             dynamic=running and self.store.durable,
             durable=self.store.durable,
         )
+        if job.dynamic and not self._allowed.allows_func(job.func, job.func_ref or ""):
+            # Every instance loads a dynamic job from the store, and each runs only what it
+            # allowed: refused here, it would be marked broken everywhere else.
+            raise InvalidJob(
+                f"{job.func_ref!r} cannot be added while the scheduler runs: a job added at "
+                f"run time is stored and loaded by every instance, which only run functions "
+                f"they allowed; {HOW_TO_ALLOW}",
+                job_id=job.id,
+            )
         with self._lock:
             old = self._jobs.get(job.id)
             if old is not None and not replace_existing:
@@ -264,6 +285,33 @@ class Scheduler:
 
         return register
 
+    @overload
+    def task(self, func: F) -> F: ...
+
+    @overload
+    def task(self, func: None = None) -> Callable[[F], F]: ...
+
+    def task(self, func: F | None = None) -> F | Callable[[F], F]:
+        """Allow ``func`` in jobs added at run time; a decorator that returns it unchanged.
+
+        A job added after :meth:`start` to a durable store is stored and loaded by every
+        instance, and each instance runs only the functions it allowed: those registered
+        here (so import the module with the ``@sched.task`` functions in every process) and
+        those under ``allowed_modules``. Schedules nothing by itself::
+
+            @sched.task
+            def send_reminder(user_id: int) -> None: ...
+
+            sched.add_job(send_reminder, Once(when), args=[42])   # at run time
+
+        :raises InvalidJob: a lambda, nested function, partial or a function in ``__main__``
+            (other processes could not import it by name)
+        """
+        if func is None:
+            return self.task
+        self._allowed.add(func)
+        return func
+
     def every(self, interval: float = 1) -> Any:
         """The ``schedule`` library's vocabulary: ``sched.every(10).minutes.do(func)``."""
         from .fluent import Every
@@ -276,24 +324,62 @@ class Scheduler:
 
         return adopt(self, schedule_scheduler)
 
+    def add_celery_task(self, name: str, trigger: Trigger | str | timedelta, **options: Any) -> Job:
+        """Send the Celery task ``name`` at each fire, each fire once across every process
+        sharing the store (extra ``[celery]``; see :func:`scheduler.contrib.celery.add_celery_task`
+        for ``args``, ``kwargs``, ``options``, ``app`` and ``follow_results``)."""
+        from .contrib.celery import add_celery_task
+
+        return add_celery_task(self, name, trigger, **options)
+
+    def add_rq_job(self, func: Any, trigger: Trigger | str | timedelta, **options: Any) -> Job:
+        """Enqueue ``func`` (``'pkg.mod:func'``) on an RQ queue at each fire, each fire once
+        (extra ``[rq]``; see :func:`scheduler.contrib.rq.add_rq_job` for ``queue``, ``args``,
+        ``kwargs``, ``connection`` and ``follow_results``)."""
+        from .contrib.rq import add_rq_job
+
+        return add_rq_job(self, func, trigger, **options)
+
     def get_jobs(self) -> list[Job]:
+        """The jobs, in the order they were added. Before :meth:`start`, with a durable
+        store, the jobs added at run time (by any instance) follow, read from their stored
+        definitions: ``dynamic`` is True, ``func_ref`` names the function, which is *not*
+        imported here (``start()`` loads them), and ``broken`` says why one cannot run."""
         with self._lock:
-            return list(self._jobs.values())
+            jobs = list(self._jobs.values())
+        if self._state == "stopped":
+            known = {job.id for job in jobs}
+            stored = self._read_store(lambda store: store.load_jobs(dynamic_only=True)) or []
+            jobs += [self._stored_view(item) for item in stored if item.definition.id not in known]
+        return jobs
 
     def get_job(self, job_id: str) -> Job:
-        """:raises JobNotFound: no such id"""
-        with self._lock:
-            try:
-                return self._jobs[job_id]
-            except KeyError:
-                raise JobNotFound(job_id) from None
-
-    def remove_job(self, job_id: str) -> None:
-        """Stop scheduling the job here. A job added at run time to a durable store is
-        removed from the store too, so every instance drops it.
+        """The job with this id; before :meth:`start` also a dynamic one in the store (see
+        :meth:`get_jobs`).
 
         :raises JobNotFound: no such id
         """
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is not None:
+            return job
+        if self._state == "stopped":
+            item = self._read_store(lambda store: store.get_job(job_id))
+            if item is not None and item.definition.dynamic:
+                return self._stored_view(item)
+        raise JobNotFound(job_id)
+
+    def remove_job(self, job_id: str) -> None:
+        """Stop scheduling the job here. A job added at run time to a durable store is
+        removed from the store too, so every instance drops it; before :meth:`start` that
+        works without loading it.
+
+        :raises JobNotFound: no such id
+        :raises StoreUnavailable: before start, the store holding the job cannot be reached
+        """
+        if self._state == "stopped" and job_id not in self._jobs and self.store.durable:
+            self._remove_stored(job_id)
+            return
         with self._lock:
             job = self.get_job(job_id)
             del self._jobs[job_id]
@@ -365,6 +451,62 @@ class Scheduler:
 
     def remove_listener(self, callback: Callable[[Any], Any]) -> None:
         self._events.remove(callback)
+
+    # -- internal: the store before start() -----------------------------------------------
+    def _read_store(self, read: Callable[[Store], _T]) -> _T | None:
+        """A read of a durable store before :meth:`start` (None for the memory store, or
+        when the store cannot be reached: a preview must not fail). The store is opened
+        as ``start()`` opens it (its schema created on first use)."""
+        if not self.store.durable or self._store_opened is False:
+            return None
+        try:
+            if self._store_opened is None:
+                self.store.open()
+                self._store_opened = True
+            return read(self.store)
+        except StoreUnavailable as exc:
+            # Once: a listing of twenty jobs must not wait twenty connect timeouts.
+            self._store_opened = False
+            safe_log(
+                log,
+                logging.WARNING,
+                "store unavailable before start (%s): listing without its dynamic jobs and "
+                "last fires",
+                exc,
+                extra={"error": str(exc)},
+            )
+            return None
+
+    def _stored_view(self, item: StoredJob) -> Job:
+        """A stored dynamic job as a :class:`Job`, without importing its function."""
+        job = Job.from_stored(self, item, default_timezone=self.timezone)
+        if job.broken is None and item.last_fire is not None:
+            job._preview = job._effective.next_after(item.last_fire)
+        return job
+
+    def _remove_stored(self, job_id: str) -> None:
+        """remove_job before start: delete a dynamic job from the store, unloaded."""
+        store = self.store
+        if not self._store_opened:
+            store.open()  # raises StoreUnavailable: the caller asked to change the store
+            self._store_opened = True
+        item = store.get_job(job_id)
+        if item is None or not item.definition.dynamic:
+            raise JobNotFound(job_id)
+        store.unregister(job_id)
+        if self._events:
+            self._events.emit("JobRemoved", timestamp=self._now(), job_id=job_id)
+
+    def _first_fire_preview(self, job: Job) -> datetime | None:
+        """Before :meth:`start`: the fire start() would place first for ``job`` (the first
+        fire after now, or after the stored last claimed fire), computed without starting."""
+        now = self._now()
+        stored = self._read_store(lambda store: store.get_job(job.id))
+        # register() keeps the last claimed fire, and the anchor of an unchanged definition
+        same = stored is not None and stored.fingerprint == job._fingerprint
+        effective = job.trigger.anchored(stored.anchor if same and stored else now)
+        last = stored.last_fire if stored is not None else None
+        return effective.next_after(last if last is not None else now)
 
     # -- internal: placing jobs in time ----------------------------------------------------
     def _activate(self, job: Job) -> None:
@@ -477,8 +619,8 @@ class Scheduler:
         safe_log(
             log,
             logging.DEBUG if flap else logging.WARNING,
-            "store available again after %.1fs; %d waiting jobs resume by the catch-up rules",
-            (now - since).total_seconds(),
+            "store available again after %s; %d waiting jobs resume by the catch-up rules",
+            format_duration((now - since).total_seconds()),
             len(waiting),
             extra={"outage_seconds": (now - since).total_seconds()},
         )
@@ -498,28 +640,38 @@ class Scheduler:
 
     def _sync_dynamic(self) -> None:
         """Load jobs added at run time (by any instance) and drop those removed."""
-        stored = {s.definition.id: s for s in self.store.load_jobs(dynamic_only=True)}
+        try:
+            loaded = self.store.load_jobs(dynamic_only=True)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            # A row written by hand (or by an attacker) that cannot even be parsed must not
+            # stop start() nor every later pass: the code's own jobs go on; dynamic ones
+            # stay as they are until the row is fixed or removed. Said once per cause.
+            if str(exc) != self._sync_error:
+                self._sync_error = str(exc)
+                safe_log(
+                    log,
+                    logging.ERROR,
+                    "the store holds a job row that cannot be read (%s: %s); jobs added at "
+                    "run time are not loaded until it is fixed or removed",
+                    type(exc).__name__,
+                    exc,
+                    extra={"error": str(exc)},
+                )
+            return
+        self._sync_error = None
+        stored = {s.definition.id: s for s in loaded}
         for job_id, item in stored.items():
             if job_id in self._jobs or item.broken:
                 continue
             definition = item.definition
+            ref = str(definition.func_ref or "")
             try:
-                func = resolve(definition.func_ref or "")
+                # The trust rule first: a function this process did not allow is refused
+                # before anything is imported (importing a module runs its code).
+                func = self._allowed.resolve(ref)
                 trigger = trigger_from_dict(definition.trigger)
-                options = JobOptions.build(definition.options)
-            except (SchedulerError, ValueError, TypeError) as exc:
-                self.store.mark_broken(job_id, str(exc))
-                safe_log(
-                    log,
-                    logging.ERROR,
-                    "stored job %s cannot be loaded (%s); it is kept in the store, marked "
-                    "broken, and not run",
-                    job_id,
-                    exc,
-                    extra={"job_id": job_id, "error": str(exc)},
-                )
-                continue
-            try:
                 job = Job(
                     self,
                     func,
@@ -528,13 +680,23 @@ class Scheduler:
                     name=definition.name,
                     args=definition.args,
                     kwargs=definition.kwargs,
-                    options=options,
+                    options=JobOptions.build(definition.options),
                     tags=(),
                     dynamic=True,
                     durable=True,
                 )
-            except InvalidJob as exc:
+            except Exception as exc:  # whatever a stored row holds, it must not stop us
                 self.store.mark_broken(job_id, str(exc))
+                safe_log(
+                    log,
+                    logging.ERROR,
+                    "stored job %s (function %s) cannot be loaded: %s; it is kept in the "
+                    "store, marked broken, and not run",
+                    job_id,
+                    ref,
+                    exc,
+                    extra={"job_id": job_id, "func_ref": ref, "error": str(exc)},
+                )
                 continue
             with self._lock:
                 if job_id not in self._jobs:
@@ -584,15 +746,23 @@ class Scheduler:
             self._ticker.start()
             self._heartbeat.start()
         _register_hooks()
+        store = _describe_store(self.store)
         safe_log(
             log,
             logging.INFO,
-            "scheduler started: %d jobs, store %s, zone %s, %d workers",
+            "scheduler started: instance %s, %d jobs, store %s, zone %s, %d workers",
+            self.owner,
             len(self._jobs),
-            type(self.store).__name__,
+            store,
             tz_name(self.timezone),
             self.max_workers,
-            extra={"jobs": len(self._jobs), "store": type(self.store).__name__},
+            extra={
+                "instance": str(self.owner),
+                "jobs": len(self._jobs),
+                "store": store,
+                "timezone": tz_name(self.timezone),
+                "workers": self.max_workers,
+            },
         )
         if self._events:
             self._events.emit("SchedulerStarted", timestamp=self._now())
@@ -651,16 +821,17 @@ class Scheduler:
                     outcome=RunOutcome.TIMED_OUT,
                     attempt=run.ctx.attempt,
                     error="timed out; still running when the scheduler shut down",
+                    cancel_requested=True,
                 )
         clean = not still and (wait or self._runner.inflight == 0)
         if still:
             safe_log(
                 log,
                 logging.WARNING,
-                "shutdown: %d jobs still running after %.1fs and left behind (they ignore "
+                "shutdown: %d jobs still running after %s and left behind (they ignore "
                 "cancel_event): %s; their leases expire and a peer records them as lost",
                 len(still),
-                timeout,
+                format_duration(timeout),
                 ", ".join(still),
                 extra={"still_running": still},
             )
@@ -708,13 +879,21 @@ class Scheduler:
                 return
             time.sleep(0.005)
 
-    def run_forever(self) -> bool:
+    def run_forever(self, *, configure_logging: bool = True) -> bool:
         """Start (if needed) and block until SIGINT or SIGTERM (or :meth:`shutdown` from
         another thread), then shut down gracefully. What a management command or a
         container entrypoint calls.
 
+        :param configure_logging: as ``scheduler run`` does, add a stderr handler at INFO
+            when no handler would handle the ``scheduler`` logger's records (so that a
+            script shows that it started and what its jobs do); False leaves logging alone
         :returns: what :meth:`shutdown` returned
         """
+        if configure_logging:
+            from .cli import has_level_handler, setup_logging
+
+            if not has_level_handler(log):
+                setup_logging("INFO", "text")
         # The handlers go in before start(): a signal that arrives while it starts (say, a
         # container stopped at once) must shut down gracefully, not kill the process.
         import signal
@@ -796,6 +975,16 @@ _DEFAULT_OPTIONS = JobOptions()
 _FLAP_WINDOW = timedelta(seconds=60)
 _UTC = zone("UTC")
 _hooks_registered = False
+
+
+def _describe_store(store: Store) -> str:
+    """The store for a log line: its kind and where it is, with any password masked."""
+    from .stores._url import mask_url
+
+    where = getattr(store, "url", None) or getattr(store, "path", None)
+    if isinstance(where, str) and where:
+        return f"{type(store).__name__} {mask_url(where)}"
+    return type(store).__name__
 
 
 def _register_hooks() -> None:

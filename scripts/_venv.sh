@@ -29,6 +29,12 @@ install_extras() {
     want="$(cat setup.cfg setup.py pyproject.toml | sha256sum | cut -d' ' -f1)"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         "$VENV/bin/python" -m pip install -q --upgrade pip
+        # The distribution was called `scheduler` before it became `threadcron` (#9). Both
+        # install the import package `scheduler`, and so does PyPI's unrelated `scheduler`:
+        # remove whichever is in this venv, or its files would shadow or clash with ours.
+        if "$VENV/bin/python" -m pip show -q scheduler >/dev/null 2>&1; then
+            "$VENV/bin/python" -m pip uninstall -q -y scheduler
+        fi
         "$VENV/bin/python" -m pip install -q -e ".[$extras]"
         echo "$want" > "$stamp"
     fi

@@ -144,7 +144,7 @@ def test_missed_event(sched: Scheduler, clock: VirtualClock, events: Recorder) -
         settle(sched)
     [missed] = events.of(JobMissed)
     assert missed.scheduled_time == T0 + timedelta(hours=1)
-    assert "60.0s late" in missed.reason
+    assert "1 min late" in missed.reason
 
 
 def test_timed_out_event(sched: Scheduler, clock: VirtualClock, events: Recorder) -> None:

@@ -177,7 +177,7 @@ def test_fire_later_than_grace_is_missed(
         [missed] = events.wait_for(JobMissed)
     assert calls.count == 0
     assert missed.scheduled_time == T0 + timedelta(hours=1)
-    assert "misfire_grace_time (60s)" in missed.reason
+    assert "misfire_grace_time (60 s)" in missed.reason
     assert outcomes(sched, "late") == [(T0 + timedelta(hours=1), RunOutcome.MISSED)]
 
 
@@ -363,7 +363,8 @@ def test_timeout_sets_cancel_event_and_records_timed_out(
     assert timed_out.scheduled_time == T0 + MINUTE
     [run] = sched.get_runs("patient")
     assert run.outcome is RunOutcome.TIMED_OUT
-    assert "timed out after 5s" in (run.error or "")
+    assert "timed out after 5.0 s" in (run.error or "")
+    assert run.cancel_requested  # the timeout set its cancel_event (#9)
     assert events.of(JobSucceeded) == []
     assert events.of(JobFailed) == []
 

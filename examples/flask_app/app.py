@@ -2,7 +2,7 @@
 
 Run it::
 
-    pip install 'scheduler[flask]'
+    pip install "threadcron[flask]"
     flask --app examples.flask_app.app run --debug     # starts once, in the reloader's child
     flask --app examples.flask_app.app scheduler list
     flask --app examples.flask_app.app scheduler run-job examples.flask_app.app:count_visits
@@ -62,6 +62,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # In memory is fine for one process; several workers need a shared store.
         SCHEDULER_STORE=os.environ.get("SCHEDULER_STORE") or None,
         SCHEDULER_AUTOSTART=os.environ.get("SCHEDULER_AUTOSTART", "1") != "0",
+        # Jobs added at run time (stored, run by every worker) may only call functions
+        # from these modules (or registered with @sched.task): docs/security.md.
+        SCHEDULER_ALLOWED_MODULES=[__name__],
     )
     app.config.update(config or {})
     scheduler.init_app(app)

@@ -59,6 +59,19 @@ def _any(name: str, value: Any) -> None:
     return None
 
 
+def _modules(name: str, value: Any) -> None:
+    from .._refs import Allowlist
+
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ConfigurationError(
+            f"{name} must be a list of module names such as ['myapp.jobs'], got {value!r}"
+        )
+    try:
+        Allowlist(value)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{name}: {exc}") from None
+
+
 #: setting name (lower case, as Scheduler() takes it) -> checker. ``autostart`` is the
 #: integration's own; the others are passed to :class:`~scheduler.Scheduler`.
 SETTINGS: dict[str, Callable[[str, Any], None]] = {
@@ -70,26 +83,33 @@ SETTINGS: dict[str, Callable[[str, Any], None]] = {
     "tick": _positive_number,
     "autostart": _bool,
     "job_defaults": _any,
+    "allowed_modules": _modules,
 }
 
 
 def validate_settings(
-    values: Mapping[str, Any], *, spell: Callable[[str], str], kind: str = "setting"
+    values: Mapping[str, Any],
+    *,
+    spell: Callable[[str], str],
+    kind: str = "setting",
+    extra: Mapping[str, Callable[[str, Any], None]] | None = None,
 ) -> dict[str, Any]:
     """Check a settings mapping; return it with lower-case keys.
 
     :param values: ``{name: value}`` with names as the user spells them
     :param spell: turns a lower-case name into the user's spelling (``SCHEDULER_`` + upper)
         for messages
+    :param extra: settings of one integration only (name -> checker)
     :raises ConfigurationError: an unknown name (naming the nearest valid one) or a bad value
     """
     out: dict[str, Any] = {}
-    valid = {spell(name): name for name in SETTINGS}
+    checkers = {**SETTINGS, **(extra or {})}
+    valid = {spell(name): name for name in checkers}
     for key, value in values.items():
         name = valid.get(key)
         if name is None:
             raise ConfigurationError(unknown_name_message(kind, key, valid))
-        SETTINGS[name](key, value)
+        checkers[name](key, value)
         out[name] = value
     defaults = out.get("job_defaults")
     if defaults is not None and not isinstance(defaults, Mapping):
@@ -99,7 +119,7 @@ def validate_settings(
 
 def scheduler_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The subset of validated settings that :class:`~scheduler.Scheduler` takes."""
-    own = ("autostart", "job_defaults")
+    own = ("autostart", "job_defaults", "jobs")
     return {k: v for k, v in settings.items() if k not in own and v is not None}
 
 

@@ -25,8 +25,9 @@ valid one; values given to the constructor are the defaults the config overrides
 ``SCHEDULER_TIMEZONE`` (``"UTC"``), ``SCHEDULER_STORE`` (``None``: in memory),
 ``SCHEDULER_MAX_WORKERS``, ``SCHEDULER_MAX_PROCESSES``, ``SCHEDULER_SHUTDOWN_TIMEOUT``,
 ``SCHEDULER_TICK``,
-``SCHEDULER_JOB_DEFAULTS`` (a dict of ``add_job`` options for the extension's jobs) and
-``SCHEDULER_AUTOSTART`` (``True``).
+``SCHEDULER_JOB_DEFAULTS`` (a dict of ``add_job`` options for the extension's jobs),
+``SCHEDULER_ALLOWED_MODULES`` (modules whose functions jobs added at run time may name; see
+docs/security.md) and ``SCHEDULER_AUTOSTART`` (``True``).
 
 When autostart is on, :meth:`FlaskScheduler.init_app` starts the scheduler, except:
 
@@ -185,6 +186,7 @@ class FlaskScheduler:
     def __init__(self, app: Flask | None = None, **options: Any) -> None:
         self._defaults = validate_settings(options, spell=str, kind="option")
         self._jobs: list[_JobSpec] = []
+        self._tasks: list[Callable[..., Any]] = []
         # The states of the apps initialised so far, so jobs declared after init_app reach
         # them too. Weak: the extension must not keep apps alive.
         self._states: weakref.WeakSet[_AppState] = weakref.WeakSet()
@@ -210,6 +212,8 @@ class FlaskScheduler:
         state = _AppState(extension=self, scheduler=sched, settings=settings)
         app.extensions[EXTENSION_KEY] = state
         self._states.add(state)
+        for func in self._tasks:
+            sched.task(func)
         for spec in self._jobs:
             self._add(state, spec)
         app.cli.add_command(_make_cli())
@@ -249,6 +253,20 @@ class FlaskScheduler:
     def add_job(self, func: Callable[..., Any], trigger: Any, **options: Any) -> None:
         """Non-decorator form of :meth:`job`."""
         self.job(trigger, **options)(func)
+
+    def task(self, func: F) -> F:
+        """Allow ``func`` in jobs added at run time, on every app's scheduler (see
+        :meth:`scheduler.Scheduler.task` and docs/security.md); returns it unchanged.
+
+        :raises InvalidJob: a function other processes could not import by name
+        """
+        from .._refs import ref_of
+
+        ref_of(func)  # refused here, at the decorator, rather than at init_app
+        for state in list(self._states):
+            state.scheduler.task(func)
+        self._tasks.append(func)
+        return func
 
     # -- access ---------------------------------------------------------------------------
 
@@ -349,7 +367,12 @@ def _make_cli() -> AppGroup:
         from ..cli import run_job_now
 
         try:
-            code = run_job_now(_current_state().scheduler, job_id, click.echo)
+            code = run_job_now(
+                _current_state().scheduler,
+                job_id,
+                click.echo,
+                lambda text: click.echo(text, err=True, nl=False),
+            )
         except JobNotFound as exc:
             raise click.ClickException(str(exc)) from None
         if code:

@@ -240,6 +240,9 @@ class RunRecord:
     result: str | None = None
     owner: str = ""  #: ``host:pid:instance``
     coalesced: int = 0  #: earlier overdue fires folded into this one
+    #: the run's ``cancel_event`` was set (shutdown, timeout, lost lease) before it returned:
+    #: a run that returned early on cancellation is ``succeeded`` with this flag
+    cancel_requested: bool = False
     #: the scheduler had to kill the job's worker process (``executor="process"``)
     killed: bool = False
 
@@ -392,11 +395,14 @@ class Store(ABC):
         attempt: int,
         error: str | None = None,
         result: str | None = None,
+        cancel_requested: bool = False,
         killed: bool = False,
     ) -> bool:
         """Record the outcome and release the lease, if the run is still ours (same token,
         no outcome yet). False when fenced off: a newer outcome is never overwritten.
-        ``killed``: the scheduler killed the run's worker process (kept as ``RunRecord.killed``).
+
+        :param cancel_requested: the run's ``cancel_event`` was set before it returned
+        :param killed: the scheduler killed the run's worker process (``RunRecord.killed``)
         """
 
     @abstractmethod
@@ -428,8 +434,12 @@ def from_url(url: str | None, **options: Any) -> Store:
         from .memory import MemoryStore
 
         return MemoryStore(**options)
+    from ._url import mask_url
+
     if not isinstance(url, str):
-        raise InvalidStoreURL(f"store must be a URL string or a Store instance, got {url!r}")
+        raise InvalidStoreURL(
+            f"store must be a URL string or a Store instance, got {type(url).__name__}"
+        )
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme == "sqlite":
         from .sqlite import SQLiteStore
@@ -443,7 +453,8 @@ def from_url(url: str | None, **options: Any) -> Store:
         from .redis import RedisStore
 
         return RedisStore(url, **options)
+    shown = mask_url(url)
     raise InvalidStoreURL(
-        f"unknown store URL scheme {scheme or url!r} in {url!r}; use 'memory', "
+        f"unknown store URL scheme {mask_url(scheme) or shown!r} in {shown!r}; use 'memory', "
         f"'sqlite:///path/to/file.db', 'postgresql://user@host/db' or 'redis://host:6379/0'"
     )

@@ -93,6 +93,7 @@ def record_from_hash(h: dict[str, str]) -> RunRecord:
         result=h.get("result"),
         owner=h.get("owner", ""),
         coalesced=int(h.get("coalesced", 0)),
+        cancel_requested=h.get("cancel") == "1",
         killed=h.get("killed") == "1",
     )
 
@@ -302,7 +303,8 @@ return {'ok', held, missing}
 )
 
 #: KEYS: epoch, run, all leases. ARGV: epoch, prefix, token, outcome, attempt, has_error, error,
-#: has_result, result, repeat ('1' when re-sent after a lost reply), killed ('1' or '0').
+#: has_result, result, repeat ('1' when re-sent after a lost reply), cancel_requested ('1'/'0'),
+#: killed ('1'/'0').
 #: Returns {'ok'|'fenced'|'missing'}.
 FINISH = (
     _PRELUDE
@@ -320,7 +322,9 @@ if ARGV[6] == '1' then redis.call('HSET', KEYS[2], 'error', ARGV[7])
 else redis.call('HDEL', KEYS[2], 'error') end
 if ARGV[8] == '1' then redis.call('HSET', KEYS[2], 'result', ARGV[9])
 else redis.call('HDEL', KEYS[2], 'result') end
-if ARGV[11] == '1' then redis.call('HSET', KEYS[2], 'killed', '1')
+if ARGV[11] == '1' then redis.call('HSET', KEYS[2], 'cancel', '1')
+else redis.call('HDEL', KEYS[2], 'cancel') end
+if ARGV[12] == '1' then redis.call('HSET', KEYS[2], 'killed', '1')
 else redis.call('HDEL', KEYS[2], 'killed') end
 redis.call('ZREM', P .. 'leases:' .. r[3], r[4])
 redis.call('ZREM', KEYS[3], r[4])

@@ -165,7 +165,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX IF NOT EXISTS {p}runs_job_outcome ON {p}runs (job_id, outcome)",
         "CREATE INDEX IF NOT EXISTS {p}runs_lease ON {p}runs (lease_expires) WHERE outcome IS NULL",
     ),
-    # RunRecord.killed: the scheduler killed the run's worker process (issue 17)
+    # 2: whether a run's cancel_event was set before it returned (#9)
+    ("ALTER TABLE {p}runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",),
+    # 3: the scheduler killed the run's worker process (#17)
     ("ALTER TABLE {p}runs ADD COLUMN killed INTEGER NOT NULL DEFAULT 0",),
 ]
 
@@ -173,7 +175,7 @@ _META = "CREATE TABLE IF NOT EXISTS {p}meta (key TEXT PRIMARY KEY, value TEXT NO
 _JOB_COLS = "definition, fingerprint, anchor, last_fire, registered_by, registered_at, broken"
 _RUN_COLS = (
     "run_id, job_id, scheduled_time, outcome, attempt, token, claimed_at, started_at, "
-    "finished_at, lease_expires, error, result, owner, coalesced"
+    "finished_at, lease_expires, error, result, owner, coalesced, cancel_requested"
 )
 #: what is read back: the inserted columns, then those later migrations added
 _RUN_READ = _RUN_COLS + ", killed"
@@ -204,7 +206,7 @@ _SQL = {
     "live_leases": "SELECT COUNT(*) FROM {p}runs WHERE job_id = ? AND outcome IS NULL "
     "AND lease_expires > ?",
     "run_insert": f"INSERT INTO {{p}}runs ({_RUN_COLS}) VALUES "
-    "(?, ?, ?, ?, 1, ?, ?, NULL, ?, ?, ?, NULL, ?, ?) "
+    "(?, ?, ?, ?, 1, ?, ?, NULL, ?, ?, ?, NULL, ?, ?, 0) "
     "ON CONFLICT (job_id, scheduled_time) DO NOTHING",
     "run_count": "SELECT COUNT(*) FROM {p}runs WHERE job_id = ?",
     "prune_oldest": "DELETE FROM {p}runs WHERE run_id IN (SELECT run_id FROM {p}runs "
@@ -216,7 +218,7 @@ _SQL = {
     "renew": "UPDATE {p}runs SET lease_expires = ? "
     "WHERE run_id = ? AND token = ? AND outcome IS NULL",
     "finish": "UPDATE {p}runs SET outcome = ?, attempt = ?, finished_at = ?, "
-    "lease_expires = NULL, error = ?, result = ?, killed = ? "
+    "lease_expires = NULL, error = ?, result = ?, cancel_requested = ?, killed = ? "
     "WHERE run_id = ? AND token = ? AND outcome IS NULL",
     "reap": "UPDATE {p}runs SET outcome = 'lost', finished_at = ?, lease_expires = NULL, "
     "error = CASE WHEN started_at IS NULL THEN 'lease expired (never started)' "
@@ -370,7 +372,8 @@ class SQLStore(Store):
             result=row[11],
             owner=row[12],
             coalesced=row[13],
-            killed=bool(row[14]),
+            cancel_requested=bool(row[14]),
+            killed=bool(row[15]),
         )
 
     # -- jobs ------------------------------------------------------------------------------
@@ -560,12 +563,13 @@ class SQLStore(Store):
         attempt: int,
         error: str | None = None,
         result: str | None = None,
+        cancel_requested: bool = False,
         killed: bool = False,
     ) -> bool:
         def tx(cur: Cursor) -> bool:
             now = self.dialect.ts(self._db_now(cur))
-            values = (RunOutcome(outcome).value, attempt, now, error, result, int(killed),
-                      claim.run_id, claim.token)  # fmt: skip
+            values = (RunOutcome(outcome).value, attempt, now, error, result,
+                      int(cancel_requested), int(killed), claim.run_id, claim.token)  # fmt: skip
             cur.execute(self._sql["finish"], values)
             return cur.rowcount == 1
 

@@ -85,6 +85,7 @@ class _Run:
 
     __slots__ = (
         "attempt",
+        "cancel_requested",
         "claimed_at",
         "coalesced",
         "error",
@@ -129,6 +130,7 @@ class _Run:
         self.result: str | None = None
         self.owner = owner
         self.coalesced = coalesced
+        self.cancel_requested = False
         self.killed = False
 
     def frozen(self) -> RunRecord:
@@ -147,6 +149,7 @@ class _Run:
             result=self.result,
             owner=self.owner,
             coalesced=self.coalesced,
+            cancel_requested=self.cancel_requested,
             killed=self.killed,
         )
 
@@ -429,6 +432,7 @@ class MemoryStore(Store):
         attempt: int,
         error: str | None = None,
         result: str | None = None,
+        cancel_requested: bool = False,
         killed: bool = False,
     ) -> bool:
         now = self.now()
@@ -443,6 +447,7 @@ class MemoryStore(Store):
             run.lease_expires = None
             run.error = error
             run.result = result
+            run.cancel_requested = cancel_requested
             run.killed = killed
             self._release(run)
             return True

@@ -6,7 +6,7 @@ Usage::
 
     store = PostgreSQLStore("postgresql://app@db.internal/app", prefix="scheduler_")
 
-Needs psycopg 3 (``pip install scheduler[postgres]``). Every operation is one short
+Needs psycopg 3 (``pip install "threadcron[postgres]"``). Every operation is one short
 transaction (READ COMMITTED) on a connection from a small pool of its own; a claim holds the
 job row's lock until it commits (see :mod:`scheduler.stores._sql`), never a session lock,
 so a process dying mid-claim leaves nothing behind but a rolled-back transaction.
@@ -33,8 +33,9 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..exceptions import ConfigurationError, StoreUnavailable
+from ..exceptions import ConfigurationError, StoreDataError, StoreUnavailable
 from ._sql import POSTGRESQL, Cursor, SQLStore, advisory_key
+from ._url import mask_in, mask_url
 
 try:
     import psycopg
@@ -42,7 +43,7 @@ try:
     from psycopg.conninfo import conninfo_to_dict
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "the PostgreSQL store needs psycopg 3: pip install 'scheduler[postgres]'"
+        'the PostgreSQL store needs psycopg 3: pip install "threadcron[postgres]"'
     ) from exc
 
 __all__ = ["PostgreSQLStore"]
@@ -53,9 +54,50 @@ logger = logging.getLogger("scheduler.stores.postgresql")
 MAX_CLOCK_SKEW = 2.0
 
 
+#: errors about the data itself (a value too long for an index, a NUL byte, a constraint,
+#: a statement the server refuses): the server answered, so they are never an outage
+_DATA_ERRORS = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    psycopg.ProgrammingError,
+    psycopg.NotSupportedError,
+    pg_errors.ProgramLimitExceeded,  # an OperationalError subclass: checked first
+)
+
+#: libpq parameters whose values libpq only checks when it connects; checked at construction
+_CHOICES = {
+    "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+    "gssencmode": ("disable", "prefer", "require"),
+    "target_session_attrs": (
+        "any", "read-write", "read-only", "primary", "standby", "prefer-standby",
+    ),
+}  # fmt: skip
+
+
+def _check_params(info: dict[str, Any], shown: str) -> None:
+    """:raises ConfigurationError: a port, timeout or enumerated value libpq would refuse"""
+    for port in str(info.get("port") or "").split(","):
+        if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigurationError(
+                f"invalid PostgreSQL URL {shown!r}: port {port!r} is not a number in 1-65535"
+            )
+    timeout = str(info.get("connect_timeout") or "")
+    if timeout and not (timeout.isascii() and timeout.lstrip("-").isdigit()):
+        raise ConfigurationError(
+            f"invalid PostgreSQL URL {shown!r}: connect_timeout {timeout!r} is not a number"
+        )
+    for name, choices in _CHOICES.items():
+        value = info.get(name)
+        if value is not None and value not in choices:
+            raise ConfigurationError(
+                f"invalid PostgreSQL URL {shown!r}: {name} {value!r} is not one of "
+                f"{', '.join(choices)}"
+            )
+
+
 def _unavailable_error(exc: BaseException) -> bool:
-    if isinstance(exc, pg_errors.TransactionRollback):
-        return False  # deadlock or serialisation conflict: retried by SQLStore._tx
+    if isinstance(exc, (pg_errors.TransactionRollback, *_DATA_ERRORS)):
+        return False  # a conflict (retried by SQLStore._tx) or the data: not an outage
     return isinstance(
         exc, (psycopg.OperationalError, psycopg.InterfaceError, pg_errors.ReadOnlySqlTransaction)
     )
@@ -98,11 +140,19 @@ class PostgreSQLStore(SQLStore):
                 f"need connect_timeout > 0, statement_timeout >= 0 and pool_size >= 1; got "
                 f"{connect_timeout!r}, {statement_timeout!r}, {pool_size!r}"
             )
+        if not isinstance(url, str):
+            raise ConfigurationError(
+                f"the PostgreSQL URL must be a string, got {type(url).__name__}"
+            )
         self.url = url
+        shown = mask_url(url)
         try:
             info = conninfo_to_dict(url)
         except psycopg.ProgrammingError as exc:
-            raise ConfigurationError(f"invalid PostgreSQL URL: {exc}") from exc
+            # from None: psycopg's message quotes the URL, password and all
+            message = mask_in(str(exc).strip(), url)
+            raise ConfigurationError(f"invalid PostgreSQL URL {shown!r}: {message}") from None
+        _check_params(info, shown)
         host = info.get("host") or info.get("hostaddr") or "localhost"
         self.where = f"{host}:{info.get('port') or 5432}/{info.get('dbname') or ''}"
         self.connect_timeout = connect_timeout
@@ -118,7 +168,7 @@ class PostgreSQLStore(SQLStore):
         self._skew_checked = False
 
     def __repr__(self) -> str:
-        return f"PostgreSQLStore({self.where!r}, prefix={self.prefix!r})"
+        return f"PostgreSQLStore({self.where!r}, prefix={self.prefix!r})"  # no user, no password
 
     def same_as(self) -> PostgreSQLStore:
         other = PostgreSQLStore(
@@ -173,8 +223,9 @@ class PostgreSQLStore(SQLStore):
                 self._open.remove(placeholder)
                 self._cond.notify()
             if isinstance(exc, psycopg.Error):
+                reason = mask_in(exc, self.url).rstrip()
                 raise StoreUnavailable(
-                    f"cannot connect to PostgreSQL at {self.where}: {exc}".rstrip()
+                    f"cannot connect to PostgreSQL at {self.where}: {reason}"
                 ) from exc
             raise
         with self._cond:
@@ -250,7 +301,11 @@ class PostgreSQLStore(SQLStore):
             if _unavailable_error(exc):
                 if broken:  # the server went away: its other connections are dead too
                     self._drop_idle()
-                raise StoreUnavailable(f"PostgreSQL at {self.where} is unavailable: {exc}") from exc
+                raise StoreUnavailable(
+                    f"PostgreSQL at {self.where} is unavailable: {mask_in(exc, self.url)}"
+                ) from exc
+            if isinstance(exc, _DATA_ERRORS):
+                raise StoreDataError(f"PostgreSQL at {self.where} refused: {exc}") from exc
             raise
         finally:
             self._release(conn, broken=broken)

@@ -51,12 +51,12 @@ from typing import Any
 try:
     import redis
     from redis.backoff import NoBackoff
-    from redis.exceptions import BusyLoadingError, NoScriptError, ReadOnlyError
+    from redis.exceptions import BusyLoadingError, NoScriptError, OutOfMemoryError, ReadOnlyError
     from redis.retry import Retry
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("the Redis store needs redis-py: pip install 'scheduler[redis]'") from exc
+    raise ImportError('the Redis store needs redis-py: pip install "threadcron[redis]"') from exc
 
-from ..exceptions import InvalidStoreURL, StoreError, StoreUnavailable
+from ..exceptions import InvalidStoreURL, StoreDataError, StoreError, StoreUnavailable
 from . import (
     Claim,
     ClaimStatus,
@@ -71,12 +71,14 @@ from . import (
 )
 from . import _redis_scripts as scripts
 from ._redis_scripts import EPOCH, from_us, job_from_hash, pairs, record_from_hash, to_us
+from ._url import mask_in, mask_url
 
 __all__ = ["RedisStore"]
 
 log = logging.getLogger("scheduler.stores.redis")
 
-_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, ReadOnlyError)
+#: a full Redis (maxmemory reached) refuses writes until memory is freed: an outage too
+_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, ReadOnlyError, OutOfMemoryError)
 _SKEW_WARNING = 2.0  # seconds between the host's clock and Redis's worth one warning
 _REAP_BATCH = 100
 _SCRIPTS = {
@@ -84,6 +86,31 @@ _SCRIPTS = {
     for name in scripts.SCRIPTS
     for source in [getattr(scripts, name)]
 }
+
+
+def _check_db(url: str) -> None:
+    """Refuse a database that is not a number (redis-py would quietly use db 0).
+
+    :raises InvalidStoreURL: ``redis://host/notadb``, ``?db=x``, or a URL that cannot be split
+    """
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise InvalidStoreURL(f"invalid Redis URL {mask_url(url)!r}: {exc}") from None
+    dbs = parse_qs(parts.query).get("db", [])
+    if parts.scheme.lower() != "unix":
+        path = unquote(parts.path).strip("/")
+        if path:
+            dbs.insert(0, path)
+    for db in dbs:
+        if not db.isascii() or not db.isdigit():
+            raise InvalidStoreURL(
+                f"invalid Redis URL {mask_url(url)!r}: database {db!r} is not a number "
+                f"(use redis://host:6379/0 or ?db=0)"
+            )
 
 
 class RedisStore(Store):
@@ -121,9 +148,12 @@ class RedisStore(Store):
         if not isinstance(url, str) or not url.lower().startswith(
             ("redis://", "rediss://", "unix://")
         ):
+            shown = mask_url(url) if isinstance(url, str) else type(url).__name__
             raise InvalidStoreURL(
-                f"invalid Redis URL {url!r}: use redis://host:6379/0, rediss://... or unix:///path"
+                f"invalid Redis URL {shown!r}: use redis://host:6379/0, rediss://... or "
+                f"unix:///path"
             )
+        _check_db(url)
         self.url = url
         self.prefix = prefix
         self.socket_timeout = socket_timeout
@@ -153,7 +183,13 @@ class RedisStore(Store):
                 retry=Retry(NoBackoff(), 0),
             )
         except ValueError as exc:
-            raise InvalidStoreURL(f"invalid Redis URL {self.url!r}: {exc}") from exc
+            # from None: the driver's message may quote the URL, password and all
+            raise InvalidStoreURL(
+                f"invalid Redis URL {mask_url(self.url)!r}: {mask_in(exc, self.url)}"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"RedisStore({mask_url(self.url)!r}, prefix={self.prefix!r})"
 
     def _k(self, *parts: str) -> str:
         return self.prefix + "".join(parts)
@@ -177,6 +213,8 @@ class RedisStore(Store):
             raise StoreUnavailable(
                 f"Redis at {self.address} is unavailable ({what}): {exc}"
             ) from exc
+        except redis.ResponseError as exc:  # WRONGTYPE and the like: the data, not an outage
+            raise StoreDataError(f"Redis at {self.address} refused {what}: {exc}") from exc
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -300,6 +338,16 @@ class RedisStore(Store):
         while True:
             try:
                 reply = self._run_script(name, keys, args)
+            except redis.ResponseError as exc:
+                if isinstance(exc, _UNAVAILABLE):
+                    raise StoreUnavailable(
+                        f"Redis at {self.address} is unavailable ({name.lower()}): {exc}"
+                    ) from exc
+                # a script error on data it cannot read (a key of another type, a field
+                # written by hand): the data, not an outage
+                raise StoreDataError(
+                    f"Redis at {self.address} refused {name.lower()}: {exc}"
+                ) from exc
             except _UNAVAILABLE as exc:
                 if (
                     again is None
@@ -514,14 +562,15 @@ class RedisStore(Store):
         attempt: int,
         error: str | None = None,
         result: str | None = None,
+        cancel_requested: bool = False,
         killed: bool = False,
     ) -> bool:
         outcome = RunOutcome(outcome)
         args: list[Any] = [claim.token, outcome.value, attempt]
         args += [int(error is not None), error or "", int(result is not None), result or ""]
         keys = [self._k("run:", claim.run_id or ""), self._k("leases")]
-        k = int(killed)
-        reply = self._eval("FINISH", keys, [*args, 0, k], again=[*args, 1, k])
+        flags = [int(cancel_requested), int(killed)]
+        reply = self._eval("FINISH", keys, [*args, 0, *flags], again=[*args, 1, *flags])
         if reply[0] == "missing":
             self._vanished(claim, attempt, outcome)
             return False

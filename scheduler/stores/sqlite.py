@@ -16,6 +16,11 @@ the process id, so a forked child opens new ones instead of using its parent's
 (:meth:`SQLiteStore.after_fork` does the same explicitly). The inherited connections are
 kept, never closed, in the child: closing them could disturb the parent's locks.
 
+Permissions: whoever can write the database decides what runs, so a new database file is
+created with mode 0600 (``file_mode``; SQLite gives its -wal and -shm files the same mode),
+and a database file or directory that other users can write to is refused at construction
+unless ``allow_shared_writable`` says so (see docs/security.md).
+
 Failures: a path whose directory is missing or not writable fails at construction
 (:class:`~scheduler.exceptions.ConfigurationError`). At run time "database is locked" past
 ``busy_timeout``, a read-only or full database and I/O errors raise
@@ -34,8 +39,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from ..exceptions import ConfigurationError, StoreUnavailable
+from ..exceptions import (
+    ConfigurationError,
+    StoreDataError,
+    StoreUnavailable,
+)
 from ._sql import SQLITE, Cursor, SQLStore
+from ._sqlite_files import check_mode, check_private, create_private, path_from_url
 
 __all__ = ["SQLiteStore"]
 
@@ -92,25 +102,6 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(
         before=_fork_before, after_in_parent=_fork_after_parent, after_in_child=_fork_after_child
     )
-
-
-def _path_from_url(url_or_path: str | os.PathLike[str]) -> str:
-    if isinstance(url_or_path, os.PathLike):
-        return os.fspath(url_or_path)
-    text = str(url_or_path)
-    if text.startswith("sqlite:"):
-        if not text.startswith("sqlite:///"):
-            raise ConfigurationError(
-                f"invalid SQLite URL {text!r}: use 'sqlite:///relative.db' or "
-                f"'sqlite:////absolute/path.db'"
-            )
-        text = text[len("sqlite:///") :].split("?", 1)[0]
-    if text in ("", ":memory:") or text.startswith("file::memory:"):
-        raise ConfigurationError(
-            f"SQLite store needs a file, got {url_or_path!r}: an in-memory SQLite database is "
-            f"private to one connection; use the 'memory' store instead"
-        )
-    return text
 
 
 def _check_writable(path: str) -> None:
@@ -172,6 +163,16 @@ def _error_code(exc: sqlite3.Error) -> int | None:
     return None if code is None else code & 0xFF
 
 
+#: TOOBIG, CONSTRAINT, MISMATCH, RANGE: SQLite refused the data, not an outage
+_DATA_CODES = frozenset({18, 19, 20, 25})
+
+
+def _is_data_error(exc: sqlite3.Error) -> bool:
+    if isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError)):
+        return True
+    return _error_code(exc) in _DATA_CODES or "too big" in str(exc).lower()
+
+
 def _is_unavailable(exc: sqlite3.Error) -> bool:
     if not isinstance(exc, sqlite3.OperationalError) and type(exc) is not sqlite3.DatabaseError:
         return False  # IntegrityError, ProgrammingError...: a bug, let it through
@@ -191,8 +192,13 @@ class SQLiteStore(SQLStore):
         raises :class:`~scheduler.exceptions.StoreUnavailable`
     :param history_limit: runs kept per job; None keeps all
     :param history_max_age: finished runs older than this are pruned; None keeps all
-    :raises ConfigurationError: the directory does not exist or is not writable, or a bad
-        prefix
+    :param file_mode: the mode a new database file gets (SQLite gives its -wal and -shm
+        files the same): ``0o600``, only this user; ``0o660`` shares it with the group (and
+        then accepts a group-writable file and directory). Also ``?file_mode=0660`` in the URL
+    :param allow_shared_writable: accept a database file or directory that other users can
+        write to (they can then decide what runs); also ``?allow_shared_writable=true``
+    :raises ConfigurationError: the directory does not exist or is not writable, other users
+        can write to the database or its directory, a bad option or prefix
     """
 
     durable = True
@@ -207,15 +213,23 @@ class SQLiteStore(SQLStore):
         busy_timeout: float = 5.0,
         history_limit: int | None = 1000,
         history_max_age: timedelta | None = None,
+        file_mode: int = 0o600,
+        allow_shared_writable: bool = False,
     ) -> None:
         super().__init__(
             prefix=prefix, history_limit=history_limit, history_max_age=history_max_age
         )
         if busy_timeout < 0:
             raise ConfigurationError(f"busy_timeout must be >= 0, got {busy_timeout!r}")
-        self.path = _path_from_url(url_or_path)
+        self.path, options = path_from_url(url_or_path)
+        self.file_mode = check_mode(options.get("file_mode", file_mode))
+        self.allow_shared_writable = bool(
+            options.get("allow_shared_writable", allow_shared_writable)
+        )
         self.busy_timeout = busy_timeout
         _check_writable(self.path)
+        if not self.allow_shared_writable:
+            check_private(self.path, self.file_mode)
         _warn_if_network(self.path)
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -235,12 +249,16 @@ class SQLiteStore(SQLStore):
             busy_timeout=self.busy_timeout,
             history_limit=self.history_limit,
             history_max_age=self.history_max_age,
+            file_mode=self.file_mode,
+            allow_shared_writable=self.allow_shared_writable,
         )
         other.bind_clock(self.clock)
         return other
 
     # -- connections -----------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
+        if not os.path.exists(self.path):
+            create_private(self.path, self.file_mode)
         conn = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
@@ -351,6 +369,8 @@ class SQLiteStore(SQLStore):
             conn.commit()
         except sqlite3.Error as exc:
             if not _is_unavailable(exc):
+                if _is_data_error(exc):
+                    raise StoreDataError(f"SQLite database {self.path} refused: {exc}") from exc
                 raise
             if conn is not None:
                 if _error_code(exc) in _TRANSIENT_CODES:

@@ -4,7 +4,9 @@ Syntax (cronie's, plus the Quartz day extensions most users know):
 
 - 5 fields ``minute hour day-of-month month day-of-week`` or 6 with a LEADING seconds field;
 - ``*``, values, names (``JAN``..``DEC``, ``SUN``..``SAT``, any case), ranges ``a-b``, steps
-  ``*/15``, ``10-50/5`` and ``5/15`` (= ``5-max/15``), lists ``a,b,c``;
+  ``*/15``, ``10-50/5`` and ``5/15`` (= ``5-max/15``), lists ``a,b,c``; a step larger than the
+  field (``*/100``) keeps the range's first value, as cronie does (a lone one is logged once
+  as a likely mistake; in a list it is cronsim's "first Monday" idiom ``*/100,1-7``);
 - day of week 0 and 7 are both Sunday; ``?`` means ``*`` in the two day fields;
 - ``@yearly @annually @monthly @weekly @daily @midnight @hourly``;
 - day of month: ``L`` (last day), ``L-3`` (three days before the last), ``15W`` (weekday
@@ -23,10 +25,13 @@ with a handful of ``bisect`` calls instead of walking minutes.
 from __future__ import annotations
 
 import calendar
+import logging
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
+from .._log import safe_log
 from ..exceptions import InvalidCronExpression
 
 __all__ = ["MACROS", "CronSpec", "parse"]
@@ -68,6 +73,7 @@ _ATOM = re.compile(r"^(?:\d+|[A-Za-z]+)$")
 #: that fires at all fires within that window.
 SEARCH_YEARS = 30
 _CACHE_MAX = 2048
+_log = logging.getLogger("scheduler.triggers")
 
 
 @dataclass(eq=False, slots=True)
@@ -214,11 +220,16 @@ def _nearest_weekday(target: int, ndays: int, first: int) -> int:
 # -- parsing ------------------------------------------------------------------------------
 
 
+#: no cron field goes past 59: ten digits or more are refused before they are converted
+_HUGE_NUMBER = re.compile(r"\d{10,}")
+
+
 class _Parser:
     def __init__(self, expression: str) -> None:
         self.expression = expression
+        self.oversized_steps: list[tuple[str, str]] = []  # (field, token)
 
-    def error(self, reason: str, field: str | None = None, token: str | None = None) -> None:
+    def error(self, reason: str, field: str | None = None, token: str | None = None) -> NoReturn:
         raise InvalidCronExpression(self.expression, reason, field=field, token=token)
 
     def value(self, text: str, name: str, token: str) -> int:
@@ -236,8 +247,12 @@ class _Parser:
             self.error(f"{number} is outside {low}-{high}", name, token)
         return number
 
-    def plain(self, token: str, name: str) -> list[int]:
-        """``*``, ``a``, ``a-b``, with an optional ``/step``."""
+    def plain(self, token: str, name: str, alone: bool) -> list[int]:
+        """``*``, ``a``, ``a-b``, with an optional ``/step``.
+
+        A step larger than the range keeps the range's first value (cronie); ``alone`` says
+        the token is the whole field, where such a step is noted for a warning.
+        """
         low, high, _ = _FIELDS[name]
         base, slash, step_text = token.partition("/")
         step = 1
@@ -263,14 +278,21 @@ class _Parser:
                 self.error("expected a number, a name, '*' or a range", name, token)
             start = self.value(base, name, token)
             stop = high if slash else start
-        if slash and step > high - low + 1:
-            self.error(f"step {step} is larger than the field's range {low}-{high}", name, token)
+        if slash and step > high - low and alone:
+            # cronie accepts it with a warning; it means the range's first value only
+            self.oversized_steps.append((name, token))
         return list(range(start, stop + 1, step))
 
-    def field(self, text: str, name: str) -> dict:
+    def field(self, text: str, name: str) -> dict[str, Any]:
         if text == "":
             self.error("empty field", name)
-        out: dict = {"values": set(), "last": set(), "nearest": set(), "lw": False, "nth": set()}
+        out: dict[str, Any] = {
+            "values": set(),
+            "last": set(),
+            "nearest": set(),
+            "lw": False,
+            "nth": set(),
+        }
         for token in text.split(","):
             if token == "":
                 self.error("empty list item", name, text)
@@ -294,13 +316,13 @@ class _Parser:
             elif upper in ("L", "LW") or re.fullmatch(r"L-\d+|\d+W", upper):
                 self.error(f"{token!r} is only allowed in the day of month field", name, token)
             else:
-                values = self.plain(token, name)
+                values = self.plain(token, name, alone="," not in text)
                 if name == "day of week":
                     values = [v % 7 for v in values]
                 out["values"].update(values)
         return out
 
-    def dom_special(self, upper: str, token: str, out: dict) -> None:
+    def dom_special(self, upper: str, token: str, out: dict[str, Any]) -> None:
         name = "day of month"
         if upper == "L":
             out["last"].add(0)
@@ -342,6 +364,9 @@ class _Parser:
             if not _PLAIN.match(part):
                 bad = next(c for c in part if not _PLAIN.match(c))
                 self.error(f"unexpected character {bad!r}", name, part)
+            huge = _HUGE_NUMBER.search(part)
+            if huge:  # refused before int(), which gives up on numbers of 4,300+ digits
+                self.error(f"a {len(huge.group())}-digit number is far too large", name, part)
             fields[name] = self.field(part, name)
         dom, dow = fields["day of month"], fields["day of week"]
         spec = CronSpec(
@@ -364,7 +389,39 @@ class _Parser:
         )
         if not spec.ever_fires():
             self.error("it never fires (no allowed month has a matching day)")
+        for name, token in self.oversized_steps:
+            _warn_oversized_step(self.expression, name, token)
         return spec
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_oversized_step(expression: str, name: str, token: str) -> None:
+    """Log once per process per expression and field: ``*/90`` is one minute an hour, not
+    every 90 minutes, which cron cannot express. In a list (``*/100,1-7``) the step is taken
+    as meant (the "first Monday" idiom) and not reported."""
+    if (expression, name) in _warned:
+        return
+    if len(_warned) >= _CACHE_MAX:
+        _warned.clear()
+    _warned.add((expression, name))
+    low, high, _ = _FIELDS[name]
+    base = token.partition("/")[0]
+    first = low if base in ("*", "?") else base.partition("-")[0]
+    safe_log(
+        _log,
+        logging.WARNING,
+        "cron %r: step in %r is larger than the %s field (%d-%d), so it means %s only; "
+        "cron cannot express a period longer than the field",
+        expression,
+        token,
+        name,
+        low,
+        high,
+        first,
+        extra={"expression": expression, "field": name, "token": token},
+    )
 
 
 def parse(expression: str) -> CronSpec:

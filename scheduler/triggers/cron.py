@@ -163,8 +163,14 @@ class Cron(Trigger):
                     instant, result = w - off0, aware
                 elif spec.wildcard:
                     instant, result = w - off1, aware.replace(fold=1)
-                else:  # first pass already gone: resume after dt's wall time in that pass
-                    resume = max(now + off0, w) + timedelta(seconds=1)
+                else:
+                    # First pass already gone. w is after dt's wall time, so dt is in the
+                    # second pass: no wall time of this repeated interval fires again, and
+                    # the first one after it (the interval's end, a post-transition wall
+                    # time) is after dt. Not now + off0: that is past the interval's end by
+                    # the time dt spent in the second pass, and skipped those fires (#9).
+                    jump = _transition(w - off0, w - off1, tz, off1)
+                    resume = jump + off0
                     y, mo, d = resume.year, resume.month, resume.day
                     h, mi, sec = resume.hour, resume.minute, resume.second
                     continue

@@ -8,6 +8,7 @@ process computes the same instants.
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,9 @@ __all__ = ["Interval", "RandomInterval"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = 1_000_000
 _ONE_US = timedelta(microseconds=1)
+_LAST_US = ((datetime.max - datetime(1970, 1, 1)) // _ONE_US)
+#: the shortest interval: finer ones would keep a core busy folding fires that never run
+MIN_INTERVAL = timedelta(milliseconds=1)
 
 
 def to_us(dt: datetime) -> int:
@@ -61,8 +65,24 @@ def _length_us(seconds: float, minutes: float, hours: float, days: float, weeks:
     ):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidTrigger(f"interval {name} must be a number, got {value!r}")
-    total = timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days, weeks=weeks)
+        if not math.isfinite(value):
+            raise InvalidTrigger(f"interval {name} must be a finite number, got {value!r}")
+    try:
+        total = timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days, weeks=weeks)
+    except OverflowError:
+        raise InvalidTrigger(
+            f"the interval is too long (seconds={seconds}, minutes={minutes}, hours={hours}, "
+            f"days={days}, weeks={weeks}); the longest is {timedelta.max.days} days"
+        ) from None
     return total // _ONE_US
+
+
+def _check_length(length: int, what: str) -> None:
+    if length < MIN_INTERVAL // _ONE_US:
+        raise InvalidTrigger(
+            f"{what} must be at least {MIN_INTERVAL.total_seconds() * 1000:g} ms, got "
+            f"{timedelta(microseconds=length)}"
+        )
 
 
 class Interval(Trigger):
@@ -75,12 +95,12 @@ class Interval(Trigger):
       ``dt`` it is given.
     - No fire after ``end`` (inclusive bound: a fire exactly at ``end`` happens).
 
-    :param seconds, minutes, hours, days, weeks: added up; floats allowed; the total must be
-        positive
+    :param seconds, minutes, hours, days, weeks: added up; finite floats allowed; the total
+        must be at least 1 ms (:data:`MIN_INTERVAL`) and at most ``timedelta.max``
     :param start: aware datetime of the first fire
     :param end: aware datetime after which it stops
-    :raises InvalidTrigger: non-positive total, naive ``start``/``end``, ``end`` before
-        ``start``
+    :raises InvalidTrigger: non-positive, shorter than 1 ms, infinite, NaN or too long a
+        total, naive ``start``/``end``, ``end`` before ``start``
     """
 
     type_name = "interval"
@@ -97,12 +117,14 @@ class Interval(Trigger):
         end: datetime | None = None,
     ) -> None:
         length = _length_us(seconds, minutes, hours, days, weeks)
-        if length <= 0:
+        raw = seconds + 60 * minutes + 3600 * hours + 86_400 * days + 604_800 * weeks
+        if length <= 0 and raw <= 0:  # (a positive total below 1 µs is 'too short' below)
             raise InvalidTrigger(
                 f"the interval must be positive, got {timedelta(microseconds=length)} "
                 f"(seconds={seconds}, minutes={minutes}, hours={hours}, days={days}, "
                 f"weeks={weeks})"
             )
+        _check_length(length, "the interval")
         self._us = length
         self.start = _aware(start, "start")
         self.end = _aware(end, "end")
@@ -134,6 +156,8 @@ class Interval(Trigger):
             else:
                 fire = start + ((now - start) // self._us + 1) * self._us
         if self.end is not None and fire > to_us(self.end):
+            return None
+        if fire > _LAST_US:  # past year 9999: it will not fire again
             return None
         return from_us(fire)
 
@@ -195,6 +219,7 @@ class RandomInterval(Trigger):
         self._high = high // _ONE_US
         if self._low <= 0:
             raise InvalidTrigger(f"the shortest interval must be positive, got {low}")
+        _check_length(self._low, "the shortest interval")
         if self._high < self._low:
             raise InvalidTrigger(f"the longest interval {high} is shorter than {low}")
         self.seed = str(seed)

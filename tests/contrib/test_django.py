@@ -227,6 +227,12 @@ def test_scheduler_jobs_run_unknown_and_failing() -> None:
         with pytest.raises(CommandError, match="did not succeed"):
             call_command("scheduler_jobs", "run", "fails", stdout=out)
         assert "fails: failed: ValueError: bad input" in out.getvalue()
+        # the traceback goes to stderr (#9)
+        err = io.StringIO()
+        with pytest.raises(CommandError):
+            call_command("scheduler_jobs", "run", "fails", stdout=io.StringIO(), stderr=err)
+        assert "Traceback (most recent call last)" in err.getvalue()
+        assert 'raise ValueError("bad input")' in err.getvalue()
     finally:
         dj._specs[:] = [s for s in dj._specs if s.options.get("id") != "fails"]
 
@@ -426,6 +432,7 @@ def test_run_history_in_project_database_and_read_only_admin(migrated: None) -> 
         run = JobRun.objects.filter(job_id="quick").first()
         assert run is not None
         assert run.outcome == "succeeded"
+        assert run.cancel_requested is False and run.coalesced == 0
         assert isinstance(run.scheduled_time, datetime)
         assert run.scheduled_time.tzinfo is not None
         assert run.scheduled_time <= datetime.now(timezone.utc)
@@ -468,3 +475,79 @@ def test_max_processes_setting() -> None:
         dj.reset()
         with pytest.raises(ConfigurationError, match="max_processes"):
             dj.get_scheduler()
+
+
+# -- where jobs come from (#9) -----------------------------------------------------------------
+
+
+def test_models_match_the_migrations() -> None:
+    out = io.StringIO()
+    call_command("makemigrations", "scheduler", "--check", "--dry-run", stdout=out)
+    assert "No changes detected" in out.getvalue()
+
+
+def test_jobs_setting_imports_modules_outside_installed_apps(tmp_path: Path) -> None:
+    (tmp_path / "projpkg").mkdir()
+    (tmp_path / "projpkg" / "__init__.py").write_text("")
+    (tmp_path / "projpkg" / "jobs.py").write_text(
+        "from scheduler.contrib.django import job\n\n"
+        "@job('0 4 * * *', id='from_project_package')\n"
+        "def nightly() -> None: ...\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)]),
+        "SCHEDULER_TEST_DB": str(tmp_path / "db.sqlite3"),
+        "SCHEDULER_TEST_JOBS": "projpkg.jobs",
+    }
+    proc = subprocess.run(
+        [sys.executable, str(MANAGE), "scheduler_jobs", "list"],
+        env=env, capture_output=True, text=True, timeout=HANG_GUARD, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert any(line.startswith("from_project_package") for line in proc.stdout.splitlines())
+
+
+def test_jobs_setting_naming_a_missing_module_fails_clearly(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "SCHEDULER_TEST_DB": str(tmp_path / "db.sqlite3"),
+        "SCHEDULER_TEST_JOBS": "nosuchpkg_xyz.jobs",
+    }
+    proc = subprocess.run(
+        [sys.executable, str(MANAGE), "scheduler_jobs", "list"],
+        env=env, capture_output=True, text=True, timeout=HANG_GUARD, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "SCHEDULER['jobs'] names 'nosuchpkg_xyz.jobs', which cannot be imported" in proc.stderr
+
+
+@pytest.mark.parametrize("value", ["mysite.jobs", [""], [3]], ids=["str", "empty", "not-str"])
+def test_bad_jobs_setting_is_a_check_error_with_a_hint_that_exists(value: Any) -> None:
+    with override_settings(SCHEDULER={"jobs": value}):
+        [error] = scheduler_errors()
+    assert error.id == "scheduler.E001"
+    assert "jobs must be a list of module names" in error.msg
+    assert "docs/integrations.md" not in (error.hint or "")
+    assert "README" in (error.hint or "")
+
+
+def test_no_jobs_says_where_discovery_looked_and_names_a_stray_jobs_py(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "straysite").mkdir()
+    (tmp_path / "straysite" / "__init__.py").write_text("")
+    (tmp_path / "straysite" / "jobs.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(dj, "_specs", [])
+    dj.reset()
+    out = io.StringIO()
+    call_command("scheduler_jobs", "list", stdout=out)
+    text = out.getvalue()
+    assert "(no jobs)" in text
+    assert "'jobs' module of each installed app" in text
+    assert "tests.contrib.django_project.testapp" in text
+    assert "Found straysite.jobs, which is not in an installed app" in text
+    assert "'jobs': ['straysite.jobs']" in text

@@ -56,3 +56,20 @@ def test_django_example_project(tmp_path: Path) -> None:
     finally:
         for name in ("db.sqlite3", "scheduler.db"):
             (project / name).unlink(missing_ok=True)
+
+
+def test_demo_times_out_once_on_purpose_and_export_succeeds() -> None:
+    """The demo does not look broken (#9): ``export`` fits in its timeout; ``overrun``
+    times out once, on purpose, and says so. The run is bounded by --seconds."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py"), "--seconds", "7"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=HANG_GUARD, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    log = proc.stderr
+    assert "scheduler started: instance" in log
+    assert log.count("job overrun timed out after 1.0 s") == 1
+    assert "job export timed out" not in log
+    assert "job export succeeded in" in log
+    assert "shut down cleanly" in proc.stdout

@@ -298,8 +298,31 @@ def test_cli_run_job_failure_and_unknown_id(make_app: Callable[..., Flask]) -> N
     assert result.exit_code == 1
     assert "fails: failed" in result.output
     assert "boom" in result.output
+    # the traceback on stderr (#9), the outcome line on stdout
+    assert "Traceback (most recent call last)" in result.stderr
+    assert 'raise RuntimeError("boom")' in result.stderr
+    assert "Traceback" not in result.stdout
     result = runner.invoke(args=["scheduler", "run-job", "nope"])
     assert result.exit_code != 0
+
+
+def test_cli_list_shows_dynamic_jobs_before_start(
+    make_app: Callable[..., Flask], tmp_path: Any
+) -> None:
+    """A job added at run time by the ``flask scheduler run`` process is listed (#9)."""
+    from scheduler import Scheduler
+
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    running = Scheduler(store=url)
+    running.task(report)  # allowed for jobs added at run time (docs/security.md)
+    with running:
+        running.add_job(report, "*/5 * * * *", id="added-at-run-time")
+    local = FlaskScheduler(autostart=False)
+    app = make_app("dynamic_app", extension=local, SCHEDULER_STORE=url)
+    result = app.test_cli_runner().invoke(args=["scheduler", "list"])
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.output.splitlines() if ln.startswith("added-at-run-time"))
+    assert line.startswith("added-at-run-time (dynamic)")
 
 
 # -- flask scheduler run as a subprocess -------------------------------------------------------

@@ -36,7 +36,9 @@ def target() -> None:
 def running(tmp_path: Path):
     """A running scheduler on a durable store (jobs added now are persisted)."""
     store = SQLiteStore(f"sqlite:///{tmp_path / 'bad.db'}")
-    sched = Scheduler(store=store, clock=VirtualClock("2026-03-02T12:00:00+00:00"))
+    sched = Scheduler(
+        store=store, clock=VirtualClock("2026-03-02T12:00:00+00:00"), allowed_modules=["tests"]
+    )
     sched.start()
     yield sched
     sched.shutdown(timeout=2)
@@ -192,7 +194,7 @@ def test_stored_job_whose_import_vanished_is_kept_broken_and_not_claimed(
 
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     clock = VirtualClock("2026-03-02T12:00:00+00:00")
-    first = Scheduler(store=url, clock=clock)
+    first = Scheduler(store=url, clock=clock, allowed_modules=["vanishing_jobs"])
     with first:
         first.add_job(vanishing_jobs.tick, Interval(seconds=60), id="vanishing")  # persisted
         clock.advance(minutes=1, scheduler=first)
@@ -200,7 +202,7 @@ def test_stored_job_whose_import_vanished_is_kept_broken_and_not_claimed(
 
     module.unlink()  # a deploy removed the module
     del sys.modules["vanishing_jobs"]
-    second = Scheduler(store=url, clock=clock)
+    second = Scheduler(store=url, clock=clock, allowed_modules=["vanishing_jobs"])
     with second:
         clock.advance(minutes=5, scheduler=second)
         stored = second.store.get_job("vanishing")

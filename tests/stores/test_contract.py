@@ -300,6 +300,22 @@ def test_killed_is_kept_with_the_outcome(registered: Store) -> None:
     assert by_id[killed.run_id] is True and by_id[calm.run_id] is False
 
 
+def test_cancel_requested_is_kept_with_the_outcome(registered: Store) -> None:
+    """A run that returned early because shutdown (or a timeout) set its cancel_event is
+    recorded with the flag, so its history does not read as a plain success (#9)."""
+    cancelled = claim(registered, 0)
+    assert registered.mark_started(cancelled, attempt=1)
+    assert registered.finish(
+        cancelled, outcome=RunOutcome.SUCCEEDED, attempt=1, cancel_requested=True
+    )
+    plain = claim(registered, 5)
+    assert registered.mark_started(plain, attempt=1)
+    assert registered.finish(plain, outcome=RunOutcome.SUCCEEDED, attempt=1)
+    flags = {run.run_id: run.cancel_requested for run in registered.get_runs("tasks:report")}
+    assert flags == {cancelled.run_id: True, plain.run_id: False}
+    assert registered.get_run(cancelled.run_id).cancel_requested  # type: ignore[union-attr]
+
+
 def test_wrong_token_is_fenced(registered: Store) -> None:
     won = claim(registered, 0)
     forged = Claim(

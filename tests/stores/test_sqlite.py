@@ -165,6 +165,29 @@ def test_migration_is_idempotent(store) -> None:
     again.close()
 
 
+def test_version_1_tables_gain_cancel_requested_and_keep_their_runs(tmp_path) -> None:
+    """A database written by the previous release (schema 1) is migrated in place: its runs
+    stay readable, without the flag (#9)."""
+    path = str(tmp_path / "old.db")
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE scheduler_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        for statement in MIGRATIONS[0]:
+            raw.execute(statement.format(p="scheduler_", ts="BIGINT"))
+        raw.execute("INSERT INTO scheduler_meta VALUES ('schema_version', '1')")
+        raw.execute(
+            "INSERT INTO scheduler_runs (run_id, job_id, scheduled_time, outcome, owner) "
+            "VALUES ('r1', 'j', 0, 'succeeded', 'h:1:x')"
+        )
+    store = SQLiteStore(path)
+    store.open()
+    try:
+        assert store.schema_version() == len(MIGRATIONS) >= 2
+        [run] = store.get_runs("j")
+        assert run.run_id == "r1" and run.cancel_requested is False
+    finally:
+        store.close()
+
+
 def test_newer_schema_is_refused(db, store) -> None:
     with sqlite3.connect(db) as raw:
         raw.execute("UPDATE scheduler_meta SET value = '999' WHERE key = 'schema_version'")

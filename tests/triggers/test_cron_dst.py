@@ -3,6 +3,8 @@
 Europe/Bratislava: 2026-03-29 02:00 -> 03:00 (CET -> CEST); 2026-10-25 03:00 -> 02:00.
 America/New_York: 2026-03-08 02:00 -> 03:00; 2026-11-01 02:00 -> 01:00.
 Australia/Lord_Howe (30-minute shift): 2026-04-05 02:00 -> 01:30; 2026-10-04 02:00 -> 02:30.
+Australia/Sydney: 2026-04-05 03:00 -> 02:00; 2026-10-04 02:00 -> 03:00.
+America/Santiago (at midnight): 2026-04-05 00:00 -> 04-04 23:00; 2026-09-06 00:00 -> 01:00.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduler.triggers import Trigger
-from scheduler.triggers._cronspec import parse
 from scheduler.triggers.cron import Cron
 from scheduler.triggers.daily import Daily
+
+from . import cron_reference as reference
 
 UTC = timezone.utc
 
@@ -242,37 +245,117 @@ def test_utc_instants_strictly_increase_over_a_year() -> None:
             seen += 1
 
 
-# -- wildcard jobs against a brute force over UTC minutes --------------------------------------
+# -- every minute around each transition, against a brute force from the README's rules ------
 
-WILDCARD_EXPRS = ["*/15 * * * *", "0 * * * *", "*/7 1-3 * * *", "5,35 * * * SUN", "* 2 * * *"]
-ZONES = ["Europe/Bratislava", "America/New_York", "Australia/Lord_Howe"]
+#: (zone, the transition instant in UTC, local hours around it): a fold (clocks back) and a
+#: gap (clocks forward) in each zone; Lord Howe moves 30 minutes, Sydney and Santiago are in
+#: the southern hemisphere, and Santiago's transitions sit on midnight, so its repeated hour
+#: belongs to the day before.
+TRANSITIONS = [
+    ("Europe/Bratislava", (2026, 10, 25, 1, 0), [1, 2, 3]),
+    ("Europe/Bratislava", (2028, 10, 29, 1, 0), [1, 2, 3]),
+    ("Europe/Bratislava", (2026, 3, 29, 1, 0), [1, 2, 3]),
+    ("America/New_York", (2026, 11, 1, 6, 0), [0, 1, 2]),
+    ("America/New_York", (2026, 3, 8, 7, 0), [1, 2, 3]),
+    ("Australia/Lord_Howe", (2026, 4, 4, 15, 0), [1, 2]),
+    ("Australia/Lord_Howe", (2026, 10, 3, 15, 30), [1, 2, 3]),
+    ("Australia/Sydney", (2026, 4, 4, 16, 0), [1, 2, 3]),
+    ("Australia/Sydney", (2026, 10, 3, 16, 0), [1, 2, 3]),
+    ("America/Santiago", (2026, 4, 5, 3, 0), [22, 23, 0]),
+    ("America/Santiago", (2026, 9, 6, 4, 0), [23, 0, 1]),
+]
+#: the fires of one expression are compared from every minute (and half minute) in this
+#: span around the transition: both passes of a fold, and the minutes before and after
+AROUND = timedelta(minutes=75)
 
 
-def brute_wildcard(expr: str, tz: ZoneInfo, after: datetime) -> datetime:
-    """The first UTC minute after ``after`` whose local wall time matches: elapsed time."""
-    spec = parse(expr)
-    u = after.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
-    while True:
-        w = u.astimezone(tz)
-        if spec.matches(w.year, w.month, w.day, w.hour, w.minute):
-            return u
-        u += timedelta(minutes=1)
+@st.composite
+def minute_fields(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["star", "step", "value", "range", "list"]))
+    if kind == "star":
+        return "*"
+    if kind == "step":
+        return f"*/{draw(st.sampled_from([5, 7, 15, 20, 30]))}"
+    if kind == "value":
+        return str(draw(st.integers(0, 59)))
+    if kind == "range":
+        a = draw(st.integers(0, 59))
+        return f"{a}-{draw(st.integers(a, 59))}"
+    return ",".join(map(str, sorted(draw(st.sets(st.integers(0, 59), min_size=2, max_size=4)))))
 
 
-@settings(max_examples=150, deadline=None)
-@given(
-    expr=st.sampled_from(WILDCARD_EXPRS),
-    tz=st.sampled_from(ZONES),
-    minutes=st.integers(-240, 240),
-    day=st.sampled_from(
-        [(2026, 3, 29), (2026, 10, 25), (2026, 3, 8), (2026, 11, 1), (2026, 4, 5), (2026, 10, 4)]
-    ),
-)
-def test_wildcard_matches_elapsed_brute_force(
-    expr: str, tz: str, minutes: int, day: tuple[int, int, int]
+@st.composite
+def hour_fields(draw: st.DrawFn, near: list[int]) -> str:
+    kind = draw(st.sampled_from(["star", "step", "near", "near", "range", "list"]))
+    if kind == "star":
+        return "*"
+    if kind == "step":
+        return f"*/{draw(st.sampled_from([2, 3, 5]))}"
+    if kind == "near":
+        return str(draw(st.sampled_from(near)))
+    if kind == "range":  # a range that reaches the transition's hours
+        a = draw(st.integers(0, min(near)))
+        return f"{a}-{draw(st.integers(min(near), 23))}"
+    return ",".join(map(str, sorted(draw(st.sets(st.sampled_from(near), min_size=2)))))
+
+
+@st.composite
+def transition_cases(draw: st.DrawFn) -> tuple[str, str, datetime]:
+    tz, at, near = draw(st.sampled_from(TRANSITIONS))
+    days = draw(st.sampled_from(["* * *", "* * *", "* * *", "* * SUN", "* * MON-FRI", "1-7 * *"]))
+    expr = f"{draw(minute_fields())} {draw(hour_fields(near))} {days}"
+    return expr, tz, datetime(*at, tzinfo=UTC)
+
+
+@settings(max_examples=250)
+@given(case=transition_cases())
+def test_every_minute_around_transitions_matches_brute_force(
+    case: tuple[str, str, datetime],
 ) -> None:
-    zone = ZoneInfo(tz)
-    after = datetime(*day, 2, 0, tzinfo=zone).astimezone(UTC) + timedelta(minutes=minutes)
-    got = Cron(expr, zone).next_after(after)
-    assert got is not None
-    assert got.astimezone(UTC) == brute_wildcard(expr, zone, after)
+    """next_after from each minute and half minute around a transition, in five zones,
+    agrees with a minute-by-minute walk written from the README's rules (cron_reference).
+
+    Under the CI profile this catches, every run, a fixed-time job asked from inside the
+    second pass of a repeated hour skipping the following hour's first matches (#9:
+    ``32-57 1-13 * * *`` from 02:32+01:00 on 2028-10-29 gave 03:33 instead of 03:32).
+    """
+    expr, tz_name, at = case
+    tz = ZoneInfo(tz_name)
+    trigger = Cron(expr, tz)
+    walk_from = at - AROUND - timedelta(hours=4, minutes=1)  # 4 hours only record wall times
+    walk_to = at + timedelta(hours=50)
+    fires = reference.fires_between(expr, tz, walk_from, walk_to)
+    t = at - AROUND
+    while t <= at + AROUND:
+        for after in (t, t + timedelta(seconds=30)):
+            got = trigger.next_after(after)
+            assert got is not None and got.tzinfo is tz
+            expected = reference.next_from(fires, after)
+            if expected is None:  # nothing in the walk: the answer lies beyond it
+                assert got.astimezone(UTC) > walk_to, (expr, after)
+            else:
+                assert got.astimezone(UTC) == expected, (expr, after.astimezone(tz))
+        t += timedelta(minutes=1)
+
+
+def test_fixed_from_second_pass_keeps_following_hour() -> None:
+    """The issue's example (#9): the first pass is over, so the next fire is 03:32+01:00."""
+    tz = ZoneInfo("Europe/Bratislava")
+    trigger = Cron("32-57 1-13 * * *", tz)
+    after = datetime(2028, 10, 29, 2, 32, tzinfo=tz, fold=1)  # 01:32 UTC
+    assert series_from(trigger, after, 2) == [
+        "2028-10-29T03:32:00+01:00 fold=0",
+        "2028-10-29T03:33:00+01:00 fold=0",
+    ]
+    every = Cron("0-59 1-13 * * *", tz)  # fixed too: neither field starts with *
+    assert series_from(every, after, 1) == ["2028-10-29T03:00:00+01:00 fold=0"]
+
+
+def series_from(trigger: Trigger, after: datetime, count: int) -> list[str]:
+    out = []
+    for _ in range(count):
+        nxt = trigger.next_after(after)
+        assert nxt is not None
+        out.append(f"{nxt.isoformat()} fold={nxt.fold}")
+        after = nxt
+    return out

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from scheduler.exceptions import InvalidCronExpression
+from scheduler.triggers import _cronspec
 from scheduler.triggers._cronspec import parse
 
 
@@ -25,6 +28,13 @@ def days(expr: str, year: int, month: int) -> tuple[int, ...]:
         pytest.param("30 */5 * * * *", "seconds", (30,), id="seconds-field"),
         pytest.param("*/20 * * * * *", "seconds", (0, 20, 40), id="seconds-step"),
         pytest.param("0 * * * *", "seconds", (0,), id="five-fields-second-zero"),
+        # a step past the field's size keeps the range's first value (cronie) (#9)
+        pytest.param("*/100 * * * *", "minutes", (0,), id="step-past-field"),
+        pytest.param("*/60 * * * *", "minutes", (0,), id="step-equal-field-size"),
+        pytest.param("20-40/30 * * * *", "minutes", (20,), id="range-step-past-range"),
+        pytest.param("7/100 * * * *", "minutes", (7,), id="start-step-past-field"),
+        pytest.param("0 */24 * * *", "hours", (0,), id="hour-step-past-field"),
+        pytest.param("0 0 1 */13 *", "months", (1,), id="month-step-past-field"),
     ],
 )
 def test_fields(expr: str, attr: str, expected: tuple[int, ...]) -> None:
@@ -119,6 +129,12 @@ def test_wildcard_class(expr: str, wildcard: bool) -> None:
         pytest.param("0 0 * * 5L", 2026, 2, (27,), id="last-friday"),
         pytest.param("0 0 * * FRIL", 2026, 2, (27,), id="last-friday-name"),
         pytest.param("0 0 * * 0L", 2026, 3, (29,), id="last-sunday"),
+        # the month ends on that weekday: the last day, not the one a week before (#16)
+        pytest.param("0 0 * * 5L", 2026, 7, (31,), id="last-friday-is-last-day"),
+        pytest.param("0 0 * * 6L", 2026, 2, (28,), id="last-saturday-is-feb-28"),
+        # cronsim's "first Monday" idiom: */100 makes the field start with '*', so AND (#9)
+        pytest.param("1 1 */100,1-7 * MON", 2026, 2, (2,), id="first-monday-idiom"),
+        pytest.param("1 1 */100,1-7 * MON", 2026, 6, (1,), id="first-monday-idiom-1st"),
         pytest.param("0 0 * * 1#2", 2026, 2, (9,), id="second-monday"),
         pytest.param("0 0 * * SUN#5", 2026, 3, (29,), id="fifth-sunday"),
         pytest.param("0 0 * * SUN#5", 2026, 2, (), id="no-fifth-sunday"),
@@ -154,7 +170,6 @@ def test_next_match_carries_and_jumps() -> None:
         pytest.param("MON * * * *", "minute", "MON", "unknown name", id="name-in-minute"),
         pytest.param("*/0 * * * *", "minute", "*/0", "step must be at least 1", id="step-zero"),
         pytest.param("*/x * * * *", "minute", "*/x", "step", id="step-garbage"),
-        pytest.param("*/61 * * * *", "minute", "*/61", "larger", id="step-too-big"),
         pytest.param("30-10 * * * *", "minute", "30-10", "reversed", id="reversed-range"),
         pytest.param("0 0 * * FRI-MON", "day of week", "FRI-MON", "reversed", id="reversed-dow"),
         pytest.param("1,,2 * * * *", "minute", "1,,2", "empty list item", id="empty-item"),
@@ -212,6 +227,31 @@ def test_non_string_rejected() -> None:
 def test_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         parse("99 * * * *")
+
+
+def test_step_past_field_warns_once_when_alone(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``*/90`` is probably meant as every 90 minutes, which cron cannot say: warn, once."""
+    monkeypatch.setattr(_cronspec, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger="scheduler.triggers"):
+        parse("*/90 * * * *")
+        parse("*/90 * * * *")
+    [record] = caplog.records
+    assert record.getMessage() == (
+        "cron '*/90 * * * *': step in '*/90' is larger than the minute field (0-59), so it "
+        "means 0 only; cron cannot express a period longer than the field"
+    )
+    assert (record.field, record.token) == ("minute", "*/90")  # type: ignore[attr-defined]
+
+
+def test_step_past_field_in_a_list_is_the_idiom_and_silent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="scheduler.triggers"):
+        parse("1 1 */100,1-7 * MON")
+        parse("*/59 * * * *")  # minutes 0 and 59: the step still reaches a second value
+    assert caplog.records == []
 
 
 @pytest.mark.parametrize("expr", ["0 0 29 2 *", "0 0 L 2 *", "0 0 31 1-12 *", "0 0 30 2 MON"])

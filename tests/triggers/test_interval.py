@@ -25,7 +25,7 @@ def utc(*args: int) -> datetime:
         ({"minutes": 1.5}, timedelta(seconds=90)),
         ({"hours": 2, "minutes": 30}, timedelta(hours=2, minutes=30)),
         ({"days": 1, "weeks": 1}, timedelta(days=8)),
-        ({"seconds": 0.000001}, timedelta(microseconds=1)),
+        ({"seconds": 0.001}, timedelta(milliseconds=1)),  # the minimum (#10)
     ],
 )
 def test_interval_length(kwargs: dict[str, float], expected: timedelta) -> None:

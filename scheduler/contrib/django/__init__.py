@@ -34,7 +34,7 @@ from .._common import check_uwsgi_threads
 if TYPE_CHECKING:
     from ...scheduler import Scheduler
 
-__all__ = ["db_connections", "get_scheduler", "job", "maybe_autostart", "reset"]
+__all__ = ["db_connections", "get_scheduler", "job", "maybe_autostart", "reset", "task"]
 
 logger = logging.getLogger("scheduler.contrib.django")
 
@@ -50,6 +50,7 @@ class _JobSpec:
 
 _lock = threading.RLock()
 _specs: list[_JobSpec] = []
+_tasks: list[Callable[..., Any]] = []
 _scheduler: Scheduler | None = None
 
 
@@ -117,10 +118,29 @@ def get_scheduler() -> Scheduler:
 
             values = get_settings()
             sched = Scheduler(**scheduler_options(values), run_context=_DBConnections())
+            for func in _tasks:
+                sched.task(func)
             for spec in _specs:
                 _add(sched, spec, values["job_defaults"])
             _scheduler = sched
         return _scheduler
+
+
+def task(func: F) -> F:
+    """Allow ``func`` in jobs added at run time to the process's scheduler (see
+    :meth:`scheduler.Scheduler.task` and docs/security.md); returns it unchanged. Use it in
+    a module every process imports (an app's ``jobs.py``).
+
+    :raises InvalidJob: a function other processes could not import by name
+    """
+    from ..._refs import ref_of
+
+    ref_of(func)
+    with _lock:
+        _tasks.append(func)
+        if _scheduler is not None:
+            _scheduler.task(func)
+    return func
 
 
 def job(trigger: Any, **options: Any) -> Callable[[F], F]:

@@ -27,13 +27,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(JobRun)
 class JobRunAdmin(ReadOnlyAdmin):
-    list_display = ("job_id", "scheduled_time", "outcome", "attempt", "started_at", "duration",
-                    "owner")
+    list_display = ("job_id", "scheduled_time", "outcome", "cancel_requested", "attempt",
+                    "started_at", "duration", "owner")
     list_filter = ("outcome", "job_id")
     search_fields = ("job_id", "error")
     readonly_fields = ("run_id", "job_id", "scheduled_time", "outcome", "attempt", "claimed_at",
                        "started_at", "finished_at", "lease_expires", "error", "result", "owner",
-                       "killed")
+                       "coalesced", "cancel_requested", "killed")
 
 
 @admin.register(ScheduledJob)

@@ -28,11 +28,19 @@ class SchedulerConfig(AppConfig):
         from django.core import checks
         from django.utils.module_loading import autodiscover_modules
 
+        from ...exceptions import ConfigurationError
         from . import maybe_autostart
+        from ._discovery import import_listed_modules
         from .checks import check_settings
+        from .conf import get_settings
 
         checks.register(check_settings)
         autodiscover_modules("jobs")
+        try:
+            listed = get_settings()["jobs"]
+        except ConfigurationError:
+            listed = []  # the system check reports the bad setting
+        import_listed_modules(listed)
         if _is_runserver_child():
             maybe_autostart("runserver")
 

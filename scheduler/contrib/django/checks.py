@@ -25,7 +25,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         return [
             Error(
                 str(exc),
-                hint="See the SCHEDULER setting in the scheduler docs (docs/integrations.md).",
+                hint="See 'Django' in the README of threadcron (the scheduler package): it lists "
+                "every key of the SCHEDULER setting.",
                 obj="settings.SCHEDULER",
                 id="scheduler.E001",
             )

@@ -12,6 +12,9 @@
         "tick": 1.0,
         "autostart": False,                # start in the web process (see the docs)
         "job_defaults": {"misfire_grace_time": 300},
+        "jobs": ["mysite.jobs"],           # job modules outside installed apps (imported
+                                           # after each app's jobs.py)
+        "allowed_modules": ["myapp.jobs"],  # jobs added at run time may call these
     }
 """
 
@@ -26,7 +29,20 @@ from .store import is_django_store, resolve_store
 
 __all__ = ["get_settings", "scheduler_options"]
 
-DEFAULTS: dict[str, Any] = {"autostart": False, "job_defaults": {}}
+DEFAULTS: dict[str, Any] = {"autostart": False, "job_defaults": {}, "jobs": []}
+
+
+def _module_names(name: str, value: Any) -> None:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(
+        isinstance(item, str) and item.strip() for item in value
+    ):
+        raise ConfigurationError(
+            f"{name} must be a list of module names (e.g. ['mysite.jobs']), got {value!r}"
+        )
+
+
+#: keys only the Django integration has
+_DJANGO_SETTINGS = {"jobs": _module_names}
 
 
 def _spell(name: str) -> str:
@@ -47,7 +63,7 @@ def get_settings() -> dict[str, Any]:
             f"settings.SCHEDULER must be a dict, got {type(raw).__name__}"
         )
     try:
-        values = validate_settings(raw, spell=_spell, kind="key")
+        values = validate_settings(raw, spell=_spell, kind="key", extra=_DJANGO_SETTINGS)
     except ConfigurationError as exc:
         raise ConfigurationError(f"settings.SCHEDULER: {exc}") from exc
     out = {**DEFAULTS, **values}

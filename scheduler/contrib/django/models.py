@@ -82,6 +82,8 @@ class JobRun(models.Model):
     error = models.TextField(_("error"), null=True)
     result = models.TextField(_("result"), null=True)
     owner = models.TextField(_("owner (host:pid:instance)"))
+    coalesced = models.IntegerField(_("coalesced overdue fires"), default=0)
+    cancel_requested = models.BooleanField(_("cancel requested"), default=False)
     killed = models.BooleanField(_("worker process killed"), default=False)
 
     class Meta:

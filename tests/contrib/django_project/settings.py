@@ -53,6 +53,8 @@ SCHEDULER = {
 }
 if os.environ.get("SCHEDULER_TEST_STORE"):
     SCHEDULER["store"] = os.environ["SCHEDULER_TEST_STORE"]
+if os.environ.get("SCHEDULER_TEST_JOBS"):
+    SCHEDULER["jobs"] = os.environ["SCHEDULER_TEST_JOBS"].split(",")
 
 if os.environ.get("SCHEDULER_TEST_LOG"):
     # Subprocess tests look for the library's log lines on stderr.

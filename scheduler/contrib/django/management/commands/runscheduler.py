@@ -43,6 +43,11 @@ class Command(BaseCommand):
         check_uwsgi_threads()
         sched = get_scheduler()
         jobs = sched.get_jobs()
+        if not jobs:
+            from scheduler.contrib.django._discovery import where_discovery_looked
+            from scheduler.contrib.django.conf import get_settings
+
+            self.stderr.write(where_discovery_looked(get_settings()["jobs"]), ending="")
         self.stderr.write(
             f"Running the scheduler with {len(jobs)} job(s); stop with Ctrl+C or SIGTERM."
         )

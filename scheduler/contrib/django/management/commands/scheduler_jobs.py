@@ -26,9 +26,19 @@ class Command(BaseCommand):
         action = options.get("action") or "list"
         if action == "list":
             self.stdout.write(format_jobs(sched), ending="")
+            if not sched.get_jobs():
+                from scheduler.contrib.django._discovery import where_discovery_looked
+                from scheduler.contrib.django.conf import get_settings
+
+                self.stdout.write(where_discovery_looked(get_settings()["jobs"]), ending="")
             return
         try:
-            code = run_job_now(sched, options["job_id"], self.stdout.write)
+            code = run_job_now(
+                sched,
+                options["job_id"],
+                self.stdout.write,
+                lambda text: self.stderr.write(text, ending=""),
+            )
         except JobNotFound as exc:
             raise CommandError(str(exc)) from exc
         if code:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("scheduler", "0001_initial")]
+    dependencies = [("scheduler", "0002_jobrun_coalesced_cancel_requested")]
 
     operations = [
         migrations.AddField(
