@@ -24,12 +24,12 @@ import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import context
 from ._log import safe_log
-from ._ticker import jitter_offset
+from ._ticker import COALESCE_LIMIT, jitter_offset
 from ._tz import tz_name
 from .exceptions import StoreUnavailable
 from .stores import Claim, ClaimStatus, FireKey, RunOutcome
@@ -42,6 +42,9 @@ __all__ = ["LiveRun", "Runner"]
 
 log = logging.getLogger("scheduler")
 
+_ONE_US = timedelta(microseconds=1)
+#: claims of one fire before giving up (each retry follows a change another instance made)
+_CLAIM_TRIES = 8
 _repr = reprlib.Repr()
 _repr.maxstring = 120
 _repr.maxother = 120
@@ -188,27 +191,18 @@ class Runner:
         if not sched._accepting:
             self._refused_at_shutdown(job, fire)
             return
-        store = sched.store
         key = FireKey(job.id, fire)
         jitter = job.options.jitter
         start_at = fire + jitter_offset(job.id, fire, jitter) if jitter else fire
         late = (sched._now() - start_at).total_seconds()
         grace = job.options.misfire_grace_time
+        missed = None
+        if grace is not None and late > grace:
+            missed = f"started {late:.1f}s late, past misfire_grace_time ({grace:g}s)"
+            if sched._outage_covers(fire):
+                missed += " (store_unavailable)"
         try:
-            if grace is not None and late > grace:
-                reason = f"started {late:.1f}s late, past misfire_grace_time ({grace:g}s)"
-                if sched._outage_covers(fire):
-                    reason += " (store_unavailable)"
-                recorded = store.claim_missed(
-                    key,
-                    fingerprint=job._fingerprint,
-                    owner=sched.owner,
-                    reason=reason,
-                    coalesced=coalesced,
-                )
-                claim = None
-            else:
-                claim = self._claim(job, key, coalesced)
+            claim, coalesced = self._claim(job, key, coalesced, first, missed)
         except StoreUnavailable as exc:
             # The job waits for the store from the first fire not yet settled (so the fires
             # folded into this one are judged again, not lost).
@@ -222,8 +216,10 @@ class Runner:
         if sched._outage_since is not None:
             sched._store_ok()
         if claim is None:
-            if recorded:
-                self._report("JobMissed", logging.WARNING, "missed", job, fire, reason=reason)
+            return  # not a fire of the stored grid: the job was placed on that grid
+        if missed is not None:
+            if claim.status is ClaimStatus.CLAIMED:  # recorded as missed by this call
+                self._report("JobMissed", logging.WARNING, "missed", job, fire, reason=missed)
             return
         if claim.status is ClaimStatus.CLAIMED:
             self.execute(job, claim, coalesced=coalesced)
@@ -247,36 +243,73 @@ class Runner:
         else:
             log.debug("fire %s taken by another instance", key.key)
 
-    def _claim(self, job: Job, key: FireKey, coalesced: int) -> Claim:
+    def _claim(
+        self, job: Job, key: FireKey, coalesced: int, first: datetime, missed: str | None
+    ) -> tuple[Claim | None, int]:
+        """Claim the fire, or with ``missed`` (the reason) record it as missed; returns the
+        claim (for a missed fire: CLAIMED when this call recorded it) and the number of
+        earlier fires it folds, or None when the fire is not on the stored grid (the store
+        lost its data and the job was registered again, by this instance or another).
+
+        The store refuses a claim whose folded fires overlap a fire another instance has
+        recorded (instances that came back from an outage a second apart fold the same
+        overdue fires): then the fires are counted again from the stored last fire, so
+        that ``runs + folded = fires of the grid``.
+        """
         sched = self._sched
         store = sched.store
-
-        def attempt() -> Claim:
-            return store.claim(
-                key,
-                fingerprint=job._fingerprint,
-                owner=sched.owner,
-                max_instances=job.options.max_instances,
-                lease_seconds=sched.lease_seconds,
-                coalesced=coalesced,
-            )
-
-        claim = attempt()
-        if claim.status is ClaimStatus.SUPERSEDED and not job.dynamic:
-            if store.get_job(job.id) is None:
-                # The row is gone although this code declares the job: the store lost its
-                # data (Redis restarted without persistence, a failover, a wiped table).
-                # Declared jobs belong to the code, so register again and claim once more.
-                store.register(job.get_definition(), owner=sched.owner)
-                safe_log(
-                    log,
-                    logging.WARNING,
-                    "job %s was missing from the store (data lost?); registered it again",
-                    job.id,
-                    extra={"job_id": job.id},
+        fire = key.scheduled_time
+        registered = False
+        claim = Claim(status=ClaimStatus.TAKEN, fire=key)
+        for _ in range(_CLAIM_TRIES):
+            anchor = job._anchor if job._effective is not job.trigger else None
+            if anchor is not None and job._effective.next_after(fire - _ONE_US) != fire:
+                return None, coalesced  # computed on a grid this instance has since left
+            covers = first if coalesced else None
+            if missed is None:
+                claim = store.claim(
+                    key,
+                    fingerprint=job._fingerprint,
+                    owner=sched.owner,
+                    max_instances=job.options.max_instances,
+                    lease_seconds=sched.lease_seconds,
+                    coalesced=coalesced,
+                    covers_from=covers,
+                    anchor=anchor,
                 )
-                claim = attempt()
-        return claim
+            else:
+                # claim_missed answers yes or no: a refusal is looked into below as a TAKEN
+                recorded = store.claim_missed(
+                    key,
+                    fingerprint=job._fingerprint,
+                    owner=sched.owner,
+                    reason=missed,
+                    coalesced=coalesced,
+                    covers_from=covers,
+                    anchor=anchor,
+                )
+                status = ClaimStatus.CLAIMED if recorded else ClaimStatus.TAKEN
+                claim = Claim(status=status, fire=key)
+            if claim.status is ClaimStatus.SUPERSEDED or (
+                claim.status is ClaimStatus.TAKEN and (coalesced or missed is not None)
+            ):
+                stored = store.get_job(job.id)
+                if stored is None or stored.fingerprint != job._fingerprint or stored.broken:
+                    if registered or not sched._register_again(job, stored):
+                        return claim, coalesced
+                    registered = True  # try once more, on the grid the store now keeps
+                    continue
+                if anchor is not None and stored.anchor != anchor:
+                    sched._adopt_anchor(job, stored.anchor)
+                    continue  # the fire is off the stored grid now: the check above says so
+                if claim.status is ClaimStatus.SUPERSEDED:
+                    continue  # the row changed between the two reads: ask again
+                recount = _recount(job, fire, first, stored.last_fire)
+                if recount is not None:
+                    coalesced, first = recount
+                    continue
+            return claim, coalesced
+        return claim, coalesced
 
     def _refused_at_shutdown(self, job: Job, fire: datetime) -> None:
         """A fire that was due but not started when shutdown began. With a shared store a
@@ -567,6 +600,26 @@ class Runner:
                 attempt=run.ctx.attempt,
                 timeout=job.options.timeout or 0.0,
             )
+
+
+def _recount(
+    job: Job, fire: datetime, first: datetime, last: datetime | None
+) -> tuple[int, datetime] | None:
+    """The fires before ``fire`` that are still to be accounted for, given the stored last
+    claimed fire ``last``: ``(count, earliest)``, or None when there is nothing to count
+    again (``fire`` itself is taken, or the refusal was not an overlap)."""
+    if last is None or last < first or last >= fire:
+        return None
+    trigger = job._effective
+    nxt = trigger.next_after(last)
+    count = 0
+    earliest = fire
+    while nxt is not None and nxt < fire and count < COALESCE_LIMIT:
+        if not count:
+            earliest = nxt.astimezone(fire.tzinfo)
+        count += 1
+        nxt = trigger.next_after(nxt)
+    return count, earliest
 
 
 def _extra(job: Job, fire: datetime, attempt: int) -> dict[str, Any]:
