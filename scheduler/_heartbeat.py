@@ -124,7 +124,12 @@ class Heartbeat(LoopThread):
         for run in runs:
             if run.claim.run_id in held:
                 run.lease_until = now + sched.lease_seconds
-            else:
+                continue
+            with runner._lock:
+                # A run that finished while the renewal was on its way released the lease
+                # with its outcome: not a loss. Its finish reports a loss if there was one.
+                overtaken = run.finishing
+            if not overtaken:
                 self._fence(run, "the store no longer holds its lease")
 
     def _self_fence(self, now: float) -> None:

@@ -73,6 +73,9 @@ class LiveRun:
     lease_until: float  #: monotonic estimate of the lease's expiry (self-fencing)
     timed_out: bool = False
     fenced: bool = False
+    #: its outcome is being written (set under Runner._lock): a renewal that finds the lease
+    #: gone was overtaken by that write, and the write itself says whether it landed
+    finishing: bool = False
     started: float = field(default_factory=time.monotonic)
 
 
@@ -520,6 +523,8 @@ class Runner:
         """Write the outcome; through a short outage, try again before giving up (the lease
         then expires and a peer records the run as lost, which is the truth we can offer)."""
         sched = self._sched
+        with self._lock:
+            run.finishing = True
         for delay in (0.0, 0.5, 1.0, 2.0, 4.0):
             if delay:
                 time.sleep(delay)
