@@ -67,3 +67,34 @@ def test_renewal_overtaken_by_the_finish_is_not_reported_lost(
     assert run.outcome is RunOutcome.SUCCEEDED
     assert "no longer holds its lease" not in caplog.text
     assert "outcome will not be recorded" not in caplog.text
+
+
+def test_a_lease_really_lost_is_still_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """The other side: the store gave the lease up while the job still runs (a peer declared
+    the run lost). The renewal says so, the run is asked to stop, and its late outcome is
+    refused."""
+    release.clear()
+    started.clear()
+    caplog.set_level(logging.DEBUG, logger="scheduler")
+    clock = VirtualClock(START)
+    store = PausedRenewal(MemoryStore())
+    sched = Scheduler(store=store, clock=clock, lease_seconds=30)
+    sched.add_job(blocking, Interval(hours=1), id="slow")
+    with sched:
+        clock.advance(hours=1, scheduler=sched, wait=False)
+        wait(started, "the run to start")
+        (live,) = sched._runner.live.values()
+        # what a peer's reaper does once the lease has expired
+        assert store.inner.finish(live.claim, outcome=RunOutcome.LOST, attempt=1, error="peer")
+        store.armed = True
+        clock.advance(11)
+        wait(store.renewing, "the renewal to set off")
+        store.release.set()
+        sched._heartbeat.wait_for_fresh_pass(time.monotonic() + HANG)
+        assert live.ctx.cancel_event.is_set()
+        release.set()
+        settle(sched)
+    (run,) = sched.get_runs("slow")
+    assert run.outcome is RunOutcome.LOST
+    assert caplog.text.count("the store no longer holds its lease") == 1
+    assert "came after the lease was lost" in caplog.text
