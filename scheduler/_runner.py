@@ -24,12 +24,13 @@ import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import context
+from ._claiming import claim_fire
 from ._log import safe_log
-from ._ticker import COALESCE_LIMIT, jitter_offset
+from ._ticker import jitter_offset
 from ._tz import tz_name
 from .exceptions import StoreUnavailable
 from .stores import Claim, ClaimStatus, FireKey, RunOutcome
@@ -42,9 +43,6 @@ __all__ = ["LiveRun", "Runner"]
 
 log = logging.getLogger("scheduler")
 
-_ONE_US = timedelta(microseconds=1)
-#: claims of one fire before giving up (each retry follows a change another instance made)
-_CLAIM_TRIES = 8
 _repr = reprlib.Repr()
 _repr.maxstring = 120
 _repr.maxother = 120
@@ -205,7 +203,7 @@ class Runner:
             if sched._outage_covers(fire):
                 missed += " (store_unavailable)"
         try:
-            claim, coalesced = self._claim(job, key, coalesced, first, missed)
+            claim, coalesced = claim_fire(sched, job, key, coalesced, first, missed)
         except StoreUnavailable as exc:
             # The job waits for the store from the first fire not yet settled (so the fires
             # folded into this one are judged again, not lost).
@@ -245,74 +243,6 @@ class Runner:
                 )
         else:
             log.debug("fire %s taken by another instance", key.key)
-
-    def _claim(
-        self, job: Job, key: FireKey, coalesced: int, first: datetime, missed: str | None
-    ) -> tuple[Claim | None, int]:
-        """Claim the fire, or with ``missed`` (the reason) record it as missed; returns the
-        claim (for a missed fire: CLAIMED when this call recorded it) and the number of
-        earlier fires it folds, or None when the fire is not on the stored grid (the store
-        lost its data and the job was registered again, by this instance or another).
-
-        The store refuses a claim whose folded fires overlap a fire another instance has
-        recorded (instances that came back from an outage a second apart fold the same
-        overdue fires): then the fires are counted again from the stored last fire, so
-        that ``runs + folded = fires of the grid``.
-        """
-        sched = self._sched
-        store = sched.store
-        fire = key.scheduled_time
-        registered = False
-        claim = Claim(status=ClaimStatus.TAKEN, fire=key)
-        for _ in range(_CLAIM_TRIES):
-            anchor = job._anchor if job._effective is not job.trigger else None
-            if anchor is not None and job._effective.next_after(fire - _ONE_US) != fire:
-                return None, coalesced  # computed on a grid this instance has since left
-            covers = first if coalesced else None
-            if missed is None:
-                claim = store.claim(
-                    key,
-                    fingerprint=job._fingerprint,
-                    owner=sched.owner,
-                    max_instances=job.options.max_instances,
-                    lease_seconds=sched.lease_seconds,
-                    coalesced=coalesced,
-                    covers_from=covers,
-                    anchor=anchor,
-                )
-            else:
-                # claim_missed answers yes or no: a refusal is looked into below as a TAKEN
-                recorded = store.claim_missed(
-                    key,
-                    fingerprint=job._fingerprint,
-                    owner=sched.owner,
-                    reason=missed,
-                    coalesced=coalesced,
-                    covers_from=covers,
-                    anchor=anchor,
-                )
-                status = ClaimStatus.CLAIMED if recorded else ClaimStatus.TAKEN
-                claim = Claim(status=status, fire=key)
-            if claim.status is ClaimStatus.SUPERSEDED or (
-                claim.status is ClaimStatus.TAKEN and (coalesced or missed is not None)
-            ):
-                stored = store.get_job(job.id)
-                if stored is None or stored.fingerprint != job._fingerprint or stored.broken:
-                    if registered or not sched._register_again(job, stored):
-                        return claim, coalesced
-                    registered = True  # try once more, on the grid the store now keeps
-                    continue
-                if anchor is not None and stored.anchor != anchor:
-                    sched._adopt_anchor(job, stored.anchor)
-                    continue  # the fire is off the stored grid now: the check above says so
-                if claim.status is ClaimStatus.SUPERSEDED:
-                    continue  # the row changed between the two reads: ask again
-                recount = _recount(job, fire, first, stored.last_fire)
-                if recount is not None:
-                    coalesced, first = recount
-                    continue
-            return claim, coalesced
-        return claim, coalesced
 
     def _refused_at_shutdown(self, job: Job, fire: datetime) -> None:
         """A fire that was due but not started when shutdown began. With a shared store a
@@ -414,6 +344,8 @@ class Runner:
                 )
                 return
             if ok:
+                if job._failing is not None:
+                    self._log_recovery(job, claim.fire.scheduled_time, attempt)
                 result = short_repr(value)
                 if info:
                     safe_log(
@@ -447,17 +379,7 @@ class Runner:
                 extra = _extra(job, claim.fire.scheduled_time, attempt)
             error = f"{type(exc).__name__}: {exc}"
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            safe_log(
-                log,
-                logging.ERROR,
-                "job %s failed after %.3fs (attempt %d): %s",
-                job.id,
-                duration,
-                attempt,
-                error,
-                exc_info=(type(exc), exc, exc.__traceback__),
-                extra={**extra, "outcome": "failed", "duration": duration, "error": error},
-            )
+            self._log_failure(job, exc, error, duration, attempt, extra)
             if attempt <= job.options.retries and not run.ctx.cancel_event.is_set():
                 delay = backoff(attempt)
                 safe_log(
@@ -497,6 +419,67 @@ class Runner:
                     traceback=tb,
                 )
             return
+
+    def _log_failure(
+        self,
+        job: Job,
+        exc: BaseException,
+        error: str,
+        duration: float,
+        attempt: int,
+        extra: dict[str, Any],
+    ) -> None:
+        """A job that keeps failing logs its traceback once, then one line per failure with
+        the count, until it succeeds again (a job failing every second wrote a traceback a
+        second). A new kind of error gets its traceback. Every failure is in the history
+        and in ``JobFailed.traceback`` whatever the log shows."""
+        kind = type(exc).__name__
+        with self._lock:
+            count, last = job._failing or (0, "")
+            count += 1
+            job._failing = (count, kind)
+        facts = {**extra, "outcome": "failed", "duration": duration, "error": error}
+        facts["failures"] = count
+        if count == 1 or kind != last:
+            safe_log(
+                log,
+                logging.ERROR,
+                "job %s failed after %.3fs (attempt %d): %s",
+                job.id,
+                duration,
+                attempt,
+                error,
+                exc_info=(type(exc), exc, exc.__traceback__),
+                extra=facts,
+            )
+            return
+        safe_log(
+            log,
+            logging.ERROR,
+            "job %s failed again after %.3fs (attempt %d): %s (%d failures in a row; "
+            "traceback logged at the first)",
+            job.id,
+            duration,
+            attempt,
+            error,
+            count,
+            extra=facts,
+        )
+
+    def _log_recovery(self, job: Job, fire: datetime, attempt: int) -> None:
+        with self._lock:
+            streak, job._failing = job._failing, None
+        if streak is None:
+            return
+        # WARNING, not INFO: whoever watches the failures must see them end
+        safe_log(
+            log,
+            logging.WARNING,
+            "job %s succeeded again after %d failures in a row",
+            job.id,
+            streak[0],
+            extra={**_extra(job, fire, attempt), "outcome": "succeeded", "failures": streak[0]},
+        )
 
     def _call(self, job: Job, ctx: context.RunContext) -> tuple[bool, Any, BaseException | None]:
         wrap = self._sched._run_context
@@ -605,26 +588,6 @@ class Runner:
                 attempt=run.ctx.attempt,
                 timeout=job.options.timeout or 0.0,
             )
-
-
-def _recount(
-    job: Job, fire: datetime, first: datetime, last: datetime | None
-) -> tuple[int, datetime] | None:
-    """The fires before ``fire`` that are still to be accounted for, given the stored last
-    claimed fire ``last``: ``(count, earliest)``, or None when there is nothing to count
-    again (``fire`` itself is taken, or the refusal was not an overlap)."""
-    if last is None or last < first or last >= fire:
-        return None
-    trigger = job._effective
-    nxt = trigger.next_after(last)
-    count = 0
-    earliest = fire
-    while nxt is not None and nxt < fire and count < COALESCE_LIMIT:
-        if not count:
-            earliest = nxt.astimezone(fire.tzinfo)
-        count += 1
-        nxt = trigger.next_after(nxt)
-    return count, earliest
 
 
 def _extra(job: Job, fire: datetime, attempt: int) -> dict[str, Any]:
