@@ -269,7 +269,8 @@ class Scheduler:
 
     def remove_job(self, job_id: str) -> None:
         """Stop scheduling the job here. A job added at run time to a durable store is
-        removed from the store too, so every instance drops it.
+        removed from the store too, so every instance drops it; so is any job of the
+        process-local memory store (its run history stays).
 
         :raises JobNotFound: no such id
         """
@@ -278,7 +279,9 @@ class Scheduler:
             del self._jobs[job_id]
             self._ticker.drop(job)
             self._awaiting_store.pop(job_id, None)
-        if job.dynamic:
+        # A process-local store's row is this process's alone: it goes too (kept, it grew
+        # with every job ever removed). A shared store keeps the rows of declared jobs.
+        if job.dynamic or not self.store.shared:
             with contextlib.suppress(StoreUnavailable):
                 self.store.unregister(job_id)
         if self._events:
