@@ -704,6 +704,8 @@ class Scheduler:
                 | {ctx.job_id for ctx in self._runner.manual.values()}
             )
             timed_out = [run for run in self._runner.live.values() if run.timed_out]
+            for run in timed_out:
+                run.finishing = True  # a renewal crossing this finish is not a lost lease
         for run in timed_out:  # their outcome is known; free the slot for the next start
             with contextlib.suppress(Exception):
                 self.store.finish(
