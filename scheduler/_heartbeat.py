@@ -55,7 +55,7 @@ class Heartbeat(LoopThread):
         next_renew = start + lease / 3
         next_reap = start
         next_sync = start + SYNC_INTERVAL
-        next_skew = start
+        next_skew = start + SKEW_INTERVAL  # start() measured it before placing any fire
         next_probe = start
         own_clock = sched._store_has_clock
         while not self._stop.is_set():
@@ -80,11 +80,12 @@ class Heartbeat(LoopThread):
                     if now >= next_reap:
                         self._reap()
                         next_reap = now + max(1.0, lease / 3)
+                    sched._check_data_loss()
                     if sched.store.shared and now >= next_sync:
                         sched._sync_dynamic()
                         next_sync = now + SYNC_INTERVAL
                     if own_clock and now >= next_skew:
-                        self._measure_skew()
+                        self.measure_skew()
                         next_skew = now + SKEW_INTERVAL
             except StoreUnavailable as exc:
                 sched._store_failed(None, None, exc)
@@ -123,7 +124,12 @@ class Heartbeat(LoopThread):
         for run in runs:
             if run.claim.run_id in held:
                 run.lease_until = now + sched.lease_seconds
-            else:
+                continue
+            with runner._lock:
+                # A run that finished while the renewal was on its way released the lease
+                # with its outcome: not a loss. Its finish reports a loss if there was one.
+                overtaken = run.finishing
+            if not overtaken:
                 self._fence(run, "the store no longer holds its lease")
 
     def _self_fence(self, now: float) -> None:
@@ -199,7 +205,11 @@ class Heartbeat(LoopThread):
         sched._store_ok()
         return True
 
-    def _measure_skew(self) -> None:
+    def measure_skew(self) -> None:
+        """How far this host's clock is from the store's: ``Scheduler._now`` corrects by it.
+
+        :raises StoreUnavailable: the store does not answer
+        """
         sched = self._sched
         before = sched.clock.now()
         store_now = sched.store.now()

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import context
+from ._claiming import claim_fire
 from ._log import format_duration, safe_log
 from ._ticker import jitter_offset
 from ._tz import tz_name
@@ -70,6 +71,9 @@ class LiveRun:
     lease_until: float  #: monotonic estimate of the lease's expiry (self-fencing)
     timed_out: bool = False
     fenced: bool = False
+    #: its outcome is being written (set under Runner._lock): a renewal that finds the lease
+    #: gone was overtaken by that write, and the write itself says whether it landed
+    finishing: bool = False
     started: float = field(default_factory=time.monotonic)
 
 
@@ -188,30 +192,20 @@ class Runner:
         if not sched._accepting:
             self._refused_at_shutdown(job, fire)
             return
-        store = sched.store
         key = FireKey(job.id, fire)
         jitter = job.options.jitter
         start_at = fire + jitter_offset(job.id, fire, jitter) if jitter else fire
         late = (sched._now() - start_at).total_seconds()
         grace = job.options.misfire_grace_time
+        missed = None
+        if grace is not None and late > grace:
+            missed = (
+                f"started {format_duration(late)} late, past misfire_grace_time ({grace:g} s)"
+            )
+            if sched._outage_covers(fire):
+                missed += " (store_unavailable)"
         try:
-            if grace is not None and late > grace:
-                reason = (
-                    f"started {format_duration(late)} late, past misfire_grace_time "
-                    f"({grace:g} s)"
-                )
-                if sched._outage_covers(fire):
-                    reason += " (store_unavailable)"
-                recorded = store.claim_missed(
-                    key,
-                    fingerprint=job._fingerprint,
-                    owner=sched.owner,
-                    reason=reason,
-                    coalesced=coalesced,
-                )
-                claim = None
-            else:
-                claim = self._claim(job, key, coalesced)
+            claim, coalesced = claim_fire(sched, job, key, coalesced, first, missed)
         except StoreUnavailable as exc:
             # The job waits for the store from the first fire not yet settled (so the fires
             # folded into this one are judged again, not lost).
@@ -239,8 +233,10 @@ class Runner:
         if sched._outage_since is not None:
             sched._store_ok()
         if claim is None:
-            if recorded:
-                self._report("JobMissed", logging.WARNING, "missed", job, fire, reason=reason)
+            return  # not a fire of the stored grid: the job was placed on that grid
+        if missed is not None:
+            if claim.status is ClaimStatus.CLAIMED:  # recorded as missed by this call
+                self._report("JobMissed", logging.WARNING, "missed", job, fire, reason=missed)
             return
         if claim.status is ClaimStatus.CLAIMED:
             self.execute(job, claim, coalesced=coalesced)
@@ -263,37 +259,6 @@ class Runner:
                 )
         else:
             log.debug("fire %s taken by another instance", key.key)
-
-    def _claim(self, job: Job, key: FireKey, coalesced: int) -> Claim:
-        sched = self._sched
-        store = sched.store
-
-        def attempt() -> Claim:
-            return store.claim(
-                key,
-                fingerprint=job._fingerprint,
-                owner=sched.owner,
-                max_instances=job.options.max_instances,
-                lease_seconds=sched.lease_seconds,
-                coalesced=coalesced,
-            )
-
-        claim = attempt()
-        if claim.status is ClaimStatus.SUPERSEDED and not job.dynamic:
-            if store.get_job(job.id) is None:
-                # The row is gone although this code declares the job: the store lost its
-                # data (Redis restarted without persistence, a failover, a wiped table).
-                # Declared jobs belong to the code, so register again and claim once more.
-                store.register(job.get_definition(), owner=sched.owner)
-                safe_log(
-                    log,
-                    logging.WARNING,
-                    "job %s was missing from the store (data lost?); registered it again",
-                    job.id,
-                    extra={"job_id": job.id},
-                )
-                claim = attempt()
-        return claim
 
     def _refused_at_shutdown(self, job: Job, fire: datetime) -> None:
         """A fire that was due but not started when shutdown began. With a shared store a
@@ -397,6 +362,8 @@ class Runner:
                 )
                 return
             if ok:
+                if job._failing is not None:
+                    self._log_recovery(job, claim.fire.scheduled_time, attempt)
                 result = short_repr(value)
                 if info:
                     cancelled = run.ctx.cancel_event.is_set()
@@ -435,17 +402,7 @@ class Runner:
                 extra = _extra(job, claim.fire.scheduled_time, attempt)
             error = f"{type(exc).__name__}: {exc}"
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            safe_log(
-                log,
-                logging.ERROR,
-                "job %s failed after %s (attempt %d): %s",
-                job.id,
-                format_duration(duration),
-                attempt,
-                error,
-                exc_info=(type(exc), exc, exc.__traceback__),
-                extra={**extra, "outcome": "failed", "duration": duration, "error": error},
-            )
+            self._log_failure(job, exc, error, duration, attempt, extra)
             if attempt <= job.options.retries and not run.ctx.cancel_event.is_set():
                 delay = backoff(attempt)
                 safe_log(
@@ -486,6 +443,67 @@ class Runner:
                 )
             return
 
+    def _log_failure(
+        self,
+        job: Job,
+        exc: BaseException,
+        error: str,
+        duration: float,
+        attempt: int,
+        extra: dict[str, Any],
+    ) -> None:
+        """A job that keeps failing logs its traceback once, then one line per failure with
+        the count, until it succeeds again (a job failing every second wrote a traceback a
+        second). A new kind of error gets its traceback. Every failure is in the history
+        and in ``JobFailed.traceback`` whatever the log shows."""
+        kind = type(exc).__name__
+        with self._lock:
+            count, last = job._failing or (0, "")
+            count += 1
+            job._failing = (count, kind)
+        facts = {**extra, "outcome": "failed", "duration": duration, "error": error}
+        facts["failures"] = count
+        if count == 1 or kind != last:
+            safe_log(
+                log,
+                logging.ERROR,
+                "job %s failed after %s (attempt %d): %s",
+                job.id,
+                format_duration(duration),
+                attempt,
+                error,
+                exc_info=(type(exc), exc, exc.__traceback__),
+                extra=facts,
+            )
+            return
+        safe_log(
+            log,
+            logging.ERROR,
+            "job %s failed again after %s (attempt %d): %s (%d failures in a row; "
+            "traceback logged at the first)",
+            job.id,
+            format_duration(duration),
+            attempt,
+            error,
+            count,
+            extra=facts,
+        )
+
+    def _log_recovery(self, job: Job, fire: datetime, attempt: int) -> None:
+        with self._lock:
+            streak, job._failing = job._failing, None
+        if streak is None:
+            return
+        # WARNING, not INFO: whoever watches the failures must see them end
+        safe_log(
+            log,
+            logging.WARNING,
+            "job %s succeeded again after %d failures in a row",
+            job.id,
+            streak[0],
+            extra={**_extra(job, fire, attempt), "outcome": "succeeded", "failures": streak[0]},
+        )
+
     def _call(self, job: Job, ctx: context.RunContext) -> tuple[bool, Any, BaseException | None]:
         if job.options.executor == "process":
             return self._sched._process_pool().call(job, ctx)
@@ -514,6 +532,8 @@ class Runner:
         """Write the outcome; through a short outage, try again before giving up (the lease
         then expires and a peer records the run as lost, which is the truth we can offer)."""
         sched = self._sched
+        with self._lock:
+            run.finishing = True
         for delay in (0.0, 0.5, 1.0, 2.0, 4.0):
             if delay:
                 time.sleep(delay)

@@ -193,6 +193,7 @@ class Job:
         "_anchor",
         "_due",
         "_effective",
+        "_failing",
         "_fingerprint",
         "_next_fire",
         "_preview",
@@ -260,6 +261,9 @@ class Job:
         self._next_fire: datetime | None = None  # next fire (UTC) in the heap, or None
         self._due: datetime | None = None  # when that fire is handed to the pool (jitter)
         self._queued = False  # a fire of this job waits in the pool's queue
+        # (failures in a row, type of the last error) while it keeps failing, else None;
+        # the runner's, under its lock
+        self._failing: tuple[int, str] | None = None
         self._anchor: datetime | None = None
         self._effective: Trigger = trigger
         # A durable store keeps the definition, so every process must agree on it: JSON

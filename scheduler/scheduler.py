@@ -162,6 +162,8 @@ class Scheduler:
         self._outage_since: datetime | None = None
         self._outages: list[tuple[datetime, datetime]] = []
         self._awaiting_store: dict[str, tuple[Job, datetime]] = {}
+        #: the store's data_losses when this instance last registered its jobs
+        self._losses_seen = self.store.data_losses
         self._shutdown_result: bool | None = None
         self._stop_requested = threading.Event()
         #: a read before start() (get_jobs, next_run_time) opened the store (True), or found
@@ -372,7 +374,8 @@ class Scheduler:
     def remove_job(self, job_id: str) -> None:
         """Stop scheduling the job here. A job added at run time to a durable store is
         removed from the store too, so every instance drops it; before :meth:`start` that
-        works without loading it.
+        works without loading it. A job of the process-local memory store loses its row too
+        (its run history stays).
 
         :raises JobNotFound: no such id
         :raises StoreUnavailable: before start, the store holding the job cannot be reached
@@ -385,7 +388,9 @@ class Scheduler:
             del self._jobs[job_id]
             self._ticker.drop(job)
             self._awaiting_store.pop(job_id, None)
-        if job.dynamic:
+        # A process-local store's row is this process's alone: it goes too (kept, it grew
+        # with every job ever removed). A shared store keeps the rows of declared jobs.
+        if job.dynamic or not self.store.shared:
             with contextlib.suppress(StoreUnavailable):
                 self.store.unregister(job_id)
         if self._events:
@@ -533,8 +538,7 @@ class Scheduler:
                 self.owner,
                 extra={"job_id": job.id, "replaced_by": str(self.owner)},
             )
-        job._anchor = reg.anchor
-        job._effective = job.trigger.anchored(reg.anchor)
+        self._adopt_anchor(job, reg.anchor)
         self._runner._warned_superseded.discard(job.id)
         if job.paused:
             return
@@ -542,6 +546,83 @@ class Scheduler:
             self._reschedule_after(job, reg.last_fire)
         else:
             self._schedule_first(job, after=self._now())
+
+    def _adopt_anchor(self, job: Job, anchor: datetime) -> None:
+        """Count the job's fires from the anchor the store keeps (every instance then fires
+        on one grid). A fire already placed on another grid is re-placed when it comes
+        due: the runner does not claim it."""
+        job._anchor = anchor
+        job._effective = job.trigger.anchored(anchor)
+
+    def _register_again(self, job: Job, stored: StoredJob | None) -> bool:
+        """A claim of ``job`` was refused and the store holds ``stored`` (None: no row). True
+        when the job is registered again, so that its claim can be made once more: after
+        the store lost its data (every job of this instance is registered again), or for a
+        job the code declares whose row is gone. False when another definition won, or a
+        job added at run time was removed by another instance."""
+        if self._check_data_loss():
+            return self._jobs.get(job.id) is job
+        if stored is not None or job.dynamic:
+            return False
+        # The row is gone although this code declares the job: the store lost its data (a
+        # wiped table, a failover) without saying so. Declared jobs belong to the code.
+        reg = self.store.register(job.get_definition(), owner=self.owner)
+        self._adopt_anchor(job, reg.anchor)
+        safe_log(
+            log,
+            logging.WARNING,
+            "job %s was missing from the store (data lost?); registered it again",
+            job.id,
+            extra={"job_id": job.id},
+        )
+        return True
+
+    def _check_data_loss(self) -> bool:
+        """When the store has seen its data set lost since the last look, register every job
+        of this instance again, those added at run time included (any instance that still
+        holds a definition brings it back), adopting the anchor the store then keeps. True
+        when it did."""
+        losses = self.store.data_losses
+        if losses == self._losses_seen:
+            return False
+        with self._lock:
+            if losses == self._losses_seen:
+                return False
+            jobs = list(self._jobs.values())
+            registered: list[str] = []
+            gone: list[tuple[str, str]] = []
+            for job in jobs:
+                try:
+                    reg = self.store.register(job.get_definition(), owner=self.owner)
+                except StoreUnavailable:
+                    raise  # _losses_seen unchanged: all of it is done again once it answers
+                except Exception as exc:  # a data error: this job cannot come back
+                    gone.append((job.id, f"{type(exc).__name__}: {exc}"))
+                    continue
+                self._adopt_anchor(job, reg.anchor)
+                self._runner._warned_superseded.discard(job.id)
+                registered.append(job.id)
+            self._losses_seen = losses
+        safe_log(
+            log,
+            logging.WARNING,
+            "the store lost its data; registered this instance's %d jobs again (%d added at "
+            "run time); fires resume on the interval grid the store now keeps",
+            len(registered),
+            sum(1 for job in jobs if job.dynamic and job.id in registered),
+            extra={"jobs": registered},
+        )
+        for job_id, error in gone:
+            safe_log(
+                log,
+                logging.ERROR,
+                "job %s was lost with the store's data and could not be registered again "
+                "(%s): it is gone from the store and does not run",
+                job_id,
+                error,
+                extra={"job_id": job_id, "error": error},
+            )
+        return True
 
     def _schedule_first(self, job: Job, *, after: datetime) -> None:
         fire = job._effective.next_after(after)
@@ -661,6 +742,8 @@ class Scheduler:
                 )
             return
         self._sync_error = None
+        if self._check_data_loss():  # an empty store is not a removal of every job
+            loaded = self.store.load_jobs(dynamic_only=True)
         stored = {s.definition.id: s for s in loaded}
         for job_id, item in stored.items():
             if job_id in self._jobs or item.broken:
@@ -708,6 +791,14 @@ class Scheduler:
             for job in gone:
                 del self._jobs[job.id]
                 self._ticker.drop(job)
+        for job in gone:
+            safe_log(
+                log,
+                logging.INFO,
+                "job %s is no longer in the store (removed by another instance); dropped here",
+                job.id,
+                extra={"job_id": job.id},
+            )
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -732,6 +823,10 @@ class Scheduler:
                 )
             self.store.open()
             try:
+                if self._store_has_clock:
+                    # Fires are timed by the store's clock: know the skew before placing any
+                    # (placed by a clock an hour fast, the first fire would wait an hour).
+                    self._heartbeat.measure_skew()
                 self._state = "running"
                 self._accepting = True
                 if self.store.durable:
@@ -814,6 +909,8 @@ class Scheduler:
                 | {ctx.job_id for ctx in self._runner.manual.values()}
             )
             timed_out = [run for run in self._runner.live.values() if run.timed_out]
+            for run in timed_out:
+                run.finishing = True  # a renewal crossing this finish is not a lost lease
         for run in timed_out:  # their outcome is known; free the slot for the next start
             with contextlib.suppress(Exception):
                 self.store.finish(

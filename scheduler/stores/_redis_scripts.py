@@ -219,7 +219,8 @@ return {'ok'}
 
 #: KEYS: epoch, job, fire key, tokens, job leases, all leases.
 #: ARGV: epoch, prefix, history_limit, max_age, job_id, sched, fingerprint, owner, coalesced,
-#: run_id, mode ('run' or 'missed'), max_instances, lease_seconds, reason.
+#: run_id, mode ('run' or 'missed'), max_instances, lease_seconds, reason, covers_from (the
+#: earliest fire the record accounts for), anchor ('' when the caller's trigger has none).
 #: Returns {'superseded'} | {'taken'} | {'missed'} | {'skipped'} | {'claimed', token, expires}.
 #: A repeated call with the same run id (the reply to the first was lost) returns what the first
 #: call did instead of 'taken', so a claimant that lost its connection can ask again safely.
@@ -234,9 +235,10 @@ if existing == run_id then
   if r[1] then return {r[1]} end
   return {'claimed', r[2], r[3]}
 end
-local j = redis.call('HMGET', KEYS[2], 'fp', 'broken', 'last_fire')
+local j = redis.call('HMGET', KEYS[2], 'fp', 'broken', 'last_fire', 'anchor')
 if (not j[1]) or j[1] ~= ARGV[7] or j[2] then return {'superseded'} end
-if j[3] and tonumber(j[3]) >= tonumber(sched) then return {'taken'} end
+if ARGV[16] ~= '' and j[4] ~= ARGV[16] then return {'superseded'} end
+if j[3] and tonumber(j[3]) >= tonumber(ARGV[15]) then return {'taken'} end
 if not redis.call('SET', KEYS[3], run_id, 'NX') then return {'taken'} end
 redis.call('HSET', KEYS[2], 'last_fire', sched)
 local fields = {'id', run_id, 'job', job_id, 'sched', sched, 'claimed', num(now),

@@ -202,7 +202,7 @@ _SQL = {
     # the forward-only compare-and-set; on PostgreSQL it also locks the job row until commit
     "advance": "UPDATE {p}jobs SET last_fire = ?, token = token + 1 WHERE id = ? "
     "AND fingerprint = ? AND broken IS NULL AND (last_fire IS NULL OR last_fire < ?) "
-    "RETURNING token",
+    "RETURNING token, anchor",
     "live_leases": "SELECT COUNT(*) FROM {p}runs WHERE job_id = ? AND outcome IS NULL "
     "AND lease_expires > ?",
     "run_insert": f"INSERT INTO {{p}}runs ({_RUN_COLS}) VALUES "
@@ -423,11 +423,23 @@ class SQLStore(Store):
         self._tx(lambda cur: cur.execute(self._sql["job_broken"], (reason, job_id)))
 
     # -- fires -----------------------------------------------------------------------------
-    def _advance(self, cur: Cursor, fire: FireKey, fp: str) -> int:
-        """The forward-only step; returns the job's new token or aborts with the refusal."""
-        when = self.dialect.ts(fire.scheduled_time)
-        row = cur.execute(self._sql["advance"], (when, fire.job_id, fp, when)).fetchone()
+    def _advance(
+        self,
+        cur: Cursor,
+        fire: FireKey,
+        fp: str,
+        covers_from: datetime | None = None,
+        anchor: datetime | None = None,
+    ) -> int:
+        """The forward-only step; returns the job's new token or aborts with the refusal
+        (which rolls the step back)."""
+        ts = self.dialect.ts
+        when = ts(fire.scheduled_time)
+        floor = when if covers_from is None else ts(covers_from)
+        row = cur.execute(self._sql["advance"], (when, fire.job_id, fp, floor)).fetchone()
         if row is not None:
+            if anchor is not None and self.dialect.dt(row[1]) != anchor:
+                raise _Abort(ClaimStatus.SUPERSEDED)  # another grid: the caller adopts ours
             return int(row[0])
         job = cur.execute(self._sql["job_check"], (fire.job_id,)).fetchone()
         superseded = job is None or job[0] != fp or job[1] is not None
@@ -455,12 +467,14 @@ class SQLStore(Store):
         max_instances: int,
         lease_seconds: float,
         coalesced: int = 0,
+        covers_from: datetime | None = None,
+        anchor: datetime | None = None,
     ) -> Claim:
         ts = self.dialect.ts
         run_id = uuid.uuid4().hex  # chosen here, so a lost COMMIT reply can be checked
 
         def tx(cur: Cursor) -> Claim:
-            token = self._advance(cur, fire, fingerprint)
+            token = self._advance(cur, fire, fingerprint, covers_from, anchor)
             now = self._db_now(cur)  # read after the job row lock: the count is current
             (live,) = cur.execute(self._sql["live_leases"], (fire.job_id, ts(now))).fetchone()
             base = (run_id, fire.job_id, ts(fire.scheduled_time))
@@ -518,12 +532,20 @@ class SQLStore(Store):
         return None
 
     def claim_missed(
-        self, fire: FireKey, *, fingerprint: str, owner: Owner, reason: str, coalesced: int = 0
+        self,
+        fire: FireKey,
+        *,
+        fingerprint: str,
+        owner: Owner,
+        reason: str,
+        coalesced: int = 0,
+        covers_from: datetime | None = None,
+        anchor: datetime | None = None,
     ) -> bool:
         ts = self.dialect.ts
 
         def tx(cur: Cursor) -> bool:
-            self._advance(cur, fire, fingerprint)
+            self._advance(cur, fire, fingerprint, covers_from, anchor)
             now = self._db_now(cur)
             values = (uuid.uuid4().hex, fire.job_id, ts(fire.scheduled_time), "missed", 0,
                       ts(now), ts(now), None, reason, str(owner), coalesced)  # fmt: skip

@@ -253,7 +253,13 @@ class MemoryStore(Store):
                 job.broken = reason
 
     # -- fires -----------------------------------------------------------------------------
-    def _advance(self, fire: FireKey, fingerprint: str) -> ClaimStatus | _History:
+    def _advance(
+        self,
+        fire: FireKey,
+        fingerprint: str,
+        covers_from: datetime | None,
+        anchor: datetime | None,
+    ) -> ClaimStatus | _History:
         """The forward-only compare-and-set; caller holds the lock. Returns the refusal, or
         the job's history when this caller won."""
         job_id = fire.job_id
@@ -261,7 +267,9 @@ class MemoryStore(Store):
         job = self._jobs.get(job_id)
         if job is None or job.fingerprint != fingerprint or job.broken:
             return _SUPERSEDED
-        if job.last_fire is not None and job.last_fire >= when:
+        if anchor is not None and job.anchor != anchor:
+            return _SUPERSEDED
+        if job.last_fire is not None and job.last_fire >= (covers_from or when):
             return _TAKEN
         history = self._history.get(job_id)
         if history is None:
@@ -318,10 +326,12 @@ class MemoryStore(Store):
         max_instances: int,
         lease_seconds: float,
         coalesced: int = 0,
+        covers_from: datetime | None = None,
+        anchor: datetime | None = None,
     ) -> Claim:
         now = self.now()
         with self._lock:
-            history = self._advance(fire, fingerprint)
+            history = self._advance(fire, fingerprint, covers_from, anchor)
             if not isinstance(history, _History):
                 return Claim(status=history, fire=fire)
             run_id = f"{self._run_prefix}{next(self._run_seq)}"
@@ -370,11 +380,19 @@ class MemoryStore(Store):
             )
 
     def claim_missed(
-        self, fire: FireKey, *, fingerprint: str, owner: Owner, reason: str, coalesced: int = 0
+        self,
+        fire: FireKey,
+        *,
+        fingerprint: str,
+        owner: Owner,
+        reason: str,
+        coalesced: int = 0,
+        covers_from: datetime | None = None,
+        anchor: datetime | None = None,
     ) -> bool:
         now = self.now()
         with self._lock:
-            history = self._advance(fire, fingerprint)
+            history = self._advance(fire, fingerprint, covers_from, anchor)
             if not isinstance(history, _History):
                 return False
             self._insert(
