@@ -62,7 +62,9 @@ def test_after_a_data_loss_every_instance_fires_on_one_grid(
     scheds: list[Scheduler] = []
 
     def instance() -> Scheduler:
-        sched = Scheduler(store=Lossy(SQLiteStore(url), losses), clock=clock)
+        sched = Scheduler(
+            store=Lossy(SQLiteStore(url), losses), clock=clock, allowed_modules=[__name__]
+        )
         sched.add_job(tick, Interval(seconds=10), id="tick")
         sched.start()
         scheds.append(sched)
@@ -110,7 +112,10 @@ def test_a_job_removed_by_another_instance_is_dropped_with_a_line(
     clock = VirtualClock("2026-05-04T04:00:00+00:00")
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     losses = Losses()
-    scheds = [Scheduler(store=Lossy(SQLiteStore(url), losses), clock=clock) for _ in range(2)]
+    scheds = [
+        Scheduler(store=Lossy(SQLiteStore(url), losses), clock=clock, allowed_modules=[__name__])
+        for _ in range(2)
+    ]
     for sched in scheds:
         sched.start()
     try:

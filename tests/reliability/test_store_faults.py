@@ -483,7 +483,7 @@ def test_redis_data_loss_leaves_one_grid_and_keeps_jobs_added_at_run_time(
 
     def instance() -> None:
         sched = Scheduler(store=from_url(shared.url, prefix=shared.prefix), lease_seconds=1.5,
-                          tick=0.1)
+                          tick=0.1, allowed_modules=[jobs.__name__])
         sched.add_job(jobs.record, Interval(seconds=1), id="tick", args=[str(out)])
         sched.start()
         scheds.append(sched)
