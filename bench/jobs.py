@@ -44,3 +44,13 @@ def long_job(i: int = 0) -> None:
     while not event.is_set():
         time.sleep(0.05)
     ENDED.release()
+
+
+def burn(n: int) -> int:
+    """CPU-bound work: a fixed number of loop steps (the executors bench calibrates ``n`` to
+    about one second of one core; a fixed count, not a time, so threads that share the GIL
+    do the same work as processes)."""
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total

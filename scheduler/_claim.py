@@ -8,9 +8,17 @@ instance's; a SUPERSEDED one means another definition of the job won. When the s
 the job is parked and its first unsettled fire waits for the store (:mod:`scheduler._health`);
 when the store refuses the fire's data, the fire is reported and the job goes on.
 
+A refusal is not always final. The claim names the earliest fire it folds and the anchor
+its fire times count from, and the store refuses it when another instance has recorded a
+fire it would count again, or keeps another grid. Then the fires are counted again from the
+stored last fire, or the stored anchor is adopted and the fire re-placed on that grid; a
+job whose row is gone is registered again (:meth:`JobRegistry.register_again`).
+
 Threads and state: called on pool threads, several at once; no state of its own besides
 the pieces it was given. The claims of one job are made one at a time all the same: the
-job's next fire is placed only once this one is settled.
+job's next fire is placed only once this one is settled. It reads the job's anchor and
+anchored trigger, which registration rebinds (a reader sees the old grid or the new one,
+and a fire computed on the old grid is caught by the grid check).
 """
 
 from __future__ import annotations
@@ -21,7 +29,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ._log import format_duration
-from ._ticker import start_time
+from ._ticker import COALESCE_LIMIT, start_time
+from ._time import ONE_US
 from .exceptions import StoreDataError, StoreUnavailable
 from .stores import Claim, ClaimStatus, FireKey
 
@@ -33,6 +42,9 @@ if TYPE_CHECKING:
     from .stores import Owner, Store
 
 __all__ = ["FireClaimer"]
+
+#: claims of one fire before giving up (each retry follows a change another instance made)
+CLAIM_TRIES = 8
 
 
 class FireClaimer:
@@ -55,10 +67,13 @@ class FireClaimer:
         self._health = health
         self._reporter = reporter
 
-    def claim(self, job: Job, fire: datetime, coalesced: int, first: datetime) -> Claim | None:
-        """Settle one due fire with the store: the CLAIMED claim to run, or None when it is
-        recorded without a run (missed, skipped), taken by another instance, refused, or
-        waiting for the store. Places the job's next fire once this one is settled.
+    def claim(
+        self, job: Job, fire: datetime, coalesced: int, first: datetime
+    ) -> tuple[Claim, int] | None:
+        """Settle one due fire with the store: the CLAIMED claim to run and the number of
+        earlier fires it folds, or None when it is recorded without a run (missed,
+        skipped), taken by another instance, off the stored grid, refused, or waiting for
+        the store. Places the job's next fire once this one is settled.
 
         :param first: the earliest fire folded into this one (where the job waits for the
             store if it is out)
@@ -67,24 +82,15 @@ class FireClaimer:
         key = FireKey(job.id, fire)
         late = (self._now() - start_time(job, fire)).total_seconds()
         grace = job.options.misfire_grace_time
+        missed = None
+        if grace is not None and late > grace:
+            missed = (
+                f"started {format_duration(late)} late, past misfire_grace_time ({grace:g} s)"
+            )
+            if self._health.covers(fire):
+                missed += " (store_unavailable)"
         try:
-            if grace is not None and late > grace:
-                reason = (
-                    f"started {format_duration(late)} late, past misfire_grace_time "
-                    f"({grace:g} s)"
-                )
-                if self._health.covers(fire):
-                    reason += " (store_unavailable)"
-                recorded = self._store.claim_missed(
-                    key,
-                    fingerprint=job._fingerprint,
-                    owner=self._owner,
-                    reason=reason,
-                    coalesced=coalesced,
-                )
-                claim = None
-            else:
-                claim = self._claim(job, key, coalesced)
+            claim, coalesced = self._claim(job, key, coalesced, first, missed)
         except StoreUnavailable as exc:
             # The job waits for the store from the first fire not yet settled (so the fires
             # folded into this one are judged again, not lost).
@@ -106,11 +112,13 @@ class FireClaimer:
             for waiting_job, waiting_fire in self._health.recovered():
                 registry.place(waiting_job, waiting_fire)
         if claim is None:
-            if recorded:
-                self._reporter.not_run("JobMissed", "missed", job, fire, reason)
+            return None  # not a fire of the stored grid: the job was placed on that grid
+        if missed is not None:
+            if claim.status is ClaimStatus.CLAIMED:  # recorded as missed by this call
+                self._reporter.not_run("JobMissed", "missed", job, fire, missed)
             return None
         if claim.status is ClaimStatus.CLAIMED:
-            return claim
+            return claim, coalesced
         if claim.status is ClaimStatus.SKIPPED:
             reason = f"max_instances ({job.options.max_instances}) reached"
             self._reporter.not_run("JobSkipped", "skipped", job, fire, reason)
@@ -120,27 +128,72 @@ class FireClaimer:
             self._reporter.taken(key.key)
         return None
 
-    def _claim(self, job: Job, key: FireKey, coalesced: int) -> Claim:
-        def attempt() -> Claim:
-            return self._store.claim(
-                key,
-                fingerprint=job._fingerprint,
-                owner=self._owner,
-                max_instances=job.options.max_instances,
-                lease_seconds=self._lease_seconds,
-                coalesced=coalesced,
-            )
+    def _claim(
+        self, job: Job, key: FireKey, coalesced: int, first: datetime, missed: str | None
+    ) -> tuple[Claim | None, int]:
+        """Claim the fire, or with ``missed`` (the reason) record it as missed; returns the
+        claim (for a missed fire: CLAIMED when this call recorded it) and the number of
+        earlier fires it folds, or None when the fire is not on the stored grid (the store
+        lost its data and the job was registered again, by this instance or another).
 
-        claim = attempt()
-        if claim.status is ClaimStatus.SUPERSEDED and not job.dynamic:
-            if self._store.get_job(job.id) is None:
-                # The row is gone although this code declares the job: the store lost its
-                # data (Redis restarted without persistence, a failover, a wiped table).
-                # Declared jobs belong to the code, so register again and claim once more.
-                self._store.register(job.get_definition(), owner=self._owner)
-                self._reporter.reregistered(job.id)
-                claim = attempt()
-        return claim
+        The store refuses a claim whose folded fires overlap a fire another instance has
+        recorded (instances that came back from an outage a second apart fold the same
+        overdue fires): then the fires are counted again from the stored last fire, so
+        that ``runs + folded = fires of the grid``.
+        """
+        store = self._store
+        fire = key.scheduled_time
+        registered = False
+        claim = Claim(status=ClaimStatus.TAKEN, fire=key)
+        for _ in range(CLAIM_TRIES):
+            anchor = job._anchor if job._effective is not job.trigger else None
+            if anchor is not None and job._effective.next_after(fire - ONE_US) != fire:
+                return None, coalesced  # computed on a grid this instance has since left
+            covers = first if coalesced else None
+            if missed is None:
+                claim = store.claim(
+                    key,
+                    fingerprint=job._fingerprint,
+                    owner=self._owner,
+                    max_instances=job.options.max_instances,
+                    lease_seconds=self._lease_seconds,
+                    coalesced=coalesced,
+                    covers_from=covers,
+                    anchor=anchor,
+                )
+            else:
+                # claim_missed answers yes or no: a refusal is looked into below as a TAKEN
+                recorded = store.claim_missed(
+                    key,
+                    fingerprint=job._fingerprint,
+                    owner=self._owner,
+                    reason=missed,
+                    coalesced=coalesced,
+                    covers_from=covers,
+                    anchor=anchor,
+                )
+                status = ClaimStatus.CLAIMED if recorded else ClaimStatus.TAKEN
+                claim = Claim(status=status, fire=key)
+            if claim.status is ClaimStatus.SUPERSEDED or (
+                claim.status is ClaimStatus.TAKEN and (coalesced or missed is not None)
+            ):
+                stored = store.get_job(job.id)
+                if stored is None or stored.fingerprint != job._fingerprint or stored.broken:
+                    if registered or not self._registry.register_again(job, stored):
+                        return claim, coalesced
+                    registered = True  # try once more, on the grid the store now keeps
+                    continue
+                if anchor is not None and stored.anchor != anchor:
+                    self._registry.adopt_anchor(job, stored.anchor)
+                    continue  # the fire is off the stored grid now: the check above says so
+                if claim.status is ClaimStatus.SUPERSEDED:
+                    continue  # the row changed between the two reads: ask again
+                recount = _recount(job, fire, first, stored.last_fire)
+                if recount is not None:
+                    coalesced, first = recount
+                    continue
+            return claim, coalesced
+        return claim, coalesced
 
     def _stored_summary(self, job_id: str) -> str:
         """What the store holds for a job whose claim was superseded (for the warning)."""
@@ -170,3 +223,23 @@ class FireClaimer:
                 reason=reason,
             ):
                 self._reporter.not_run("JobMissed", "missed", job, fire, reason)
+
+
+def _recount(
+    job: Job, fire: datetime, first: datetime, last: datetime | None
+) -> tuple[int, datetime] | None:
+    """The fires before ``fire`` that are still to be accounted for, given the stored last
+    claimed fire ``last``: ``(count, earliest)``, or None when there is nothing to count
+    again (``fire`` itself is taken, or the refusal was not an overlap)."""
+    if last is None or last < first or last >= fire:
+        return None
+    trigger = job._effective
+    nxt = trigger.next_after(last)
+    count = 0
+    earliest = fire
+    while nxt is not None and nxt < fire and count < COALESCE_LIMIT:
+        if not count:
+            earliest = nxt.astimezone(fire.tzinfo)
+        count += 1
+        nxt = trigger.next_after(nxt)
+    return count, earliest

@@ -79,6 +79,8 @@ class DynamicSync:
                 self._reporter.unreadable_rows(exc)
             return
         self._error = None
+        if self._registry.check_data_loss():  # an empty store is not a removal of every job
+            loaded = self._store.load_jobs(dynamic_only=True)
         stored = {s.definition.id: s for s in loaded}
         for job_id, item in stored.items():
             if self._registry.find(job_id) is not None or item.broken:
@@ -86,7 +88,8 @@ class DynamicSync:
             job = self._load(job_id, item.definition)
             if job is not None:
                 self._registry.add_loaded(job, activate=place)
-        self._registry.drop_dynamic(keep=stored)
+        for job in self._registry.drop_dynamic(keep=stored):
+            self._reporter.dropped(job.id)
 
     def _load(self, job_id: str, definition: JobDefinition) -> Job | None:
         """The stored definition as a Job, or None (marked broken in the store)."""

@@ -82,7 +82,7 @@ class Heartbeat(LoopThread):
         next_renew = start + lease / 3
         next_reap = start
         next_sync = start + SYNC_INTERVAL
-        next_skew = start
+        next_skew = start + SKEW_INTERVAL  # start() measured it before placing any fire
         next_probe = start
         measure_skew = self._store_time.measured
         while not self._stop.is_set():
@@ -106,6 +106,7 @@ class Heartbeat(LoopThread):
                     if now >= next_reap:
                         self._reap()
                         next_reap = now + max(MIN_REAP_INTERVAL, lease / 3)
+                    self._registry.check_data_loss()
                     if self._store.shared and now >= next_sync:
                         self._sync.sync(place=self._runner.accepting)
                         next_sync = now + SYNC_INTERVAL
@@ -143,7 +144,9 @@ class Heartbeat(LoopThread):
         for run in runs:
             if run.claim.run_id in held:
                 run.lease_until = now + self._lease
-            else:
+            # A run that finished while the renewal was on its way released the lease with
+            # its outcome: not a loss. Its finish reports a loss if there was one.
+            elif not self._runner.is_finishing(run):
                 self._fence(run, "the store no longer holds its lease")
 
     def _self_fence(self, now: float) -> None:

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["track"]
+__all__ = ["shutdown_all", "track"]
 
 Hook = Callable[[Any], None]
 
@@ -43,7 +43,7 @@ def track(owner: object, *, at_exit: Hook, after_fork: Hook) -> None:
         if _installed:
             return
         _installed = True
-    atexit.register(_at_exit)
+    atexit.register(shutdown_all)
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork)
 
@@ -53,7 +53,8 @@ def _snapshot() -> list[tuple[Any, tuple[Hook, Hook]]]:
         return list(_tracked.items())
 
 
-def _at_exit() -> None:
+def shutdown_all() -> None:
+    """Shut every running scheduler down (at exit; also before the worker processes stop)."""
     for owner, (at_exit, _) in _snapshot():
         with contextlib.suppress(Exception):
             at_exit(owner)

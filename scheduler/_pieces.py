@@ -30,6 +30,7 @@ from ._health import StoreHealth
 from ._heartbeat import Heartbeat
 from ._pool import DaemonPool
 from ._preview import StorePreview
+from ._procpool import LazyProcessPool
 from ._registry import JobRegistry
 from ._report import Reporter
 from ._runner import Runner
@@ -50,7 +51,7 @@ TICKER_STOP_TIMEOUT = 5.0
 HEARTBEAT_STOP_TIMEOUT = 1.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pieces:
     """The pieces of one scheduler."""
 
@@ -62,6 +63,7 @@ class Pieces:
     registry: JobRegistry
     sync: DynamicSync
     pool: DaemonPool
+    processes: LazyProcessPool
     runner: Runner
     heartbeat: Heartbeat
     preview: StorePreview
@@ -80,6 +82,7 @@ class Pieces:
         self.runner.cancel_all()
         if wait:
             self.runner.wait_idle(timeout)
+        self.runner.stop_processes()
         still = self.runner.still_running()
         self.runner.release_timed_out()
         clean = not still and (wait or self.runner.inflight == 0)
@@ -98,6 +101,8 @@ def build_pieces(
     tick: float,
     lease_seconds: float,
     max_workers: int,
+    max_processes: int,
+    max_runs_per_process: int | None,
     timezone: tzinfo,
     run_context: Callable[[Job], contextlib.AbstractContextManager[Any]] | None,
     reporter: Reporter,
@@ -130,6 +135,7 @@ def build_pieces(
         allowed=allowed,
     )
     pool = DaemonPool(max_workers)
+    processes = LazyProcessPool(max_processes, max_runs_per_process, run_context)
     runner = Runner(
         store=store,
         owner=owner,
@@ -141,6 +147,7 @@ def build_pieces(
         reporter=reporter,
         pool=pool,
         run_context=run_context,
+        processes=processes,
         wake_heartbeat=beat.set,
     )
     ticker.bind(runner.submit, registry.reschedule_after)
@@ -159,5 +166,16 @@ def build_pieces(
     )
     preview = StorePreview(store=store, now=now, reporter=reporter, make_view=make_view)
     return Pieces(
-        now, reporter, store_time, health, ticker, registry, sync, pool, runner, heartbeat, preview
+        now=now,
+        reporter=reporter,
+        store_time=store_time,
+        health=health,
+        ticker=ticker,
+        registry=registry,
+        sync=sync,
+        pool=pool,
+        processes=processes,
+        runner=runner,
+        heartbeat=heartbeat,
+        preview=preview,
     )

@@ -17,8 +17,13 @@ Threads and state
   under it, so that a fire is never placed for a job that was removed meanwhile). Nothing
   else is taken under it: **no store I/O and no listener call while it is held** (a
   listener may wait on a pool thread that needs it; a store may take seconds).
-* A job's ``_effective`` trigger (anchored by the store) is rebound by whichever thread
-  registers the job, before its first fire is placed; readers see the old or the new one.
+* A job's ``_anchor`` and ``_effective`` trigger (anchored by the store) are rebound by
+  whichever thread registers the job (:meth:`JobRegistry.adopt_anchor`); readers see the old
+  or the new grid, and the claimer catches a fire computed on the old one.
+* When the store says it lost its data set (``Store.data_losses`` grew), every job is
+  registered again (:meth:`JobRegistry.check_data_loss`). ``_losses_seen`` is guarded by
+  ``_loss_lock``, which serialises that re-registration: it is held across store I/O, so it
+  comes *before* the registry's lock in the lock order and is never taken under it.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
     from ._report import Reporter
     from ._ticker import Ticker
     from .job import Job
-    from .stores import Owner, Store
+    from .stores import Owner, Store, StoredJob
 
 __all__ = ["JobRegistry"]
 
@@ -66,6 +71,9 @@ class JobRegistry:
         self._forget = forget  # a removed job's fire no longer waits for the store
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {job.id: job for job in jobs}  # Invariant: under _lock
+        self._loss_lock = threading.Lock()
+        #: the store's data_losses when this instance last registered its jobs
+        self._losses_seen = store.data_losses  # Invariant: under _loss_lock
 
     # -- reading ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -158,7 +166,9 @@ class JobRegistry:
                 raise JobNotFound(job_id)
             self._ticker.drop(job)
         self._forget(job_id)
-        if job.dynamic:
+        # A process-local store's row is this process's alone: it goes too (kept, it grew
+        # with every job ever removed). A shared store keeps the rows of declared jobs.
+        if job.dynamic or not self._store.shared:
             with contextlib.suppress(StoreUnavailable):
                 self._store.unregister(job_id)
         self._reporter.job_removed(job_id)
@@ -202,13 +212,70 @@ class JobRegistry:
         if reg.replaced is not None and reg.replaced.registered_by != str(self._owner):
             self._reporter.definition_replaced(job, reg.replaced, self._owner)
         self._reporter.registered(job.id)
-        job._effective = job.trigger.anchored(reg.anchor)
+        self.adopt_anchor(job, reg.anchor)
         if job.paused:
             return
         if reg.last_fire is not None:
             self.reschedule_after(job, reg.last_fire)
         else:
             self.schedule_first(job, after=self._now())
+
+    def adopt_anchor(self, job: Job, anchor: datetime) -> None:
+        """Count the job's fires from the anchor the store keeps (every instance then fires
+        on one grid). A fire already placed on another grid is re-placed when it comes
+        due: the claimer does not claim it."""
+        job._anchor = anchor
+        job._effective = job.trigger.anchored(anchor)
+
+    def register_again(self, job: Job, stored: StoredJob | None) -> bool:
+        """A claim of ``job`` was refused and the store holds ``stored`` (None: no row). True
+        when the job is registered again, so that its claim can be made once more: after
+        the store lost its data (every job of this instance is registered again), or for a
+        job the code declares whose row is gone. False when another definition won, or a
+        job added at run time was removed by another instance."""
+        if self.check_data_loss():
+            return self._jobs.get(job.id) is job
+        if stored is not None or job.dynamic:
+            return False
+        # The row is gone although this code declares the job: the store lost its data (a
+        # wiped table, a failover) without saying so. Declared jobs belong to the code.
+        reg = self._store.register(job.get_definition(), owner=self._owner)
+        self.adopt_anchor(job, reg.anchor)
+        self._reporter.reregistered(job.id)
+        return True
+
+    def check_data_loss(self) -> bool:
+        """When the store has seen its data set lost since the last look, register every job
+        of this instance again, those added at run time included (any instance that still
+        holds a definition brings it back), adopting the anchor the store then keeps. True
+        when it did.
+
+        :raises StoreUnavailable: then it is all done again once the store answers
+        """
+        losses = self._store.data_losses
+        if losses == self._losses_seen:
+            return False
+        with self._loss_lock:  # held across store I/O; the registry's lock is not
+            if losses == self._losses_seen:
+                return False
+            jobs = self.jobs()
+            registered: list[str] = []
+            gone: list[tuple[str, str]] = []
+            for job in jobs:
+                try:
+                    reg = self._store.register(job.get_definition(), owner=self._owner)
+                except StoreUnavailable:
+                    raise  # _losses_seen unchanged: all of it is done again once it answers
+                except Exception as exc:  # a data error: this job cannot come back
+                    gone.append((job.id, f"{type(exc).__name__}: {exc}"))
+                    continue
+                self.adopt_anchor(job, reg.anchor)
+                self._reporter.registered(job.id)
+                registered.append(job.id)
+            self._losses_seen = losses
+        dynamic = sum(1 for job in jobs if job.dynamic and job.id in registered)
+        self._reporter.data_lost(registered, dynamic, gone)
+        return True
 
     def activate_all(self) -> None:
         """:meth:`activate` every job (at ``start()``).

@@ -88,6 +88,10 @@ class Reporter(RunReports):
         safe_log(log, logging.INFO, "scheduler shut down (%s)", "clean" if clean else "timed out")
         self._emit("SchedulerShutdown", clean=clean, still_running=tuple(still))
 
+    def not_starting(self, why: str) -> None:
+        level = logging.DEBUG if "worker" in why else logging.WARNING
+        safe_log(log, level, "not starting the scheduler: %s", why)
+
     def signal(self, name: str) -> None:
         safe_log(log, logging.INFO, "received %s; shutting down", name)
 
@@ -186,6 +190,36 @@ class Reporter(RunReports):
             log,
             logging.WARNING,
             "job %s was missing from the store (data lost?); registered it again",
+            job_id,
+            extra={"job_id": job_id},
+        )
+
+    def data_lost(self, registered: list[str], dynamic: int, gone: list[tuple[str, str]]) -> None:
+        safe_log(
+            log,
+            logging.WARNING,
+            "the store lost its data; registered this instance's %d jobs again (%d added at "
+            "run time); fires resume on the interval grid the store now keeps",
+            len(registered),
+            dynamic,
+            extra={"jobs": registered},
+        )
+        for job_id, error in gone:
+            safe_log(
+                log,
+                logging.ERROR,
+                "job %s was lost with the store's data and could not be registered again "
+                "(%s): it is gone from the store and does not run",
+                job_id,
+                error,
+                extra={"job_id": job_id, "error": error},
+            )
+
+    def dropped(self, job_id: str) -> None:
+        safe_log(
+            log,
+            logging.INFO,
+            "job %s is no longer in the store (removed by another instance); dropped here",
             job_id,
             extra={"job_id": job_id},
         )

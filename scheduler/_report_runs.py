@@ -158,27 +158,67 @@ class RunReports:
         )
 
     def failed(
-        self, job: Job, fire: datetime, attempt: int, duration: float, exc: BaseException
+        self,
+        job: Job,
+        fire: datetime,
+        attempt: int,
+        duration: float,
+        exc: BaseException,
+        failures: tuple[int, bool],
     ) -> str:
-        """Log a failed attempt; returns its error text (``TypeName: message``)."""
+        """Log a failed attempt; returns its error text (``TypeName: message``).
+
+        ``failures`` is (failures in a row, log the traceback): a job that keeps failing logs
+        its traceback once, then one line per failure with the count, until it succeeds
+        again; a new kind of error gets its traceback. Every failure is in the history and
+        in ``JobFailed.traceback`` whatever the log shows.
+        """
+        count, with_traceback = failures
         error = f"{type(exc).__name__}: {exc}"
+        facts = {
+            **fire_extra(job, fire, attempt),
+            "outcome": "failed",
+            "duration": duration,
+            "error": error,
+            "failures": count,
+        }
+        if with_traceback:
+            safe_log(
+                log,
+                logging.ERROR,
+                "job %s failed after %s (attempt %d): %s",
+                job.id,
+                format_duration(duration),
+                attempt,
+                error,
+                exc_info=(type(exc), exc, exc.__traceback__),
+                extra=facts,
+            )
+        else:
+            safe_log(
+                log,
+                logging.ERROR,
+                "job %s failed again after %s (attempt %d): %s (%d failures in a row; "
+                "traceback logged at the first)",
+                job.id,
+                format_duration(duration),
+                attempt,
+                error,
+                count,
+                extra=facts,
+            )
+        return error
+
+    def recovered(self, job: Job, fire: datetime, attempt: int, failures: int) -> None:
+        # WARNING, not INFO: whoever watches the failures must see them end
         safe_log(
             log,
-            logging.ERROR,
-            "job %s failed after %s (attempt %d): %s",
+            logging.WARNING,
+            "job %s succeeded again after %d failures in a row",
             job.id,
-            format_duration(duration),
-            attempt,
-            error,
-            exc_info=(type(exc), exc, exc.__traceback__),
-            extra={
-                **fire_extra(job, fire, attempt),
-                "outcome": "failed",
-                "duration": duration,
-                "error": error,
-            },
+            failures,
+            extra={**fire_extra(job, fire, attempt), "outcome": "succeeded", "failures": failures},
         )
-        return error
 
     def retrying(self, job: Job, fire: datetime, attempt: int, delay: float, error: str) -> None:
         safe_log(
@@ -247,13 +287,20 @@ class RunReports:
         )
 
     def timed_out(self, job: Job, fire: datetime, attempt: int) -> None:
+        if job.options.executor == "process":
+            what = (
+                f"its worker process is killed if it has not stopped in "
+                f"{format_duration(job.options.timeout_grace)}"
+            )
+        else:
+            what = "a thread cannot be killed: the run holds its slot until the function returns"
         safe_log(
             log,
             logging.WARNING,
-            "job %s timed out after %s; its cancel_event is set (a thread cannot be killed: "
-            "the run holds its slot until the function returns)",
+            "job %s timed out after %s; its cancel_event is set (%s)",
             job.id,
             format_duration(job.options.timeout or 0.0),
+            what,
             extra={**fire_extra(job, fire, attempt), "outcome": "timed_out"},
         )
         self._emit(

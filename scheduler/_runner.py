@@ -14,6 +14,10 @@ Threads and state
 * ``_inflight`` (fires handed to the pool and not finished) is guarded by ``_count_lock``,
   taken twice per fire; waiters poll it rather than being notified.
 * ``accepting`` is rebound by ``start()`` and shutdown, read by any thread.
+* A job with ``executor="process"`` is called in a worker process (:mod:`scheduler._procpool`,
+  made on first use); its pool thread waits for the answer, so everything above holds.
+* A job that keeps failing logs its traceback once, then one line per failure with the
+  count: ``job._failing`` (failures in a row, last error type) is guarded by ``_lock``.
 * The runner is the only place that calls user code, and it always finishes by recording
   an outcome: a fire is run, or recorded as skipped or missed, or (when the store is down
   and nothing can be recorded) handed back to wait for the store, to be judged by the
@@ -47,6 +51,7 @@ if TYPE_CHECKING:
     from ._clock import Clock
     from ._health import StoreHealth
     from ._pool import DaemonPool
+    from ._procpool import LazyProcessPool
     from ._registry import JobRegistry
     from ._report import Reporter
     from .job import Job
@@ -58,6 +63,9 @@ RunContextFactory = Callable[["Job"], contextlib.AbstractContextManager[Any]]
 
 #: how often shutdown looks whether the pool went idle (real seconds)
 IDLE_POLL = 0.005
+#: after killing the worker processes, how long shutdown waits for their runs to be
+#: recorded (real seconds)
+PROCESS_RECORD_WAIT = 5.0
 
 
 @dataclass(eq=False)
@@ -69,6 +77,9 @@ class LiveRun:
     lease_until: float  #: monotonic estimate of the lease's expiry (self-fencing)
     timed_out: bool = False  #: set by the heartbeat
     fenced: bool = False  #: set by the heartbeat
+    #: its outcome is being written (set under Runner._lock): a renewal that finds the lease
+    #: gone was overtaken by that write, and the write itself says whether it landed
+    finishing: bool = False
 
 
 class Runner:
@@ -85,6 +96,7 @@ class Runner:
         reporter: Reporter,
         pool: DaemonPool,
         run_context: RunContextFactory | None,
+        processes: LazyProcessPool,
         wake_heartbeat: Callable[[], None],
     ) -> None:
         self._store = store
@@ -97,6 +109,7 @@ class Runner:
         self._reporter = reporter
         self._pool = pool
         self._run_context = run_context
+        self._processes = processes
         self._wake_heartbeat = wake_heartbeat
         self._claimer = FireClaimer(
             store=store,
@@ -110,7 +123,8 @@ class Runner:
         self.accepting = False  # Invariant: rebound by start() and shutdown only
         self._lock = threading.Lock()
         self._live: dict[str, LiveRun] = {}  # Invariant: under _lock
-        self._manual: dict[int, context.RunContext] = {}  # Invariant: under _lock
+        # run_job's runs: id(ctx) -> (ctx, job)
+        self._manual: dict[int, tuple[context.RunContext, Job]] = {}  # Invariant: under _lock
         # a plain lock, not a Condition: it is taken twice per fire by every worker, and
         # the few waiters (shutdown, scheduler.testing) poll instead of being notified
         self._count_lock = threading.Lock()
@@ -129,7 +143,8 @@ class Runner:
     def cancel_all(self) -> None:
         """Set the ``cancel_event`` of every run, scheduled or manual."""
         with self._lock:
-            contexts = [run.ctx for run in self._live.values()] + list(self._manual.values())
+            contexts = [run.ctx for run in self._live.values()]
+            contexts += [ctx for ctx, _ in self._manual.values()]
         for ctx in contexts:
             ctx.cancel_event.set()
 
@@ -166,7 +181,7 @@ class Runner:
         with self._lock:
             return sorted(
                 {run.job.id for run in self._live.values()}
-                | {ctx.job_id for ctx in self._manual.values()}
+                | {ctx.job_id for ctx, _ in self._manual.values()}
             )
 
     def release_timed_out(self) -> None:
@@ -174,6 +189,8 @@ class Runner:
         their slots for the next start."""
         with self._lock:
             timed_out = [run for run in self._live.values() if run.timed_out]
+            for run in timed_out:
+                run.finishing = True  # a renewal crossing this finish is not a lost lease
         for run in timed_out:
             with contextlib.suppress(Exception):
                 self._store.finish(
@@ -183,6 +200,27 @@ class Runner:
                     error="timed out; still running when the scheduler shut down",
                     cancel_requested=True,
                 )
+
+    def is_finishing(self, run: LiveRun) -> bool:
+        """The run's outcome is being written (the heartbeat asks before fencing it)."""
+        with self._lock:
+            return run.finishing
+
+    def stop_processes(self) -> None:
+        """Shutdown's timeout has passed: kill the worker processes still running jobs
+        (nothing outlives shutdown), then give their pool threads a moment to record those
+        runs."""
+        if not self._processes.started:
+            return
+        self._processes.close()
+        deadline = time.monotonic() + PROCESS_RECORD_WAIT
+        while time.monotonic() < deadline:
+            with self._lock:
+                jobs = [run.job for run in self._live.values()]
+                jobs += [job for _, job in self._manual.values()]
+            if not any(job.options.executor == "process" for job in jobs):
+                return
+            time.sleep(IDLE_POLL)
 
     # -- the ticker's side -----------------------------------------------------------------
     def submit(
@@ -243,7 +281,7 @@ class Runner:
                 self._done()
 
         with self._lock:
-            self._manual[id(ctx)] = ctx
+            self._manual[id(ctx)] = (ctx, job)
         self._begin()
         try:
             return self._pool.submit(manual)
@@ -276,8 +314,9 @@ class Runner:
         if not self.accepting:
             self._claimer.refuse_at_shutdown(job, fire)
             return
-        claim = self._claimer.claim(job, fire, coalesced, first)
-        if claim is not None:
+        settled = self._claimer.claim(job, fire, coalesced, first)
+        if settled is not None:
+            claim, coalesced = settled
             self.execute(job, claim, coalesced=coalesced)
 
     def execute(self, job: Job, claim: Claim, *, coalesced: int = 0) -> None:
@@ -330,16 +369,19 @@ class Runner:
             duration = time.monotonic() - began
             with self._lock:
                 job.run_count += 1
+            killed = bool(getattr(exc, "killed", False))  # a worker process we had to kill
             if run.timed_out:
                 self._finish(
                     run,
                     RunOutcome.TIMED_OUT,
                     attempt,
                     error=f"timed out after {format_duration(job.options.timeout or 0.0)}; "
-                    f"returned after {format_duration(duration)}",
+                    + (str(exc) if killed else f"returned after {format_duration(duration)}"),
+                    killed=killed,
                 )
                 return
             if ok:
+                self._recovered(job, fire, attempt)
                 result = short_repr(value)
                 cancelled = run.ctx.cancel_event.is_set()
                 report.succeeded(job, fire, attempt, duration, result, cancelled)
@@ -347,7 +389,7 @@ class Runner:
                 report.succeeded_event(job, fire, attempt, duration, result)
                 return
             assert exc is not None
-            error = report.failed(job, fire, attempt, duration, exc)
+            error = report.failed(job, fire, attempt, duration, exc, self._failures(job, exc))
             if attempt <= job.options.retries and not run.ctx.cancel_event.is_set():
                 delay = job_retry_delay(attempt)
                 report.retrying(job, fire, attempt, delay, error)
@@ -355,11 +397,30 @@ class Runner:
                     attempt += 1
                     continue
                 error += " (retry cancelled by shutdown)"
-            self._finish(run, RunOutcome.FAILED, attempt, error=error)
+            self._finish(run, RunOutcome.FAILED, attempt, error=error, killed=killed)
             report.failed_event(job, fire, attempt, duration, error, exc)
             return
 
+    def _failures(self, job: Job, exc: BaseException) -> tuple[int, bool]:
+        """Count a failure: ``(failures in a row, whether its traceback is worth logging)``
+        (the first, or a new kind of error)."""
+        kind = type(exc).__name__
+        with self._lock:
+            count, last = job._failing or (0, "")
+            job._failing = (count + 1, kind)
+        return count + 1, count == 0 or kind != last
+
+    def _recovered(self, job: Job, fire: datetime, attempt: int) -> None:
+        if job._failing is None:
+            return
+        with self._lock:
+            streak, job._failing = job._failing, None
+        if streak is not None:
+            self._reporter.recovered(job, fire, attempt, streak[0])
+
     def _call(self, job: Job, ctx: context.RunContext) -> tuple[bool, Any, BaseException | None]:
+        if job.options.executor == "process":
+            return self._processes.get().call(job, ctx)
         wrap = self._run_context
         context._set(ctx)
         try:
@@ -380,10 +441,13 @@ class Runner:
         *,
         error: str | None = None,
         result: str | None = None,
+        killed: bool = False,
     ) -> None:
         """Write the outcome; through a short outage, try again before giving up (the lease
         then expires and a peer records the run as lost, which is the truth we can offer)."""
         fire = run.claim.fire.scheduled_time
+        with self._lock:
+            run.finishing = True
         for delay in FINISH_RETRY_DELAYS:
             if delay:
                 time.sleep(delay)
@@ -395,6 +459,7 @@ class Runner:
                     error=error,
                     result=result,
                     cancel_requested=run.ctx.cancel_event.is_set(),
+                    killed=killed,
                 ):
                     why = f"its outcome ({outcome}) came after the lease was lost"
                     self._reporter.fenced_late(run.job, fire, run.ctx.attempt, why)

@@ -9,6 +9,10 @@ Threads and state
   ``_lock`` is otherwise a leaf: nothing is reported and no store is called under it.
 * Entries are never removed from the middle: pausing, removing or re-scheduling a job bumps
   ``job._version``, and the ticker drops entries whose version is stale when it meets them.
+  Stale entries of far-off fires would wait years to be met (adding and removing 10,000
+  jobs a month out grew the heap by 10,000 entries a cycle), so they are counted and the
+  heap is rebuilt without them once they outnumber the live ones: O(1) amortised, and the
+  heap never holds more than twice the live entries (plus a small floor).
 * A job is in the heap at most once. When its fire is handed to the pool the job leaves the
   heap, and the pool thread puts it back (with its next fire) when it picks the fire up.
   So a saturated pool holds at most one waiting fire per job: memory stays bounded, and the
@@ -49,6 +53,8 @@ Submit = Callable[["Job", datetime, int, datetime], None]
 COALESCE_LIMIT = 100_000
 #: due fires popped and handed over at a time
 BATCH = 256
+#: the heap is not compacted below this size (rebuilding a small heap would gain nothing)
+COMPACT_FLOOR = 64
 
 
 def start_time(job: Job, fire: datetime) -> datetime:
@@ -89,6 +95,10 @@ class Ticker(LoopThread):
         # Invariant: the heap, job._version and job._next_fire change only under _lock
         self._heap: list[tuple[datetime, int, datetime, Job, int]] = []
         self._seq = itertools.count()
+        # Invariant (under _lock): _members holds id(job) of every job with a live entry in
+        # the heap, and _stale counts the heap's stale entries (compaction, see above)
+        self._members: set[int] = set()
+        self._stale = 0
 
     def bind(self, submit: Submit, reschedule: Callable[[Job, datetime], None]) -> None:
         """Where due fires go (the runner) and who places a job again after a failed
@@ -103,6 +113,8 @@ class Ticker(LoopThread):
         with self._lock:
             job._version += 1
             job._next_fire = fire
+            self._forget(job)
+            self._members.add(id(job))
             entry = (due, next(self._seq), fire, job, job._version)
             heapq.heappush(self._heap, entry)
             earliest = self._heap[0] is entry
@@ -114,6 +126,19 @@ class Ticker(LoopThread):
         with self._lock:
             job._version += 1
             job._next_fire = None
+            self._forget(job)
+
+    def _forget(self, job: Job) -> None:
+        """The job's entry, if it had one, has just gone stale. Called with the lock held."""
+        if id(job) not in self._members:
+            return
+        self._members.discard(id(job))
+        self._stale += 1
+        heap = self._heap
+        if self._stale * 2 > len(heap) > COMPACT_FLOOR:
+            heap[:] = [e for e in heap if e[4] == e[3]._version]
+            heapq.heapify(heap)
+            self._stale = 0
 
     def next_due(self) -> datetime | None:
         """When the earliest live entry is due (used by scheduler.testing)."""
@@ -149,9 +174,14 @@ class Ticker(LoopThread):
                     _, _, fire, job, version = heapq.heappop(heap)
                     if version == job._version:
                         job._version += 1  # the job leaves the heap until its fire is picked up
+                        self._members.discard(id(job))
                         due.append((fire, job))
+                    elif self._stale:
+                        self._stale -= 1
                 while heap and heap[0][4] != heap[0][3]._version:
                     heapq.heappop(heap)  # stale heads would only shorten the next wait
+                    if self._stale:
+                        self._stale -= 1
                 nxt = heap[0][0] if heap else None
             self._dispatch_all(due, now)
             if nxt is None or nxt > now:

@@ -13,6 +13,7 @@ One tree, so ``except SchedulerError`` catches all of them::
     ├── JobNotFound (LookupError)
     ├── SchedulerNotRunning (RuntimeError)
     ├── SchedulerAlreadyRunning (RuntimeError)
+    ├── ProcessDied (RuntimeError)             a job's worker process died or was killed
     └── StoreError
         ├── StoreUnavailable                  the store cannot be reached (raised at start())
         └── StoreDataError                    the store refused a value: not an outage
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidTimezone",
     "InvalidTrigger",
     "JobNotFound",
+    "ProcessDied",
     "SchedulerAlreadyRunning",
     "SchedulerError",
     "SchedulerNotRunning",
@@ -145,6 +147,31 @@ class SchedulerNotRunning(SchedulerError, RuntimeError):
 
 class SchedulerAlreadyRunning(SchedulerError, RuntimeError):
     """``start()`` on a scheduler that is running or was shut down."""
+
+
+class ProcessDied(SchedulerError, RuntimeError):
+    """The worker process running a job (``executor="process"``) ended without an answer.
+
+    It is what a run's error names (``ProcessDied: ... killed by signal SIGSEGV (11)``) and
+    what :meth:`~scheduler.Scheduler.run_job`'s future raises; it is never raised from a
+    scheduler call.
+
+    :ivar killed: True when the scheduler killed it (timeout, shutdown), False when it died
+        on its own (crash, ``os._exit``, the kernel's OOM killer)
+    :ivar exitcode: the process's exit code, or minus the signal number that ended it
+    """
+
+    def __init__(self, message: str, *, killed: bool = False, exitcode: int | None = None) -> None:
+        self.killed = killed
+        self.exitcode = exitcode
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_process_died, (str(self), self.killed, self.exitcode))
+
+
+def _process_died(message: str, killed: bool, exitcode: int | None) -> ProcessDied:
+    return ProcessDied(message, killed=killed, exitcode=exitcode)
 
 
 class StoreError(SchedulerError):

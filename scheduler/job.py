@@ -30,6 +30,9 @@ _local_ids = itertools.count()
 #: seconds a fire may start late and still run; long enough to cover a deploy or restart
 DEFAULT_MISFIRE_GRACE_TIME = 600.0
 
+#: where a job's function is called: a pool thread, or a worker process (see _procpool)
+EXECUTORS = ("thread", "process")
+
 #: the longest job id, in bytes of UTF-8: every store can index it (PostgreSQL's btree
 #: refuses index rows of about 2,700 bytes)
 MAX_ID_BYTES = 200
@@ -86,7 +89,12 @@ class JobOptions:
     :param jitter: delay each run by up to this many seconds (the same delay in every process)
     :param retries: attempts after a failure (or a lost run), with exponential backoff
     :param timeout: seconds after which the run's ``cancel_event`` is set and it is recorded
-        as timed out (the thread itself cannot be killed)
+        as timed out (a thread itself cannot be killed; a worker process is, see below)
+    :param executor: ``"thread"`` (a pool thread) or ``"process"`` (a worker process: the
+        function must be importable and its arguments must pickle)
+    :param timeout_grace: ``executor="process"`` only: seconds a run whose ``cancel_event``
+        was set (timeout, lost lease) may take to stop before its process gets SIGTERM, then
+        SIGKILL
     """
 
     max_instances: int = 1
@@ -95,6 +103,8 @@ class JobOptions:
     jitter: float = 0.0
     retries: int = 0
     timeout: float | None = None
+    executor: str = "thread"
+    timeout_grace: float = 5.0
 
     def __post_init__(self) -> None:
         if isinstance(self.max_instances, bool) or not isinstance(self.max_instances, int):
@@ -111,6 +121,12 @@ class JobOptions:
             _number("timeout", self.timeout, minimum=0)
             if self.timeout <= 0:
                 raise InvalidJob(f"timeout must be positive or None, got {self.timeout!r}")
+        if self.executor not in EXECUTORS:
+            raise InvalidJob(
+                f"executor must be one of {', '.join(map(repr, EXECUTORS))}, "
+                f"got {self.executor!r}"
+            )
+        _number("timeout_grace", self.timeout_grace, minimum=0)
 
     @classmethod
     def build(cls, options: Mapping[str, Any]) -> JobOptions:
@@ -125,6 +141,11 @@ class JobOptions:
         """The options as a dict, shared between jobs with equal options (do not mutate)."""
         return _options_dict(self)
 
+
+
+#: options added after stores existed: left out of the stored definition at their default,
+#: so the fingerprints of jobs that do not use them stay what earlier versions computed
+_OMITTED_AT_DEFAULT = {"executor": "thread", "timeout_grace": 5.0}
 
 
 class _Unreadable(Trigger):
@@ -145,7 +166,12 @@ class _Unreadable(Trigger):
 
 @functools.lru_cache(maxsize=256)
 def _options_dict(options: JobOptions) -> dict[str, Any]:
-    return {name: getattr(options, name) for name in options.__dataclass_fields__}
+    out = {}
+    for name in options.__dataclass_fields__:
+        value = getattr(options, name)
+        if name not in _OMITTED_AT_DEFAULT or value != _OMITTED_AT_DEFAULT[name]:
+            out[name] = value
+    return out
 
 
 _NO_TAGS: frozenset[str] = frozenset()
@@ -164,7 +190,9 @@ class Job:
     """
 
     __slots__ = (
+        "_anchor",
         "_effective",
+        "_failing",
         "_fingerprint",
         "_next_fire",
         "_preview",
@@ -230,7 +258,12 @@ class Job:
         self._scheduler = scheduler
         self._version = 0  # Invariant: under Ticker._lock (a stale heap entry is skipped)
         self._next_fire: datetime | None = None  # Invariant: under Ticker._lock; UTC, or None
-        # the trigger anchored by the store (registration rebinds it; readers see either)
+        # (failures in a row, type of the last error) while it keeps failing, else None
+        self._failing: tuple[int, str] | None = None  # Invariant: under Runner._lock
+        # the store's anchor and the trigger anchored by it: rebound together by whichever
+        # thread registers the job (JobRegistry.adopt_anchor); a reader sees the old grid or
+        # the new one, and the claimer catches a fire computed on the old one
+        self._anchor: datetime | None = None
         self._effective: Trigger = trigger
         # A durable store keeps the definition, so every process must agree on it: JSON
         # arguments always, and an importable function for jobs added at run time. The
@@ -265,8 +298,8 @@ class Job:
         job.args, job.kwargs, job.tags = tuple(d.args), dict(d.kwargs), _NO_TAGS
         job.dynamic, job.paused, job.run_count, job.broken = True, False, 0, item.broken
         job._scheduler, job._version, job._fingerprint = scheduler, 0, item.fingerprint
-        job._next_fire = job._preview = None
-        job._view = True
+        job._next_fire = job._preview = job._failing = None
+        job._anchor, job._view = item.anchor, True
 
         def not_loaded(*args: Any, **kwargs: Any) -> Any:
             raise InvalidJob(

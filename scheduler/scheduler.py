@@ -46,7 +46,7 @@ from . import _hooks
 from ._clock import Clock, SystemClock
 from ._conveniences import Conveniences
 from ._pieces import Pieces, build_pieces
-from ._refs import HOW_TO_ALLOW, Allowlist
+from ._refs import HOW_TO_ALLOW, Allowlist, stable_ref
 from ._report import Reporter
 from ._tz import tz_name, zone
 from .exceptions import (
@@ -100,6 +100,10 @@ class Scheduler(Conveniences):
     :param run_context: ``callable(job)`` returning a context manager entered around every
         job call on its pool thread (integrations use it for an app context or DB handling)
     :param clock: the time source (:class:`scheduler.testing.VirtualClock` in tests)
+    :param max_processes: worker processes running ``executor="process"`` jobs at once
+        (default: the CPU count); none starts before such a job runs
+    :param max_runs_per_process: a worker process is replaced after this many runs (to
+        bound leaks); None keeps it
     :param allowed_modules: dotted module names whose functions jobs added at run time to a
         durable store may name (``["myapp.jobs"]`` also allows ``myapp.jobs.nightly``, not
         ``myapp.jobsevil``); functions registered with :meth:`task` are allowed too. A stored
@@ -119,6 +123,8 @@ class Scheduler(Conveniences):
         lease_seconds: float = 30.0,
         run_context: Callable[[Job], contextlib.AbstractContextManager[Any]] | None = None,
         clock: Clock | None = None,
+        max_processes: int | None = None,
+        max_runs_per_process: int | None = None,
         allowed_modules: Iterable[str] = (),
         **unknown: Any,
     ) -> None:
@@ -133,6 +139,16 @@ class Scheduler(Conveniences):
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise ConfigurationError(f"max_workers must be an int >= 1, got {max_workers!r}")
         self.max_workers = max_workers
+        if max_processes is None:
+            max_processes = os.cpu_count() or 1
+        for name, value in (("max_processes", max_processes),
+                            ("max_runs_per_process", max_runs_per_process)):  # fmt: skip
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
+        self.max_processes = max_processes
+        self.max_runs_per_process = max_runs_per_process
         self.shutdown_timeout = _positive("shutdown_timeout", shutdown_timeout)
         self.tick = _positive("tick", tick)
         self.lease_seconds = _positive("lease_seconds", lease_seconds)
@@ -161,10 +177,12 @@ class Scheduler(Conveniences):
             tick=self.tick,
             lease_seconds=self.lease_seconds,
             max_workers=self.max_workers,
+            max_processes=self.max_processes,
+            max_runs_per_process=self.max_runs_per_process,
             timezone=self.timezone,
             run_context=self._run_context,
             reporter=self._reporter,
-            make_job=partial(Job, self),
+            make_job=self._make_job,
             make_view=partial(Job.from_stored, self, default_timezone=self.timezone),
             allowed=self._allowed,
             jobs=jobs,
@@ -212,15 +230,19 @@ class Scheduler(Conveniences):
         :raises DuplicateJobId: the id is taken and ``replace_existing`` is False
         """
         trig = coerce(trigger).with_default_timezone(self.timezone)
-        opts = JobOptions.build(options) if options else _DEFAULT_OPTIONS
+        try:
+            opts = JobOptions.build(options) if options else _DEFAULT_OPTIONS
+        except InvalidJob as exc:  # name the job, as every other refusal does
+            if exc.job_id is not None or not callable(func):
+                raise
+            raise InvalidJob(str(exc), job_id=id if id is not None else stable_ref(func)) from None
         if isinstance(trig, Once) and trig.when <= self._now():
             raise InvalidTrigger(
                 f"Once({trig.when.isoformat()}) is in the past (now is "
                 f"{self._now().isoformat()}); a one-off job needs a future time"
             )
         running = self._state == "running"
-        job = Job(
-            self,
+        job = self._make_job(
             func,
             trig,
             id=id,
@@ -245,6 +267,15 @@ class Scheduler(Conveniences):
                 job_id=job.id,
             )
         self._registry.add(job, replace_existing=replace_existing, activate=running)
+        return job
+
+    def _make_job(self, func: Callable[..., Any], trigger: Trigger, **fields: Any) -> Job:
+        """A Job of this scheduler (also for jobs loaded from the store), checked whole."""
+        job = Job(self, func, trigger, **fields)
+        if job.options.executor == "process":
+            from ._procwire import check_job
+
+            check_job(job, self._run_context)
         return job
 
     def job(self, trigger: Trigger | str | timedelta, **options: Any) -> Callable[[F], F]:
@@ -374,6 +405,13 @@ class Scheduler(Conveniences):
         :raises SchedulerAlreadyRunning: running already, or shut down (make a new one)
         :raises StoreUnavailable: the store cannot be reached (nothing was started)
         """
+        from ._procchild import in_worker
+
+        why = in_worker()
+        if why is not None:  # the job's module was imported in a worker process: not here
+            self._reporter.not_starting(why)
+            self._stop_requested.set()  # and run_forever() returns at once
+            return
         with self._life:
             if self._state != "stopped":
                 raise SchedulerAlreadyRunning(
@@ -382,6 +420,10 @@ class Scheduler(Conveniences):
                 )
             self.store.open()
             try:
+                if self.store.server_clock:
+                    # Fires are timed by the store's clock: know the skew before placing any
+                    # (placed by a clock an hour fast, the first fire would wait an hour).
+                    self._pieces.store_time.measure()
                 self._state = "running"
                 self._runner.accepting = True
                 if self.store.durable:
@@ -416,6 +458,7 @@ class Scheduler(Conveniences):
             if self._state == "stopped":
                 self._state = "shut down"
                 self._shutdown_result = True
+                self._pieces.processes.close()  # call_job() of a process job before start
                 return True
             self._state = "stopping"
             self._runner.stop_accepting()
@@ -500,6 +543,7 @@ class Scheduler(Conveniences):
         self.owner = Owner.current()
         self.store.after_fork()
         self._reporter.after_fork()
+        self._pieces.processes.forget()  # the parent's workers stay the parent's
         for job in jobs:
             job._version += 1  # entries of the parent's heap are gone with it
             job._next_fire = None

@@ -97,7 +97,7 @@ def test_unknown_option_suggests_the_nearest(sched: Scheduler) -> None:
 
 
 def test_unknown_option_far_from_any_lists_the_valid_ones(sched: Scheduler) -> None:
-    with pytest.raises(InvalidJob, match="valid: coalesce, jitter"):
+    with pytest.raises(InvalidJob, match="valid: coalesce, executor, jitter"):
         sched.add_job(job_func, "* * * * *", colour="blue")
 
 

@@ -78,6 +78,7 @@ SETTINGS: dict[str, Callable[[str, Any], None]] = {
     "timezone": _timezone,
     "store": _store,
     "max_workers": _positive_int,
+    "max_processes": _positive_int,
     "shutdown_timeout": _non_negative_number,
     "tick": _positive_number,
     "autostart": _bool,

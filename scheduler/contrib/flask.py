@@ -23,7 +23,8 @@ Configuration (``app.config``; an unknown ``SCHEDULER_*`` key is an error naming
 valid one; values given to the constructor are the defaults the config overrides):
 
 ``SCHEDULER_TIMEZONE`` (``"UTC"``), ``SCHEDULER_STORE`` (``None``: in memory),
-``SCHEDULER_MAX_WORKERS``, ``SCHEDULER_SHUTDOWN_TIMEOUT``, ``SCHEDULER_TICK``,
+``SCHEDULER_MAX_WORKERS``, ``SCHEDULER_MAX_PROCESSES``, ``SCHEDULER_SHUTDOWN_TIMEOUT``,
+``SCHEDULER_TICK``,
 ``SCHEDULER_JOB_DEFAULTS`` (a dict of ``add_job`` options for the extension's jobs),
 ``SCHEDULER_ALLOWED_MODULES`` (modules whose functions jobs added at run time may name; see
 docs/security.md) and ``SCHEDULER_AUTOSTART`` (``True``).
@@ -116,6 +117,46 @@ def _autostart_veto() -> str | None:
     return f"the 'flask {ctx.info_name}' command only loads the app"
 
 
+class _AppContext:
+    """The run_context hook: ``app.app_context()`` around each run.
+
+    For ``executor="process"`` it is pickled as the way to find the app again, and the
+    worker process builds its own app (and its own context) by importing it, as ``flask``'s
+    CLI finds an app: the app object among the globals of its module (``app.import_name``),
+    else that module's ``create_app()`` or ``make_app()`` factory.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def __call__(self, job: Any) -> Any:
+        return self.app.app_context()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        import sys
+
+        name = self.app.import_name
+        module = sys.modules.get(name)
+        for attr, value in vars(module).items() if module is not None else ():
+            if value is self.app:
+                return (_app_in_worker, (name, attr, False))
+        for attr in ("create_app", "make_app"):
+            if callable(getattr(module, attr, None)):
+                return (_app_in_worker, (name, attr, True))
+        raise TypeError(
+            f"a worker process cannot find the Flask app {self.app.name!r}: make it a global "
+            f"of module {name!r} or give that module a create_app() factory"
+        )
+
+
+def _app_in_worker(module_name: str, attr: str, factory: bool) -> _AppContext:
+    """In a worker process: import the app's module and take (or make) the app."""
+    import importlib
+
+    found = getattr(importlib.import_module(module_name), attr)
+    return _AppContext(found() if factory else found)
+
+
 @dataclass(eq=False)
 class _AppState:
     """What one app owns, kept in ``app.extensions["scheduler"]``."""
@@ -167,10 +208,7 @@ class FlaskScheduler:
         configured = {k: v for k, v in app.config.items() if k.startswith(PREFIX)}
         settings = {**self._defaults, **validate_settings(configured, spell=_config_key)}
 
-        def run_context(job: Any) -> Any:
-            return app.app_context()
-
-        sched = Scheduler(**scheduler_kwargs(settings), run_context=run_context)
+        sched = Scheduler(**scheduler_kwargs(settings), run_context=_AppContext(app))
         state = _AppState(extension=self, scheduler=sched, settings=settings)
         app.extensions[EXTENSION_KEY] = state
         self._states.add(state)

@@ -243,6 +243,8 @@ class RunRecord:
     #: the run's ``cancel_event`` was set (shutdown, timeout, lost lease) before it returned:
     #: a run that returned early on cancellation is ``succeeded`` with this flag
     cancel_requested: bool = False
+    #: the scheduler had to kill the job's worker process (``executor="process"``)
+    killed: bool = False
 
     @property
     def duration(self) -> float | None:
@@ -281,6 +283,10 @@ class Store(ABC):
     #: it has a clock of its own (a database server's): :meth:`now` reads it, leases are
     #: timed by it, and the scheduler measures this host's skew against it
     server_clock: bool = False
+    #: how many times this object has seen the store lose its data set (Redis restarted
+    #: without persistence, a failover to an empty replica, a flush); the scheduler then
+    #: registers its jobs again. Backends that cannot tell leave it at 0.
+    data_losses: int = 0
 
     def __init__(
         self,
@@ -362,21 +368,43 @@ class Store(ABC):
         max_instances: int,
         lease_seconds: float,
         coalesced: int = 0,
+        covers_from: datetime | None = None,
+        anchor: datetime | None = None,
     ) -> Claim:
         """Claim a fire (see the module docstring): one atomic step.
 
-        Returns TAKEN when the job's last claimed fire is at or after ``fire.scheduled_time``
-        or the run key exists; SUPERSEDED when the stored fingerprint differs (or the job row
-        is gone); SKIPPED (recorded with that outcome) when ``max_instances`` unexpired leases
-        exist; else CLAIMED with a fresh token and ``lease_expires = now + lease_seconds``.
+        Returns TAKEN when the job's last claimed fire is at or after ``covers_from`` (by
+        default ``fire.scheduled_time``) or the run key exists; SUPERSEDED when the stored
+        fingerprint differs, the job row is gone, or ``anchor`` is given and differs from
+        the stored anchor; SKIPPED (recorded with that outcome) when ``max_instances``
+        unexpired leases exist; else CLAIMED with a fresh token and
+        ``lease_expires = now + lease_seconds``.
+
+        :param coalesced: the earlier overdue fires folded into this one (kept in the record)
+        :param covers_from: the earliest fire the record accounts for (the first of the
+            ``coalesced`` fires). A claimed fire at or after it means another instance has
+            recorded a fire this one would count again, so the claim is refused: the caller
+            counts again from the stored ``last_fire`` (``runs + folded = fires`` holds)
+        :param anchor: the interval anchor the caller's fire times count from (None when its
+            trigger has no anchor). A different stored anchor (re-registered after the store
+            lost its data) refuses the claim, so that every instance fires on one grid
         """
 
     @abstractmethod
     def claim_missed(
-        self, fire: FireKey, *, fingerprint: str, owner: Owner, reason: str, coalesced: int = 0
+        self,
+        fire: FireKey,
+        *,
+        fingerprint: str,
+        owner: Owner,
+        reason: str,
+        coalesced: int = 0,
+        covers_from: datetime | None = None,
+        anchor: datetime | None = None,
     ) -> bool:
         """Claim a fire that is too late to run and record it as MISSED with ``reason`` as
-        its error text. True if this call recorded it."""
+        its error text. True if this call recorded it; refused on the same terms as
+        :meth:`claim`."""
 
     @abstractmethod
     def mark_started(self, claim: Claim, *, attempt: int) -> bool:
@@ -397,11 +425,13 @@ class Store(ABC):
         error: str | None = None,
         result: str | None = None,
         cancel_requested: bool = False,
+        killed: bool = False,
     ) -> bool:
         """Record the outcome and release the lease, if the run is still ours (same token,
         no outcome yet). False when fenced off: a newer outcome is never overwritten.
 
         :param cancel_requested: the run's ``cancel_event`` was set before it returned
+        :param killed: the scheduler killed the run's worker process (``RunRecord.killed``)
         """
 
     @abstractmethod

@@ -94,6 +94,7 @@ def record_from_hash(h: dict[str, str]) -> RunRecord:
         owner=h.get("owner", ""),
         coalesced=int(h.get("coalesced", 0)),
         cancel_requested=h.get("cancel") == "1",
+        killed=h.get("killed") == "1",
     )
 
 
@@ -218,7 +219,8 @@ return {'ok'}
 
 #: KEYS: epoch, job, fire key, tokens, job leases, all leases.
 #: ARGV: epoch, prefix, history_limit, max_age, job_id, sched, fingerprint, owner, coalesced,
-#: run_id, mode ('run' or 'missed'), max_instances, lease_seconds, reason.
+#: run_id, mode ('run' or 'missed'), max_instances, lease_seconds, reason, covers_from (the
+#: earliest fire the record accounts for), anchor ('' when the caller's trigger has none).
 #: Returns {'superseded'} | {'taken'} | {'missed'} | {'skipped'} | {'claimed', token, expires}.
 #: A repeated call with the same run id (the reply to the first was lost) returns what the first
 #: call did instead of 'taken', so a claimant that lost its connection can ask again safely.
@@ -233,9 +235,10 @@ if existing == run_id then
   if r[1] then return {r[1]} end
   return {'claimed', r[2], r[3]}
 end
-local j = redis.call('HMGET', KEYS[2], 'fp', 'broken', 'last_fire')
+local j = redis.call('HMGET', KEYS[2], 'fp', 'broken', 'last_fire', 'anchor')
 if (not j[1]) or j[1] ~= ARGV[7] or j[2] then return {'superseded'} end
-if j[3] and tonumber(j[3]) >= tonumber(sched) then return {'taken'} end
+if ARGV[16] ~= '' and j[4] ~= ARGV[16] then return {'superseded'} end
+if j[3] and tonumber(j[3]) >= tonumber(ARGV[15]) then return {'taken'} end
 if not redis.call('SET', KEYS[3], run_id, 'NX') then return {'taken'} end
 redis.call('HSET', KEYS[2], 'last_fire', sched)
 local fields = {'id', run_id, 'job', job_id, 'sched', sched, 'claimed', num(now),
@@ -302,7 +305,8 @@ return {'ok', held, missing}
 )
 
 #: KEYS: epoch, run, all leases. ARGV: epoch, prefix, token, outcome, attempt, has_error, error,
-#: has_result, result, repeat ('1' when re-sent after a lost reply), cancel_requested ('1'/'0').
+#: has_result, result, repeat ('1' when re-sent after a lost reply), cancel_requested ('1'/'0'),
+#: killed ('1'/'0').
 #: Returns {'ok'|'fenced'|'missing'}.
 FINISH = (
     _PRELUDE
@@ -322,6 +326,8 @@ if ARGV[8] == '1' then redis.call('HSET', KEYS[2], 'result', ARGV[9])
 else redis.call('HDEL', KEYS[2], 'result') end
 if ARGV[11] == '1' then redis.call('HSET', KEYS[2], 'cancel', '1')
 else redis.call('HDEL', KEYS[2], 'cancel') end
+if ARGV[12] == '1' then redis.call('HSET', KEYS[2], 'killed', '1')
+else redis.call('HDEL', KEYS[2], 'killed') end
 redis.call('ZREM', P .. 'leases:' .. r[3], r[4])
 redis.call('ZREM', KEYS[3], r[4])
 return {'ok'}

@@ -167,6 +167,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
     # 2: whether a run's cancel_event was set before it returned (#9)
     ("ALTER TABLE {p}runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",),
+    # 3: the scheduler killed the run's worker process (#17)
+    ("ALTER TABLE {p}runs ADD COLUMN killed INTEGER NOT NULL DEFAULT 0",),
 ]
 
 _META = "CREATE TABLE IF NOT EXISTS {p}meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -175,6 +177,8 @@ _RUN_COLS = (
     "run_id, job_id, scheduled_time, outcome, attempt, token, claimed_at, started_at, "
     "finished_at, lease_expires, error, result, owner, coalesced, cancel_requested"
 )
+#: what is read back: the inserted columns, then those later migrations added
+_RUN_READ = _RUN_COLS + ", killed"
 _SQL = {
     "version": "SELECT value FROM {p}meta WHERE key = 'schema_version'",
     "set_version": "INSERT INTO {p}meta (key, value) VALUES ('schema_version', ?) "
@@ -198,7 +202,7 @@ _SQL = {
     # the forward-only compare-and-set; on PostgreSQL it also locks the job row until commit
     "advance": "UPDATE {p}jobs SET last_fire = ?, token = token + 1 WHERE id = ? "
     "AND fingerprint = ? AND broken IS NULL AND (last_fire IS NULL OR last_fire < ?) "
-    "RETURNING token",
+    "RETURNING token, anchor",
     "live_leases": "SELECT COUNT(*) FROM {p}runs WHERE job_id = ? AND outcome IS NULL "
     "AND lease_expires > ?",
     "run_insert": f"INSERT INTO {{p}}runs ({_RUN_COLS}) VALUES "
@@ -214,23 +218,23 @@ _SQL = {
     "renew": "UPDATE {p}runs SET lease_expires = ? "
     "WHERE run_id = ? AND token = ? AND outcome IS NULL",
     "finish": "UPDATE {p}runs SET outcome = ?, attempt = ?, finished_at = ?, "
-    "lease_expires = NULL, error = ?, result = ?, cancel_requested = ? "
+    "lease_expires = NULL, error = ?, result = ?, cancel_requested = ?, killed = ? "
     "WHERE run_id = ? AND token = ? AND outcome IS NULL",
     "reap": "UPDATE {p}runs SET outcome = 'lost', finished_at = ?, lease_expires = NULL, "
     "error = CASE WHEN started_at IS NULL THEN 'lease expired (never started)' "
     "ELSE 'lease expired (owner ' || owner || ' stopped renewing)' END "
     "WHERE run_id IN (SELECT run_id FROM {p}runs WHERE outcome IS NULL "
     "AND lease_expires <= ?{skip_locked}) AND outcome IS NULL "
-    f"RETURNING {_RUN_COLS}",
+    f"RETURNING {_RUN_READ}",
     "lost_job": "SELECT job_id, token FROM {p}runs WHERE run_id = ? AND outcome = 'lost'",
     "next_token": "UPDATE {p}jobs SET token = token + 1 WHERE id = ? RETURNING token",
     "retry": "UPDATE {p}runs SET outcome = NULL, attempt = attempt + 1, token = ?, owner = ?, "
     "lease_expires = ?, started_at = NULL, finished_at = NULL "
     "WHERE run_id = ? AND outcome = 'lost' RETURNING scheduled_time, attempt",
-    "run_get": f"SELECT {_RUN_COLS} FROM {{p}}runs WHERE run_id = ?",
-    "runs_all": f"SELECT {_RUN_COLS} FROM {{p}}runs "
+    "run_get": f"SELECT {_RUN_READ} FROM {{p}}runs WHERE run_id = ?",
+    "runs_all": f"SELECT {_RUN_READ} FROM {{p}}runs "
     "ORDER BY scheduled_time DESC, claimed_at DESC LIMIT ?",
-    "runs_job": f"SELECT {_RUN_COLS} FROM {{p}}runs WHERE job_id = ? "
+    "runs_job": f"SELECT {_RUN_READ} FROM {{p}}runs WHERE job_id = ? "
     "ORDER BY scheduled_time DESC, claimed_at DESC LIMIT ?",
 }
 
@@ -369,6 +373,7 @@ class SQLStore(Store):
             owner=row[12],
             coalesced=row[13],
             cancel_requested=bool(row[14]),
+            killed=bool(row[15]),
         )
 
     # -- jobs ------------------------------------------------------------------------------
@@ -418,11 +423,23 @@ class SQLStore(Store):
         self._tx(lambda cur: cur.execute(self._sql["job_broken"], (reason, job_id)))
 
     # -- fires -----------------------------------------------------------------------------
-    def _advance(self, cur: Cursor, fire: FireKey, fp: str) -> int:
-        """The forward-only step; returns the job's new token or aborts with the refusal."""
-        when = self.dialect.ts(fire.scheduled_time)
-        row = cur.execute(self._sql["advance"], (when, fire.job_id, fp, when)).fetchone()
+    def _advance(
+        self,
+        cur: Cursor,
+        fire: FireKey,
+        fp: str,
+        covers_from: datetime | None = None,
+        anchor: datetime | None = None,
+    ) -> int:
+        """The forward-only step; returns the job's new token or aborts with the refusal
+        (which rolls the step back)."""
+        ts = self.dialect.ts
+        when = ts(fire.scheduled_time)
+        floor = when if covers_from is None else ts(covers_from)
+        row = cur.execute(self._sql["advance"], (when, fire.job_id, fp, floor)).fetchone()
         if row is not None:
+            if anchor is not None and self.dialect.dt(row[1]) != anchor:
+                raise _Abort(ClaimStatus.SUPERSEDED)  # another grid: the caller adopts ours
             return int(row[0])
         job = cur.execute(self._sql["job_check"], (fire.job_id,)).fetchone()
         superseded = job is None or job[0] != fp or job[1] is not None
@@ -450,12 +467,14 @@ class SQLStore(Store):
         max_instances: int,
         lease_seconds: float,
         coalesced: int = 0,
+        covers_from: datetime | None = None,
+        anchor: datetime | None = None,
     ) -> Claim:
         ts = self.dialect.ts
         run_id = uuid.uuid4().hex  # chosen here, so a lost COMMIT reply can be checked
 
         def tx(cur: Cursor) -> Claim:
-            token = self._advance(cur, fire, fingerprint)
+            token = self._advance(cur, fire, fingerprint, covers_from, anchor)
             now = self._db_now(cur)  # read after the job row lock: the count is current
             (live,) = cur.execute(self._sql["live_leases"], (fire.job_id, ts(now))).fetchone()
             base = (run_id, fire.job_id, ts(fire.scheduled_time))
@@ -513,12 +532,20 @@ class SQLStore(Store):
         return None
 
     def claim_missed(
-        self, fire: FireKey, *, fingerprint: str, owner: Owner, reason: str, coalesced: int = 0
+        self,
+        fire: FireKey,
+        *,
+        fingerprint: str,
+        owner: Owner,
+        reason: str,
+        coalesced: int = 0,
+        covers_from: datetime | None = None,
+        anchor: datetime | None = None,
     ) -> bool:
         ts = self.dialect.ts
 
         def tx(cur: Cursor) -> bool:
-            self._advance(cur, fire, fingerprint)
+            self._advance(cur, fire, fingerprint, covers_from, anchor)
             now = self._db_now(cur)
             values = (uuid.uuid4().hex, fire.job_id, ts(fire.scheduled_time), "missed", 0,
                       ts(now), ts(now), None, reason, str(owner), coalesced)  # fmt: skip
@@ -559,11 +586,12 @@ class SQLStore(Store):
         error: str | None = None,
         result: str | None = None,
         cancel_requested: bool = False,
+        killed: bool = False,
     ) -> bool:
         def tx(cur: Cursor) -> bool:
             now = self.dialect.ts(self._db_now(cur))
             values = (RunOutcome(outcome).value, attempt, now, error, result,
-                      int(cancel_requested), claim.run_id, claim.token)  # fmt: skip
+                      int(cancel_requested), int(killed), claim.run_id, claim.token)  # fmt: skip
             cur.execute(self._sql["finish"], values)
             return cur.rowcount == 1
 

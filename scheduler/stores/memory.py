@@ -91,6 +91,7 @@ class _Run:
         "error",
         "finished_at",
         "job_id",
+        "killed",
         "lease_expires",
         "outcome",
         "owner",
@@ -130,6 +131,7 @@ class _Run:
         self.owner = owner
         self.coalesced = coalesced
         self.cancel_requested = False
+        self.killed = False
 
     def frozen(self) -> RunRecord:
         return RunRecord(
@@ -148,6 +150,7 @@ class _Run:
             owner=self.owner,
             coalesced=self.coalesced,
             cancel_requested=self.cancel_requested,
+            killed=self.killed,
         )
 
 
@@ -250,7 +253,13 @@ class MemoryStore(Store):
                 job.broken = reason
 
     # -- fires -----------------------------------------------------------------------------
-    def _advance(self, fire: FireKey, fingerprint: str) -> ClaimStatus | _History:
+    def _advance(
+        self,
+        fire: FireKey,
+        fingerprint: str,
+        covers_from: datetime | None,
+        anchor: datetime | None,
+    ) -> ClaimStatus | _History:
         """The forward-only compare-and-set; caller holds the lock. Returns the refusal, or
         the job's history when this caller won."""
         job_id = fire.job_id
@@ -258,7 +267,9 @@ class MemoryStore(Store):
         job = self._jobs.get(job_id)
         if job is None or job.fingerprint != fingerprint or job.broken:
             return _SUPERSEDED
-        if job.last_fire is not None and job.last_fire >= when:
+        if anchor is not None and job.anchor != anchor:
+            return _SUPERSEDED
+        if job.last_fire is not None and job.last_fire >= (covers_from or when):
             return _TAKEN
         history = self._history.get(job_id)
         if history is None:
@@ -315,10 +326,12 @@ class MemoryStore(Store):
         max_instances: int,
         lease_seconds: float,
         coalesced: int = 0,
+        covers_from: datetime | None = None,
+        anchor: datetime | None = None,
     ) -> Claim:
         now = self.now()
         with self._lock:
-            history = self._advance(fire, fingerprint)
+            history = self._advance(fire, fingerprint, covers_from, anchor)
             if not isinstance(history, _History):
                 return Claim(status=history, fire=fire)
             run_id = f"{self._run_prefix}{next(self._run_seq)}"
@@ -367,11 +380,19 @@ class MemoryStore(Store):
             )
 
     def claim_missed(
-        self, fire: FireKey, *, fingerprint: str, owner: Owner, reason: str, coalesced: int = 0
+        self,
+        fire: FireKey,
+        *,
+        fingerprint: str,
+        owner: Owner,
+        reason: str,
+        coalesced: int = 0,
+        covers_from: datetime | None = None,
+        anchor: datetime | None = None,
     ) -> bool:
         now = self.now()
         with self._lock:
-            history = self._advance(fire, fingerprint)
+            history = self._advance(fire, fingerprint, covers_from, anchor)
             if not isinstance(history, _History):
                 return False
             self._insert(
@@ -430,6 +451,7 @@ class MemoryStore(Store):
         error: str | None = None,
         result: str | None = None,
         cancel_requested: bool = False,
+        killed: bool = False,
     ) -> bool:
         now = self.now()
         outcome = RunOutcome(outcome)
@@ -444,6 +466,7 @@ class MemoryStore(Store):
             run.error = error
             run.result = result
             run.cancel_requested = cancel_requested
+            run.killed = killed
             self._release(run)
             return True
 

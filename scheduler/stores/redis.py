@@ -395,6 +395,8 @@ class RedisStore(Store):
             if current == self._epoch:
                 return
             had, self._epoch = self._epoch, current
+            if had is not None:
+                self.data_losses += 1
         if had is not None:
             self._data_lost("its epoch key vanished or changed")
 
@@ -465,11 +467,18 @@ class RedisStore(Store):
 
     def load_jobs(self, *, dynamic_only: bool = True) -> list[StoredJob]:
         with self._errors("load_jobs"):
-            ids = self._redis.zrange(self._k("jobs"), 0, -1)
+            # the epoch with the ids, atomically: an empty set after a data loss must be
+            # seen as the loss it is (data_losses moves), not as every job removed
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.get(self._k("epoch"))
+            pipe.zrange(self._k("jobs"), 0, -1)
+            epoch, ids = pipe.execute()
             pipe = self._redis.pipeline(transaction=False)
             for job_id in ids:
                 pipe.hgetall(self._k("job:", job_id))
             hashes = pipe.execute()
+        if self._epoch is not None and epoch != self._epoch:
+            self._epoch_changed(epoch)
         jobs = [job_from_hash(h) for h in hashes if h]
         return [j for j in jobs if j.definition.dynamic or not dynamic_only]
 
@@ -477,11 +486,22 @@ class RedisStore(Store):
         self._eval("MARK_BROKEN", [self._k("job:", job_id)], [reason])
 
     # -- fires -----------------------------------------------------------------------------
-    def _claim(self, fire: FireKey, fp: str, owner: Owner, coalesced: int, *tail: Any) -> list[Any]:
+    def _claim(
+        self,
+        fire: FireKey,
+        fp: str,
+        owner: Owner,
+        coalesced: int,
+        covers_from: datetime | None,
+        anchor: datetime | None,
+        *tail: Any,
+    ) -> list[Any]:
         job_id = fire.job_id
         sched = str(to_us(fire.scheduled_time))
         args = [*self._history_args(), job_id, sched, fp, str(owner), coalesced, uuid.uuid4().hex]
         args += tail
+        args += [sched if covers_from is None else str(to_us(covers_from))]
+        args += ["" if anchor is None else str(to_us(anchor))]
         keys = [
             self._k("job:", job_id),
             self._k("fire:", job_id, "@", sched),
@@ -503,9 +523,20 @@ class RedisStore(Store):
         max_instances: int,
         lease_seconds: float,
         coalesced: int = 0,
+        covers_from: datetime | None = None,
+        anchor: datetime | None = None,
     ) -> Claim:
         run_id, status, *rest = self._claim(
-            fire, fingerprint, owner, coalesced, "run", max_instances, lease_seconds, ""
+            fire,
+            fingerprint,
+            owner,
+            coalesced,
+            covers_from,
+            anchor,
+            "run",
+            max_instances,
+            lease_seconds,
+            "",
         )
         if status == "skipped":
             return Claim(status=ClaimStatus.SKIPPED, fire=fire, run_id=run_id)
@@ -524,9 +555,19 @@ class RedisStore(Store):
         return Claim(status=ClaimStatus.TAKEN, fire=fire)
 
     def claim_missed(
-        self, fire: FireKey, *, fingerprint: str, owner: Owner, reason: str, coalesced: int = 0
+        self,
+        fire: FireKey,
+        *,
+        fingerprint: str,
+        owner: Owner,
+        reason: str,
+        coalesced: int = 0,
+        covers_from: datetime | None = None,
+        anchor: datetime | None = None,
     ) -> bool:
-        reply = self._claim(fire, fingerprint, owner, coalesced, "missed", 0, 0, reason)
+        reply = self._claim(
+            fire, fingerprint, owner, coalesced, covers_from, anchor, "missed", 0, 0, reason
+        )
         return reply[1] == "missed"
 
     def mark_started(self, claim: Claim, *, attempt: int) -> bool:
@@ -564,13 +605,14 @@ class RedisStore(Store):
         error: str | None = None,
         result: str | None = None,
         cancel_requested: bool = False,
+        killed: bool = False,
     ) -> bool:
         outcome = RunOutcome(outcome)
         args: list[Any] = [claim.token, outcome.value, attempt]
         args += [int(error is not None), error or "", int(result is not None), result or ""]
         keys = [self._k("run:", claim.run_id or ""), self._k("leases")]
-        cancel = int(cancel_requested)
-        reply = self._eval("FINISH", keys, [*args, 0, cancel], again=[*args, 1, cancel])
+        flags = [int(cancel_requested), int(killed)]
+        reply = self._eval("FINISH", keys, [*args, 0, *flags], again=[*args, 1, *flags])
         if reply[0] == "missing":
             self._vanished(claim, attempt, outcome)
             return False

@@ -458,6 +458,25 @@ def test_run_history_in_project_database_and_read_only_admin(migrated: None) -> 
         get_user_model().objects.filter(username="admin").delete()
 
 
+def test_a_process_job_gets_django_set_up_in_its_worker() -> None:
+    sched = dj.get_scheduler()
+    sched.start()
+    try:
+        value, pid = sched.run_job("uses_db_in_worker").result(timeout=HANG_GUARD)
+    finally:
+        assert sched.shutdown(timeout=HANG_GUARD)
+    assert value == 1 and pid != os.getpid()
+
+
+def test_max_processes_setting() -> None:
+    with override_settings(SCHEDULER={"max_processes": 3}):
+        assert dj.get_scheduler().max_processes == 3
+    with override_settings(SCHEDULER={"max_processes": 0}):
+        dj.reset()
+        with pytest.raises(ConfigurationError, match="max_processes"):
+            dj.get_scheduler()
+
+
 # -- where jobs come from (#9) -----------------------------------------------------------------
 
 

@@ -377,3 +377,35 @@ def test_flask_scheduler_run_exits_0_after_the_running_job_finished(tmp_path: Pa
     assert out.split() == ["finished"], (out, err)
     # Started once: by the command, not also by autostart while the app was loaded.
     assert err.count("scheduler started") == 1, err
+
+
+def test_a_process_job_runs_in_an_app_context_built_in_its_worker() -> None:
+    from tests.contrib import flask_process_app as module
+
+    sched = module.ext.get_scheduler(module.app)
+    assert sched.running  # autostart, in this process
+    try:
+        greeting, pid, state = sched.run_job("greet").result(timeout=60)
+    finally:
+        assert sched.shutdown(timeout=60)
+    assert greeting == "hello from the app"
+    assert pid != os.getpid()
+    assert state == "stopped"  # importing the app in the worker did not start a scheduler there
+
+
+def test_an_app_a_worker_cannot_find_is_refused_for_process_jobs() -> None:
+    def make() -> Flask:  # neither a module global nor a create_app() factory
+        return Flask("tests.process_jobs")
+
+    ext = FlaskScheduler(make(), autostart=False)
+    with pytest.raises(ConfigurationError, match="cannot find the Flask app"):
+        ext.add_job(_module_level_job, "* * * * *", executor="process")
+
+
+def _module_level_job() -> None:
+    pass
+
+
+def test_max_processes_config_key(make_app: Callable[..., Flask]) -> None:
+    app = make_app(SCHEDULER_MAX_PROCESSES=3)
+    assert ext.get_scheduler(app).max_processes == 3

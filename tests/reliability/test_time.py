@@ -149,6 +149,30 @@ def tick_job() -> None:
     pass
 
 
+@pytest.mark.parametrize("kind", [
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("redis", marks=pytest.mark.redis),
+])
+def test_lone_instance_an_hour_fast_runs_its_fires(make_shared, sched_log, kind: str) -> None:
+    """Issue 10, item 5: alone, with a clock an hour fast, an instance ran nothing: its first
+    fire was placed by its own clock, before the skew to the server's was measured."""
+    shared = make_shared(kind)
+    fast = Scheduler(store=shared.open(), lease_seconds=2, tick=0.2, clock=FastClock(3600))
+    fast.add_job(tick_job, Interval(seconds=0.5), id="tick")
+    fast.start()
+    try:
+        wait_until(lambda: len(fast.get_runs("tick", limit=100)) >= 4, 15, "four runs")
+    finally:
+        fast.shutdown(timeout=2)
+    reader = shared.open()
+    history = sorted(reader.get_runs("tick", limit=1000), key=lambda r: r.scheduled_time)
+    check_history(history)
+    store_now = reader.now()
+    assert all(run.scheduled_time <= store_now for run in history)  # by the server's clock
+    assert [str(r.outcome) for r in history] == ["succeeded"] * len(history)
+    assert len(sched_log.messages(logging.WARNING, "fires are timed by the store's")) == 1
+
+
 # -- daylight saving ---------------------------------------------------------------------------
 # (zone, local day, expression, the one fire of that day in UTC); the rules are cronie's:
 # a fixed time inside a skipped hour fires once at the jump, inside a repeated hour once,

@@ -266,6 +266,60 @@ def test_coalesced_is_recorded(registered: Store) -> None:
     assert registered.get_run(won.run_id).coalesced == 3  # type: ignore[union-attr]
 
 
+def test_a_claim_folding_a_fire_already_recorded_is_refused(registered: Store) -> None:
+    """Two instances back from an outage a minute apart fold the same overdue fires: the
+    second record must not count again a fire the first one covers (issue 10, item 8)."""
+    fp = job().fingerprint
+    first = registered.claim(
+        FireKey("tasks:report", at(10)), fingerprint=fp, owner=ME, max_instances=1,
+        lease_seconds=LONG, coalesced=2, covers_from=at(0),
+    )  # fmt: skip
+    assert first.status is ClaimStatus.CLAIMED
+    # the peer folds 0..10 into 15: it overlaps the record at 10
+    overlap = registered.claim(
+        FireKey("tasks:report", at(15)), fingerprint=fp, owner=PEER, max_instances=9,
+        lease_seconds=LONG, coalesced=3, covers_from=at(0),
+    )  # fmt: skip
+    assert overlap.status is ClaimStatus.TAKEN
+    assert not registered.claim_missed(
+        FireKey("tasks:report", at(15)), fingerprint=fp, owner=PEER, reason="late",
+        coalesced=3, covers_from=at(5),
+    )  # fmt: skip
+    # counted again from the stored last fire, it folds nothing and is claimed
+    recount = registered.claim(
+        FireKey("tasks:report", at(15)), fingerprint=fp, owner=PEER, max_instances=9,
+        lease_seconds=LONG, coalesced=0, covers_from=at(15),
+    )  # fmt: skip
+    assert recount.status is ClaimStatus.CLAIMED
+    assert sorted((r.scheduled_time, r.coalesced) for r in registered.get_runs()) == [
+        (at(10), 2),
+        (at(15), 0),
+    ]
+
+
+def test_a_claim_on_another_anchor_is_superseded(store: Store) -> None:
+    """After a data loss the job is registered again with a new anchor: an instance still
+    counting from the old one is refused, so that every instance fires on one grid."""
+    reg = store.register(job(), owner=ME)
+    fp = job().fingerprint
+    fire = FireKey("tasks:report", at(0))
+    stale = store.claim(
+        fire, fingerprint=fp, owner=PEER, max_instances=1, lease_seconds=LONG,
+        anchor=reg.anchor - timedelta(seconds=3),
+    )  # fmt: skip
+    assert stale.status is ClaimStatus.SUPERSEDED
+    assert not store.claim_missed(
+        fire, fingerprint=fp, owner=PEER, reason="late", anchor=reg.anchor + timedelta(1)
+    )
+    assert store.get_runs() == []
+    won = store.claim(
+        fire, fingerprint=fp, owner=ME, max_instances=1, lease_seconds=LONG, anchor=reg.anchor
+    )
+    assert won.status is ClaimStatus.CLAIMED
+    stored = store.get_job("tasks:report")
+    assert stored is not None and stored.last_fire == at(0)
+
+
 # -- leases and fencing ----------------------------------------------------------------------
 def test_started_renewed_finished(registered: Store) -> None:
     won = claim(registered, 0)
@@ -285,6 +339,19 @@ def test_started_renewed_finished(registered: Store) -> None:
     assert registered.get_run(won.run_id).outcome is RunOutcome.FAILED  # type: ignore[union-attr]
     assert registered.renew([won], lease_seconds=LONG) == set()
     assert registered.renew([], lease_seconds=LONG) == set()
+
+
+def test_killed_is_kept_with_the_outcome(registered: Store) -> None:
+    """RunRecord.killed (a worker process the scheduler had to kill) survives the store, and
+    a run that was not killed reads back False."""
+    killed, calm = claim(registered, 0, max_instances=2), claim(registered, 1, max_instances=2)
+    assert registered.get_run(killed.run_id).killed is False  # type: ignore[union-attr]
+    assert registered.finish(killed, outcome=RunOutcome.TIMED_OUT, attempt=1, killed=True)
+    assert registered.finish(calm, outcome=RunOutcome.TIMED_OUT, attempt=1)
+    assert registered.get_run(killed.run_id).killed is True  # type: ignore[union-attr]
+    assert registered.get_run(calm.run_id).killed is False  # type: ignore[union-attr]
+    by_id = {run.run_id: run.killed for run in registered.get_runs(limit=10)}
+    assert by_id[killed.run_id] is True and by_id[calm.run_id] is False
 
 
 def test_cancel_requested_is_kept_with_the_outcome(registered: Store) -> None:

@@ -70,6 +70,36 @@ def db_connections(job: Any = None) -> Iterator[None]:
         close_old_connections()
 
 
+class _DBConnections:
+    """The run_context hook: :func:`db_connections` around each run.
+
+    For ``executor="process"`` it is pickled with the settings module's name; unpickling it
+    in a worker process runs ``django.setup()`` there (before the job's module is imported),
+    so the worker opens its own connections and never shares the parent's.
+    """
+
+    def __call__(self, job: Any) -> Any:
+        return db_connections(job)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        from django.conf import settings
+
+        return (_setup_in_worker, (getattr(settings, "SETTINGS_MODULE", None),))
+
+
+def _setup_in_worker(settings_module: str | None) -> _DBConnections:
+    import os
+
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        if settings_module:
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
+        django.setup()
+    return _DBConnections()
+
+
 def _add(sched: Scheduler, spec: _JobSpec, defaults: dict[str, Any]) -> None:
     sched.add_job(spec.func, spec.trigger, **{**defaults, **spec.options})
 
@@ -87,7 +117,7 @@ def get_scheduler() -> Scheduler:
             from .conf import get_settings, scheduler_options
 
             values = get_settings()
-            sched = Scheduler(**scheduler_options(values), run_context=db_connections)
+            sched = Scheduler(**scheduler_options(values), run_context=_DBConnections())
             for func in _tasks:
                 sched.task(func)
             for spec in _specs:

@@ -33,7 +33,7 @@ class JobRunAdmin(ReadOnlyAdmin):
     search_fields = ("job_id", "error")
     readonly_fields = ("run_id", "job_id", "scheduled_time", "outcome", "attempt", "claimed_at",
                        "started_at", "finished_at", "lease_expires", "error", "result", "owner",
-                       "coalesced", "cancel_requested")
+                       "coalesced", "cancel_requested", "killed")
 
 
 @admin.register(ScheduledJob)

@@ -7,6 +7,7 @@
         "store": "sqlite:///var/scheduler.db",  # default: in memory (one process);
                                            # "django": the project's own database
         "max_workers": 10,
+        "max_processes": 2,                # executor="process" workers; default: CPU count
         "shutdown_timeout": 30.0,
         "tick": 1.0,
         "autostart": False,                # start in the web process (see the docs)

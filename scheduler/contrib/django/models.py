@@ -85,6 +85,7 @@ class JobRun(models.Model):
     owner = models.TextField(_("owner (host:pid:instance)"))
     coalesced = models.IntegerField(_("coalesced overdue fires"), default=0)
     cancel_requested = models.BooleanField(_("cancel requested"), default=False)
+    killed = models.BooleanField(_("worker process killed"), default=False)
 
     class Meta:
         managed = False

@@ -39,3 +39,12 @@ if os.environ.get("SCHEDULER_TEST_SLOW_JOB"):
         assert run is not None
         run.cancel_event.wait(60)
         print("finished", flush=True)
+
+
+@job("@daily", id="uses_db_in_worker", executor="process")
+def uses_db_in_worker() -> tuple[int, int]:
+    """In a worker process: Django set up there, its own connection."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        (value,) = cursor.fetchone()
+    return int(value), os.getpid()
