@@ -6,8 +6,8 @@ One place, named, so that a change of policy is one edit:
 * writing a run's outcome through a short store outage (:data:`FINISH_RETRY_DELAYS`);
 * probing a store that is out (:class:`Backoff` with :data:`PROBE_FIRST` .. :data:`PROBE_MAX`,
   reset once the store has stayed up :data:`PROBE_RESET_AFTER` seconds);
-* one store call that met a transient error (:data:`STORE_CALL_RETRY_DELAYS`, used by the SQL
-  stores for a serialization failure or a dropped connection);
+* reading back a claim whose commit reply was lost with the connection
+  (:data:`STORE_CALL_RETRY_DELAYS`, the SQL stores);
 * what counts as the same outage (:data:`FLAP_WINDOW`).
 
 Threads and state: constants and pure functions; a :class:`Backoff` belongs to the one thread
@@ -35,7 +35,7 @@ JOB_RETRY_CAP = 300.0
 #: a run's outcome is written again after these delays while the store is out (seconds);
 #: past them the lease expires and a peer records the run as lost
 FINISH_RETRY_DELAYS = (0.0, 0.5, 1.0, 2.0, 4.0)
-#: one store call that met a transient error is tried again after these delays (seconds)
+#: a SQL claim whose commit reply was lost is read back after these delays (seconds)
 STORE_CALL_RETRY_DELAYS = (0.0, 0.2, 1.0)
 #: the first and the longest wait between two probes of a store that is out (seconds)
 PROBE_FIRST = 0.5
