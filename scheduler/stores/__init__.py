@@ -283,10 +283,13 @@ class Store(ABC):
     #: it has a clock of its own (a database server's): :meth:`now` reads it, leases are
     #: timed by it, and the scheduler measures this host's skew against it
     server_clock: bool = False
-    #: how many times this object has seen the store lose its data set (Redis restarted
-    #: without persistence, a failover to an empty replica, a flush); the scheduler then
-    #: registers its jobs again. Backends that cannot tell leave it at 0.
-    data_losses: int = 0
+
+    @property
+    def data_losses(self) -> int:
+        """How many times this object has seen the store lose its data set (Redis restarted
+        without persistence, a failover to an empty replica, a flush); the scheduler then
+        registers its jobs again. Backends that cannot tell leave it at 0."""
+        return 0
 
     def __init__(
         self,
@@ -314,13 +317,6 @@ class Store(ABC):
     def after_fork(self) -> None:  # noqa: B027 - optional hook
         """In a forked child: drop inherited connections *without closing them* (closing
         would end the parent's session) so the next call opens fresh ones."""
-
-    def same_as(self) -> Store:
-        """Another instance on the same database and prefix, as a second process would open.
-
-        The memory store has no database apart from itself, so it returns itself.
-        """
-        return self
 
     def ping(self) -> None:
         """Check that the store answers, as the scheduler needs it to (probed during an

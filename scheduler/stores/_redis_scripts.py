@@ -21,9 +21,11 @@ Conventions shared by every script:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import overload
 
+from .. import _time
+from .._time import EPOCH, to_us
 from . import JobDefinition, RunOutcome, RunRecord, StoredJob
 
 __all__ = [
@@ -60,21 +62,14 @@ SCRIPTS = (
     "UNREGISTER",
 )
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def to_us(moment: datetime) -> int:
-    delta = moment - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 @overload
 def from_us(value: str | int) -> datetime: ...
 @overload
 def from_us(value: None) -> None: ...
 def from_us(value: str | int | None) -> datetime | None:
-    """Microseconds since the Unix epoch (as a script stores them) to an aware UTC datetime."""
-    return None if value is None else EPOCH + timedelta(microseconds=int(value))
+    """Microseconds since the Unix epoch (as a script stores them) to an aware UTC datetime;
+    a missing field stays None."""
+    return None if value is None else _time.from_us(value)
 
 
 def record_from_hash(h: dict[str, str]) -> RunRecord:

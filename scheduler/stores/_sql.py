@@ -308,7 +308,8 @@ class SQLStore(Store):
             token = self._advance(cur, fire, fingerprint, covers_from, anchor)
             now = self._db_now(cur)  # read after the job row lock: the count is current
             (live,) = cur.execute(self._sql["live_leases"], (fire.job_id, ts(now))).fetchone()
-            base = (run_id, fire.job_id, ts(fire.scheduled_time))
+            base: tuple[Any, ...] = (run_id, fire.job_id, ts(fire.scheduled_time))
+            values: tuple[Any, ...]
             if live >= max_instances:
                 error = f"max_instances ({max_instances}) reached"
                 values = (*base, "skipped", 0, ts(now), ts(now), None, error, str(owner), coalesced)
@@ -461,6 +462,7 @@ class SQLStore(Store):
         return self._tx(tx)
 
     def get_runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
+        params: tuple[Any, ...]
         if job_id is None:
             sql, params = self._sql["runs_all"], (limit,)
         else:

@@ -57,7 +57,8 @@ def check_prefix(prefix: str) -> str:
 class Cursor(Protocol):
     """The part of a DB-API cursor the shared code uses (sqlite3 and psycopg both fit)."""
 
-    rowcount: int
+    @property
+    def rowcount(self) -> int: ...
 
     def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
 

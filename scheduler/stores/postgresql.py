@@ -11,9 +11,9 @@ transaction (READ COMMITTED) on a connection from a small pool of its own; a cla
 job row's lock until it commits (see :mod:`scheduler.stores._sql`), never a session lock,
 so a process dying mid-claim leaves nothing behind but a rolled-back transaction.
 
-Time: leases and :meth:`PostgreSQLStore.now` use the database server's clock, so hosts with
-skewed clocks still agree on when a lease expired; a skew above 2 s from this host is logged
-once at :meth:`~PostgreSQLStore.open`.
+Time: leases and :meth:`PostgreSQLStore.now` use the database server's clock
+(``server_clock``), so hosts with skewed clocks still agree on when a lease expired; the
+scheduler measures this host's skew against it and warns once (:mod:`scheduler._storetime`).
 
 Failures: connection errors, timeouts (``connect_timeout``, ``statement_timeout``), a server
 shutting down or a read-only standby raise :class:`~scheduler.exceptions.StoreUnavailable`;
@@ -49,9 +49,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 __all__ = ["PostgreSQLStore"]
 
 logger = logging.getLogger("scheduler.stores.postgresql")
-
-#: server clock ahead of or behind this host by more than this is logged
-MAX_CLOCK_SKEW = 2.0
 
 
 #: errors about the data itself (a value too long for an index, a NUL byte, a constraint,
@@ -166,7 +163,6 @@ class PostgreSQLStore(SQLStore):
         #: inherited through fork: referenced, never closed (closing ends the parent's session)
         self._inherited: list[psycopg.Connection[Any]] = []
         self._pid = os.getpid()
-        self._skew_checked = False
 
     def __repr__(self) -> str:
         return f"PostgreSQLStore({self.where!r}, prefix={self.prefix!r})"  # no user, no password
@@ -289,7 +285,7 @@ class PostgreSQLStore(SQLStore):
         broken = True
         try:
             with conn.cursor() as cur:
-                yield cur  # type: ignore[misc]
+                yield cur
             conn.commit()
             broken = False
         except BaseException as exc:
@@ -325,31 +321,6 @@ class PostgreSQLStore(SQLStore):
     def now(self) -> datetime:
         """The database server's clock, aware UTC."""
         return self._tx(self._db_now, write=False)
-
-    def open(self) -> None:
-        """Connect, create or migrate the schema, and check the server's clock.
-
-        :raises StoreUnavailable: the server cannot be reached within ``connect_timeout``
-        """
-        super().open()
-        if not self._skew_checked:
-            self._skew_checked = True
-            self._check_skew()
-
-    def _check_skew(self) -> None:
-        before = datetime.now(timezone.utc)
-        server = self.now()
-        after = datetime.now(timezone.utc)
-        skew = (server - (before + (after - before) / 2)).total_seconds()
-        if abs(skew) > MAX_CLOCK_SKEW:
-            logger.warning(
-                "PostgreSQL at %s has a clock %.1f s %s this host's; leases follow the "
-                "server's clock, but fires are computed from each host's own",
-                self.where,
-                abs(skew),
-                "ahead of" if skew > 0 else "behind",
-                extra={"store": "postgresql", "where": self.where, "skew_seconds": skew},
-            )
 
     def drop_schema(self) -> None:
         """Drop this prefix's tables (for tests and uninstalling)."""

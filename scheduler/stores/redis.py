@@ -9,8 +9,8 @@ Usage::
 Redis runs a script without interleaving other commands, so each step (claim, renew, finish,
 reap, ...) is atomic across every host, exactly as :class:`~scheduler.stores.memory.MemoryStore`
 is under its lock. Leases, :meth:`RedisStore.now` and run timestamps use the Redis server's
-clock (``TIME``), so hosts with skewed clocks still agree; a host whose own clock is more than
-2 s away from it gets one warning.
+clock (``TIME``, ``server_clock``), so hosts with skewed clocks still agree; the scheduler
+measures this host's skew against it and warns once (:mod:`scheduler._storetime`).
 
 Keys, all under ``prefix``: ``epoch`` (a random id, see below); ``jobs`` (sorted set of job ids
 by first registration); ``job:<id>`` (hash); ``tokens`` (hash of fencing counters per job);
@@ -38,25 +38,14 @@ What it guarantees, and what it does not:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
-import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-try:
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.exceptions import BusyLoadingError, NoScriptError, OutOfMemoryError, ReadOnlyError
-    from redis.retry import Retry
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError('the Redis store needs redis-py: pip install "threadcron[redis]"') from exc
-
-from ..exceptions import InvalidStoreURL, StoreDataError, StoreError, StoreUnavailable
+from .._time import EPOCH, to_us
 from . import (
     Claim,
     ClaimStatus,
@@ -69,48 +58,16 @@ from . import (
     Store,
     StoredJob,
 )
-from . import _redis_scripts as scripts
-from ._redis_scripts import EPOCH, from_us, job_from_hash, pairs, record_from_hash, to_us
-from ._url import mask_in, mask_url
+from ._redis_conn import Client, RedisConnection
+from ._redis_scripts import from_us, job_from_hash, pairs, record_from_hash
+from ._url import mask_url
 
 __all__ = ["RedisStore"]
 
 log = logging.getLogger("scheduler.stores.redis")
 
-#: a full Redis (maxmemory reached) refuses writes until memory is freed: an outage too
-_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, ReadOnlyError, OutOfMemoryError)
-_SKEW_WARNING = 2.0  # seconds between the host's clock and Redis's worth one warning
-_REAP_BATCH = 100
-_SCRIPTS = {
-    name: (source, hashlib.sha1(source.encode()).hexdigest())
-    for name in scripts.SCRIPTS
-    for source in [getattr(scripts, name)]
-}
-
-
-def _check_db(url: str) -> None:
-    """Refuse a database that is not a number (redis-py would quietly use db 0).
-
-    :raises InvalidStoreURL: ``redis://host/notadb``, ``?db=x``, or a URL that cannot be split
-    """
-    from urllib.parse import parse_qs, unquote, urlsplit
-
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError as exc:
-        raise InvalidStoreURL(f"invalid Redis URL {mask_url(url)!r}: {exc}") from None
-    dbs = parse_qs(parts.query).get("db", [])
-    if parts.scheme.lower() != "unix":
-        path = unquote(parts.path).strip("/")
-        if path:
-            dbs.insert(0, path)
-    for db in dbs:
-        if not db.isascii() or not db.isdigit():
-            raise InvalidStoreURL(
-                f"invalid Redis URL {mask_url(url)!r}: database {db!r} is not a number "
-                f"(use redis://host:6379/0 or ?db=0)"
-            )
+#: lost runs handed back by one REAP script call
+REAP_BATCH = 100
 
 
 class RedisStore(Store):
@@ -146,76 +103,35 @@ class RedisStore(Store):
         super().__init__(history_limit=history_limit, history_max_age=history_max_age)
         if not isinstance(prefix, str) or not prefix or any(c.isspace() for c in prefix):
             raise ValueError(f"prefix must be a non-empty string without spaces, got {prefix!r}")
-        if not isinstance(url, str) or not url.lower().startswith(
-            ("redis://", "rediss://", "unix://")
-        ):
-            shown = mask_url(url) if isinstance(url, str) else type(url).__name__
-            raise InvalidStoreURL(
-                f"invalid Redis URL {shown!r}: use redis://host:6379/0, rediss://... or "
-                f"unix:///path"
-            )
-        _check_db(url)
+        self._conn = RedisConnection(url, prefix, socket_timeout)
         self.url = url
         self.prefix = prefix
         self.socket_timeout = socket_timeout
-        self._pool = self._make_pool()
-        kw = self._pool.connection_kwargs
-        self.address = kw["path"] if "path" in kw else f"{kw.get('host')}:{kw.get('port')}"
-        self._client: redis.Redis | None = None
-        self._epoch: str | None = None
-        self._state = threading.Lock()
+        self.address = self._conn.address
+        self._k = self._conn.key
+        self._errors = self._conn.errors
+        self._eval = self._conn.eval
+        self._lock = threading.Lock()
         # run id -> (owner, epoch at claim) of the runs claimed through this object: a held run
         # whose key vanished while the epoch stayed was pruned after a reap, not lost with Redis
-        self._live: dict[str, tuple[str, str | None]] = {}
-        #: True once this store has seen Redis lose its data (the epoch key vanished or changed)
-        self.data_lost = False
-        self._skew_warned = False
+        self._live: dict[str, tuple[str, str | None]] = {}  # Invariant: under _lock
 
-    def _make_pool(self) -> redis.ConnectionPool:
-        try:
-            return redis.ConnectionPool.from_url(
-                self.url,
-                decode_responses=True,
-                client_name=f"scheduler:{self.prefix}",
-                socket_timeout=self.socket_timeout,
-                socket_connect_timeout=self.socket_timeout,
-                # no silent retries: a script whose reply was lost may have run (claim retries
-                # itself safely by run id; see _eval)
-                retry=Retry(NoBackoff(), 0),
-            )
-        except ValueError as exc:
-            # from None: the driver's message may quote the URL, password and all
-            raise InvalidStoreURL(
-                f"invalid Redis URL {mask_url(self.url)!r}: {mask_in(exc, self.url)}"
-            ) from None
+    @property
+    def data_losses(self) -> int:
+        return self._conn.data_losses
+
+    @property
+    def data_lost(self) -> bool:
+        """True once this store has seen Redis lose its data (the epoch key vanished or
+        changed)."""
+        return self._conn.data_lost
+
+    @property
+    def _redis(self) -> Client:
+        return self._conn.client
 
     def __repr__(self) -> str:
         return f"RedisStore({mask_url(self.url)!r}, prefix={self.prefix!r})"
-
-    def _k(self, *parts: str) -> str:
-        return self.prefix + "".join(parts)
-
-    @property
-    def _redis(self) -> redis.Redis:
-        client = self._client
-        if client is None:
-            # Closed (or never opened): reconnect on use, as the SQL stores do, so that the
-            # run history stays readable after the scheduler shut down.
-            if self._pool is None:
-                self._pool = self._make_pool()
-            client = self._client = redis.Redis(connection_pool=self._pool)
-        return client
-
-    @contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(
-                f"Redis at {self.address} is unavailable ({what}): {exc}"
-            ) from exc
-        except redis.ResponseError as exc:  # WRONGTYPE and the like: the data, not an outage
-            raise StoreDataError(f"Redis at {self.address} refused {what}: {exc}") from exc
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -223,66 +139,17 @@ class RedisStore(Store):
 
         :raises StoreUnavailable: Redis does not answer at the URL's host and port
         """
-        if self._client is None:
-            if self._pool is None:
-                self._pool = self._make_pool()
-            self._client = redis.Redis(connection_pool=self._pool)
-        client = self._client
-        with self._errors("open"):
-            client.ping()
-            self._check_policy(client)
-            client.set(self._k("epoch"), uuid.uuid4().hex, nx=True)
-            current = client.get(self._k("epoch"))
-        if self._epoch is None:
-            self._epoch = current
-        elif current != self._epoch:
-            self._epoch_changed(current)
+        self._conn.open()
         self.now()
 
-    def _check_policy(self, client: redis.Redis) -> None:
-        try:
-            policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
-        except redis.ResponseError as exc:  # CONFIG renamed or disabled (managed services)
-            log.warning(
-                "could not check Redis's maxmemory-policy at %s (%s); set it to noeviction: an "
-                "evicted key can let a fire run twice",
-                self.address,
-                exc,
-                extra={"address": self.address},
-            )
-            return
-        if policy != "noeviction":
-            log.warning(
-                "Redis at %s has maxmemory-policy %s; set it to noeviction: an evicted key can "
-                "let a fire run twice or lose its run record",
-                self.address,
-                policy,
-                extra={"address": self.address, "policy": policy},
-            )
-
     def close(self) -> None:
-        client, pool, self._client, self._pool = self._client, self._pool, None, None
-        if client is not None:
-            client.close()
-        if pool is not None:
-            pool.disconnect()
+        self._conn.close()
 
     def after_fork(self) -> None:
-        """Forget the parent's pool without closing it, so the child opens its own.
-
-        Never call ``disconnect()`` on it here: that would shut the sockets down for the parent
-        too. Dropping the objects is safe: redis-py only closes (never shuts down) a socket whose
-        connection was made by another pid, and closing the child's copy leaves the parent's
-        session alone.
-        """
-        self._state = threading.Lock()  # a parent thread may have held it at the fork
-        was_open = self._client is not None
-        self._client = None
-        self._pool = self._make_pool()
-        if was_open:
-            self._client = redis.Redis(connection_pool=self._pool)
-        with self._state:
-            self._live.clear()  # the parent's runs are the parent's
+        """In a forked child: a new pool (the parent's stays the parent's), no runs held."""
+        self._conn.after_fork()
+        self._lock = threading.Lock()  # a parent thread may have held it at the fork
+        self._live.clear()  # the parent's runs are the parent's
 
     def same_as(self) -> RedisStore:
         return RedisStore(
@@ -297,6 +164,8 @@ class RedisStore(Store):
         """Delete every key under the prefix (tests). A prefix that starts another store's
         prefix (``app:`` and ``app:eu:``) would take that store's keys too."""
         pattern = "".join(f"\\{c}" if c in "*?[]\\^" else c for c in self.prefix) + "*"
+        import redis
+
         client = redis.Redis.from_url(self.url, decode_responses=True)
         try:
             batch = list(client.scan_iter(match=pattern, count=1000))
@@ -306,21 +175,8 @@ class RedisStore(Store):
             client.close()
 
     def now(self) -> datetime:
-        """Redis's clock (``TIME``), aware UTC; warns once when the host's clock differs."""
-        with self._errors("TIME"):
-            seconds, micros = self._redis.time()
-        server = from_us(seconds * 1_000_000 + micros)
-        skew = time.time() - (seconds + micros / 1e6)
-        if abs(skew) > _SKEW_WARNING and not self._skew_warned:
-            self._skew_warned = True
-            log.warning(
-                "this host's clock is %.1f s %s Redis's at %s; leases and run times use Redis's",
-                abs(skew),
-                "ahead of" if skew > 0 else "behind",
-                self.address,
-                extra={"address": self.address, "skew_seconds": skew},
-            )
-        return server
+        """Redis's clock (``TIME``), aware UTC."""
+        return from_us(self._conn.time_us())
 
     # -- scripts ---------------------------------------------------------------------------
     def _history_args(self) -> list[str]:
@@ -330,95 +186,13 @@ class RedisStore(Store):
             "" if age is None else str(age // timedelta(microseconds=1)),
         ]
 
-    def _eval(
-        self, name: str, keys: list[str], args: list[Any], *, again: list[Any] | None = None
-    ) -> list[Any]:
-        """Run one script. ``again``: the arguments to re-send once when the connection broke
-        (the reply may be lost after the script ran), for scripts that are safe to repeat so."""
-        changes = 0
-        while True:
-            try:
-                reply = self._run_script(name, keys, args)
-            except redis.ResponseError as exc:
-                if isinstance(exc, _UNAVAILABLE):
-                    raise StoreUnavailable(
-                        f"Redis at {self.address} is unavailable ({name.lower()}): {exc}"
-                    ) from exc
-                # a script error on data it cannot read (a key of another type, a field
-                # written by hand): the data, not an outage
-                raise StoreDataError(
-                    f"Redis at {self.address} refused {name.lower()}: {exc}"
-                ) from exc
-            except _UNAVAILABLE as exc:
-                if (
-                    again is None
-                    or not isinstance(exc, redis.ConnectionError)
-                    or isinstance(exc, BusyLoadingError)
-                ):
-                    raise StoreUnavailable(
-                        f"Redis at {self.address} is unavailable ({name.lower()}): {exc}"
-                    ) from exc
-                log.info(
-                    "connection to Redis at %s broke during %s; sending it again",
-                    self.address,
-                    name.lower(),
-                    extra={"address": self.address, "error": str(exc)},
-                )
-                args, again = again, None
-                continue
-            if reply[0] != "epoch":
-                return reply
-            changes += 1
-            if changes > 2:
-                raise StoreError(f"the epoch key of Redis at {self.address} keeps changing")
-            self._epoch_changed(reply[1])
-
-    def _run_script(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
-        source, sha = _SCRIPTS[name]
-        client = self._redis
-        keys = [self._k("epoch"), *keys]
-        args = [self._epoch or "", self.prefix, *args]
-        try:
-            return client.evalsha(sha, len(keys), *keys, *args)  # type: ignore[no-any-return]
-        except NoScriptError:  # a restarted server, or the first call
-            client.script_load(source)
-            return client.evalsha(sha, len(keys), *keys, *args)  # type: ignore[no-any-return]
-
-    def _epoch_changed(self, current: str | None) -> None:
-        """Redis lost (or replaced) its data set: adopt the new epoch, say so once."""
-        client = self._redis
-        with self._errors("epoch"):
-            if current is None:
-                client.set(self._k("epoch"), uuid.uuid4().hex, nx=True)
-                current = client.get(self._k("epoch"))
-        with self._state:
-            if current == self._epoch:
-                return
-            had, self._epoch = self._epoch, current
-            if had is not None:
-                self.data_losses += 1
-        if had is not None:
-            self._data_lost("its epoch key vanished or changed")
-
-    def _data_lost(self, why: str) -> None:
-        with self._state:
-            first, self.data_lost = not self.data_lost, True
-        if first:
-            log.error(
-                "Redis at %s lost data (%s: a restart without persistence, a failover or "
-                "eviction); runs held here will be recorded as uncertain",
-                self.address,
-                why,
-                extra={"address": self.address, "prefix": self.prefix},
-            )
-
     def _vanished(self, claim: Claim, attempt: int, reported: RunOutcome | None = None) -> None:
         """Record a run held here whose key vanished with Redis's data as UNCERTAIN (once;
         never over a re-claim of its fire)."""
         run_id = claim.run_id or ""
-        with self._state:
-            owner, epoch = self._live.pop(run_id, ("", self._epoch))
-        if epoch == self._epoch:  # claimed elsewhere, or reaped and pruned since: just fenced
+        with self._lock:
+            owner, epoch = self._live.pop(run_id, ("", self._conn.epoch))
+        if epoch == self._conn.epoch:  # claimed elsewhere, or reaped and pruned since: just fenced
             return
         error = "the store lost this run's claim (Redis restart, failover or eviction)"
         if reported is not None:
@@ -477,8 +251,8 @@ class RedisStore(Store):
             for job_id in ids:
                 pipe.hgetall(self._k("job:", job_id))
             hashes = pipe.execute()
-        if self._epoch is not None and epoch != self._epoch:
-            self._epoch_changed(epoch)
+        if self._conn.epoch is not None and epoch != self._conn.epoch:
+            self._conn.epoch_changed(epoch)
         jobs = [job_from_hash(h) for h in hashes if h]
         return [j for j in jobs if j.definition.dynamic or not dynamic_only]
 
@@ -541,8 +315,8 @@ class RedisStore(Store):
         if status == "skipped":
             return Claim(status=ClaimStatus.SKIPPED, fire=fire, run_id=run_id)
         if status == "claimed":
-            with self._state:
-                self._live[run_id] = (str(owner), self._epoch)
+            with self._lock:
+                self._live[run_id] = (str(owner), self._conn.epoch)
             return Claim(
                 status=ClaimStatus.CLAIMED,
                 fire=fire,
@@ -568,7 +342,7 @@ class RedisStore(Store):
         reply = self._claim(
             fire, fingerprint, owner, coalesced, covers_from, anchor, "missed", 0, 0, reason
         )
-        return reply[1] == "missed"
+        return bool(reply[1] == "missed")
 
     def mark_started(self, claim: Claim, *, attempt: int) -> bool:
         args = [claim.token, attempt]
@@ -576,9 +350,9 @@ class RedisStore(Store):
         if reply[0] == "missing":
             self._vanished(claim, attempt)
         elif reply[0] == "fenced":
-            with self._state:
+            with self._lock:
                 self._live.pop(claim.run_id or "", None)
-        return reply[0] == "ok"
+        return bool(reply[0] == "ok")
 
     def renew(self, claims: Sequence[Claim], *, lease_seconds: float) -> set[str]:
         if not claims:
@@ -590,7 +364,7 @@ class RedisStore(Store):
         by_id = {c.run_id: c for c in claims}
         for run_id in missing:
             self._vanished(by_id[run_id], by_id[run_id].attempt)
-        with self._state:
+        with self._lock:
             for claim in claims:
                 if claim.run_id not in held:
                     self._live.pop(claim.run_id or "", None)
@@ -616,16 +390,16 @@ class RedisStore(Store):
         if reply[0] == "missing":
             self._vanished(claim, attempt, outcome)
             return False
-        with self._state:
+        with self._lock:
             self._live.pop(claim.run_id or "", None)
-        return reply[0] == "ok"
+        return bool(reply[0] == "ok")
 
     def reap(self) -> list[RunRecord]:
         lost: list[RunRecord] = []
         while True:
-            reply = self._eval("REAP", [self._k("leases")], [_REAP_BATCH])
+            reply = self._eval("REAP", [self._k("leases")], [REAP_BATCH])
             lost += [record_from_hash(pairs(flat)) for flat in reply[1:]]
-            if len(reply) - 1 < _REAP_BATCH:
+            if len(reply) - 1 < REAP_BATCH:
                 return lost
 
     def retry_lost(self, run_id: str, *, owner: Owner, lease_seconds: float) -> Claim | None:
@@ -634,8 +408,8 @@ class RedisStore(Store):
         if reply[0] != "ok":
             return None
         _, token, attempt, expires, job_id, sched = reply
-        with self._state:
-            self._live[run_id] = (str(owner), self._epoch)
+        with self._lock:
+            self._live[run_id] = (str(owner), self._conn.epoch)
         return Claim(
             status=ClaimStatus.CLAIMED,
             fire=FireKey(job_id, from_us(sched)),

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from scheduler.stores import Store
+from scheduler.stores.memory import MemoryStore
 from tests.services import require, unique_prefix
 
 
@@ -90,8 +91,10 @@ def store_factory(request, tmp_path) -> Iterator[Callable[[], Store]]:
             store, cleanup = request.param(tmp_path)
             made.append((store, cleanup))
             first.append(store)
-        else:  # a second instance on the same database and prefix
-            store = first[0].same_as()
+        elif isinstance(first[0], MemoryStore):  # no database apart from itself
+            store = first[0]
+        else:  # a second instance on the same database and prefix (each backend's same_as)
+            store = first[0].same_as()  # type: ignore[attr-defined]
             made.append((store, lambda: None))
         store.open()
         return store

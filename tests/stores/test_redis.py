@@ -11,7 +11,6 @@ import multiprocessing
 import os
 import socket
 import time
-import types
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -21,9 +20,9 @@ import pytest
 from scheduler.exceptions import InvalidStoreURL, StoreUnavailable
 from scheduler.stores import ClaimStatus, FireKey, JobDefinition, Owner, RunOutcome
 from tests.services import require, unique_prefix
+from tests.stores._skew import measure_twice
 
 redis = pytest.importorskip("redis")
-from scheduler.stores import redis as redis_module  # noqa: E402
 from scheduler.stores.redis import RedisStore  # noqa: E402
 
 pytestmark = pytest.mark.redis
@@ -131,14 +130,10 @@ def test_warns_when_config_is_disabled(
     assert messages(caplog, logging.WARNING, "could not check")
 
 
-def test_clock_skew_warns_once(
-    store: RedisStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setattr(redis_module, "time", types.SimpleNamespace(time=lambda: time.time() + 30))
-    with caplog.at_level(logging.WARNING, logger="scheduler.stores.redis"):
-        store.now()
-        store.now()
-    [warning] = messages(caplog, logging.WARNING, "clock is")
+def test_clock_skew_warns_once(store: RedisStore, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="scheduler"):
+        measure_twice(store)
+    [warning] = [r.getMessage() for r in caplog.records if "clock is" in r.getMessage()]
     assert "ahead of" in warning
 
 
@@ -153,11 +148,11 @@ def test_reconnects_after_its_connection_is_killed(store: RedisStore, admin: red
 
 
 def test_outage_raises_store_unavailable_then_recovers(store: RedisStore) -> None:
-    kwargs = store._pool.connection_kwargs
+    kwargs = store._conn.pool.connection_kwargs
     port = kwargs["port"]
     kwargs["port"] = closed_port()  # new connections go nowhere, as if the server were down
-    store._pool.disconnect()
-    store._pool.reset()
+    store._conn.pool.disconnect()
+    store._conn.pool.reset()
     owner = Owner.current()
     try:
         with pytest.raises(StoreUnavailable, match="unavailable \\(claim\\)"):
@@ -166,14 +161,14 @@ def test_outage_raises_store_unavailable_then_recovers(store: RedisStore) -> Non
             store.now()
     finally:
         kwargs["port"] = port
-        store._pool.reset()
+        store._conn.pool.reset()
     claim = store.claim(fire(1), fingerprint=FP, owner=owner, max_instances=1, lease_seconds=30)
     assert claim.status is ClaimStatus.CLAIMED
 
 
 def _lose_first_reply(store: RedisStore, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
     """The script runs, then the connection breaks before its reply arrives (once)."""
-    real = store._run_script
+    real = store._conn.run_script
     broken = []
 
     def run(name: str, keys: list, args: list) -> list:
@@ -183,7 +178,7 @@ def _lose_first_reply(store: RedisStore, monkeypatch: pytest.MonkeyPatch, script
             raise redis.ConnectionError("Connection closed by server.")
         return reply
 
-    monkeypatch.setattr(store, "_run_script", run)
+    monkeypatch.setattr(store._conn, "run_script", run)
 
 
 def test_claim_whose_reply_was_lost_is_still_the_claimants(
@@ -428,7 +423,7 @@ def test_loading_server_is_unavailable_and_not_resent(
         calls.append(name)
         raise redis.BusyLoadingError("Redis is loading the dataset in memory")
 
-    monkeypatch.setattr(store, "_run_script", loading)
+    monkeypatch.setattr(store._conn, "run_script", loading)
     with pytest.raises(StoreUnavailable, match="loading"):
         store.claim(fire(1), fingerprint=FP, owner=Owner.current(), max_instances=1,
                     lease_seconds=30)  # fmt: skip
