@@ -7,6 +7,9 @@ an ``atexit`` handler that shuts every running scheduler down, and an
 child rebuilds them). A hook that raises is caught here so that the others still run; the
 scheduler's own hook reports what went wrong.
 
+:func:`on_stop_signals` routes SIGINT and SIGTERM to a callback while ``run_forever`` blocks
+(main thread only; the previous handlers come back afterwards).
+
 Threads and state
 -----------------
 * ``_tracked`` (a weak mapping: scheduler -> its two hooks) is guarded by ``_lock``; the
@@ -20,12 +23,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import signal
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["shutdown_all", "track"]
+__all__ = ["on_stop_signals", "shutdown_all", "track"]
 
 Hook = Callable[[Any], None]
 
@@ -66,3 +70,23 @@ def _after_fork() -> None:
     for owner, (_, after_fork) in _snapshot():
         with contextlib.suppress(Exception):  # each hook reports its own failure
             after_fork(owner)
+
+
+@contextlib.contextmanager
+def on_stop_signals(callback: Callable[[str], None]) -> Iterator[None]:
+    """Call ``callback(signal name)`` on SIGINT and SIGTERM inside the block (in the main
+    thread; elsewhere signals cannot be handled and nothing changes), then put the previous
+    handlers back."""
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+
+        def handle(signum: int, frame: Any) -> None:
+            callback(signal.Signals(signum).name)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handle)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

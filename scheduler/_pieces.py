@@ -18,12 +18,11 @@ again in a forked child (every lock new), never while the scheduler runs.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ._dynamic import DynamicSync, MakeJob
 from ._health import StoreHealth
@@ -34,6 +33,7 @@ from ._procpool import LazyProcessPool
 from ._registry import JobRegistry
 from ._report import Reporter
 from ._runner import Runner
+from ._settings import Settings
 from ._storetime import StoreTime
 from ._ticker import Ticker
 
@@ -68,6 +68,21 @@ class Pieces:
     heartbeat: Heartbeat
     preview: StorePreview
 
+    def place_jobs(self, store: Store) -> None:
+        """At ``start()``, with the store open: measure the skew before placing any fire
+        (fires are timed by the store's clock: placed by a clock an hour fast, the first
+        would wait an hour), accept fires, load the jobs added at run time, and register and
+        place every job.
+
+        :raises StoreUnavailable: the store does not answer
+        """
+        if store.server_clock:
+            self.store_time.measure()
+        self.runner.accepting = True
+        if store.durable:
+            self.sync.sync(place=False)
+        self.registry.activate_all()
+
     def start_threads(self) -> None:
         """Start the ticker and the heartbeat (the pool starts threads as fires come)."""
         self.ticker.start()
@@ -95,16 +110,10 @@ class Pieces:
 
 def build_pieces(
     *,
+    settings: Settings,
     store: Store,
     owner: Owner,
     clock: Clock,
-    tick: float,
-    lease_seconds: float,
-    max_workers: int,
-    max_processes: int,
-    max_runs_per_process: int | None,
-    timezone: tzinfo,
-    run_context: Callable[[Job], contextlib.AbstractContextManager[Any]] | None,
     reporter: Reporter,
     make_job: MakeJob,
     make_view: Callable[[StoredJob], Job],
@@ -112,6 +121,7 @@ def build_pieces(
     jobs: Iterable[Job],
 ) -> Pieces:
     """Build and wire the pieces; ``jobs`` are registered (not placed) in the registry."""
+    tick, lease_seconds, run_context = settings.tick, settings.lease_seconds, settings.run_context
     store_time = StoreTime(clock, store, reporter)
     now = reporter.now = store_time.now
     beat = threading.Event()  # wakes the heartbeat: set by the runner and store health
@@ -130,12 +140,14 @@ def build_pieces(
         store=store,
         registry=registry,
         reporter=reporter,
-        timezone=timezone,
+        timezone=settings.timezone,
         make_job=make_job,
         allowed=allowed,
     )
-    pool = DaemonPool(max_workers)
-    processes = LazyProcessPool(max_processes, max_runs_per_process, run_context)
+    pool = DaemonPool(settings.max_workers)
+    processes = LazyProcessPool(
+        settings.max_processes, settings.max_runs_per_process, run_context
+    )
     runner = Runner(
         store=store,
         owner=owner,

@@ -94,6 +94,21 @@ class Allowlist:
             return registered is func or getattr(registered, "__func__", None) is func
         return self.allows(ref)
 
+    def check_dynamic(self, func: Callable[..., Any], ref: str, job_id: str) -> None:
+        """A job added while the scheduler runs is stored and loaded by every instance,
+        each of which runs only the functions it allowed: refuse it here, or it would be
+        marked broken everywhere else.
+
+        :raises InvalidJob: ``func`` is not allowed
+        """
+        if not self.allows_func(func, ref):
+            raise InvalidJob(
+                f"{ref!r} cannot be added while the scheduler runs: a job added at run time "
+                f"is stored and loaded by every instance, which only run functions they "
+                f"allowed; {HOW_TO_ALLOW}",
+                job_id=job_id,
+            )
+
     def refusal(self, ref: str) -> str:
         """Why ``ref`` is refused, and how to allow it."""
         where = (

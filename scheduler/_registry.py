@@ -34,12 +34,12 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from ._ticker import Ticker
 from ._tz import UTC
 from .exceptions import DuplicateJobId, JobNotFound, StoreUnavailable
 
 if TYPE_CHECKING:
     from ._report import Reporter
-    from ._ticker import Ticker
     from .job import Job
     from .stores import Owner, Store, StoredJob
 
@@ -85,9 +85,12 @@ class JobRegistry:
             return list(self._jobs.values())
 
     def after_fork_jobs(self) -> list[Job]:
-        """The jobs, for a forked child rebuilding its pieces: read without the lock (only
-        the forking thread exists there, and a vanished parent thread may hold it)."""
-        return list(self._jobs.values())
+        """The jobs, for a forked child rebuilding its pieces, out of the parent's heap
+        (gone with the parent's ticker). Read without the lock: only the forking thread
+        exists there, and a vanished parent thread may hold it."""
+        jobs = list(self._jobs.values())
+        Ticker.out_after_fork(jobs)
+        return jobs
 
     def find(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)

@@ -140,6 +140,14 @@ class Ticker(LoopThread):
             heapq.heapify(heap)
             self._stale = 0
 
+    @staticmethod
+    def out_after_fork(jobs: list[Job]) -> None:
+        """In a forked child (one thread): the jobs are in no heap, the parent's ticker gone
+        with its thread. Without the lock, which a vanished parent thread may hold."""
+        for job in jobs:
+            job._version += 1
+            job._next_fire = None
+
     def next_due(self) -> datetime | None:
         """When the earliest live entry is due (used by scheduler.testing)."""
         with self._lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import itertools
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,14 @@ from .triggers import Trigger
 if TYPE_CHECKING:
     from .scheduler import Scheduler
 
-__all__ = ["DEFAULT_MISFIRE_GRACE_TIME", "MAX_ID_BYTES", "Job", "JobOptions", "check_id"]
+__all__ = [
+    "DEFAULT_MISFIRE_GRACE_TIME",
+    "MAX_ID_BYTES",
+    "Job",
+    "JobOptions",
+    "args_of",
+    "check_id",
+]
 
 _local_ids = itertools.count()
 
@@ -137,10 +144,36 @@ class JobOptions:
                 raise InvalidJob(unknown_name_message("job option", name, valid))
         return cls(**options)
 
+    @classmethod
+    def for_job(
+        cls, options: Mapping[str, Any], func: Callable[..., Any], job_id: str | None
+    ) -> JobOptions:
+        """:meth:`build` for ``add_job``: a refusal names the job, as every other does."""
+        if not options:
+            return _DEFAULT_OPTIONS
+        try:
+            return cls.build(options)
+        except InvalidJob as exc:
+            if exc.job_id is not None or not callable(func):
+                raise
+            job_id = job_id if job_id is not None else stable_ref(func)
+            raise InvalidJob(str(exc), job_id=job_id) from None
+
     def to_dict(self) -> dict[str, Any]:
         """The options as a dict, shared between jobs with equal options (do not mutate)."""
         return _options_dict(self)
 
+
+
+_DEFAULT_OPTIONS = JobOptions()
+
+
+def args_of(args: Any) -> Any:
+    """``add_job``'s ``args`` as Job checks them: any iterable becomes a tuple, but a str
+    stays a str (``args=("x")``, a missing comma, must fail, not run ``f("x")``)."""
+    if isinstance(args, (tuple, list, str, bytes)) or not isinstance(args, Iterable):
+        return args
+    return tuple(args)
 
 
 #: options added after stores existed: left out of the stored definition at their default,

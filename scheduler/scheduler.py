@@ -15,13 +15,9 @@ Quick start::
 Everything you pass is checked when you pass it; nothing is raised later from a background
 thread.
 
-The facade checks arguments, wires the pieces and offers the public API; the work is done by
-pieces that own their state (the README's "Design" section draws them): the job registry
-(:mod:`scheduler._registry`), the ticker thread (:mod:`scheduler._ticker`), the runner on the
-pool threads (:mod:`scheduler._runner`), the heartbeat thread (:mod:`scheduler._heartbeat`),
-the store's health (:mod:`scheduler._health`), store time (:mod:`scheduler._storetime`),
-dynamic-job sync (:mod:`scheduler._dynamic`), reporting (:mod:`scheduler._report`) and the
-process hooks (:mod:`scheduler._hooks`).
+The facade checks arguments, wires the pieces (:mod:`scheduler._pieces`) and offers the
+public API; the work is done by pieces that own their state (the job registry, ticker,
+runner, heartbeat, store health, ...: the README's "Design" section draws them).
 
 Threads and state: ``_state`` and ``_shutdown_result`` are guarded by ``Scheduler._life``,
 taken by ``start()`` and ``shutdown()`` (held by ``start()`` across opening the store and
@@ -46,19 +42,16 @@ from . import _hooks
 from ._clock import Clock, SystemClock
 from ._conveniences import Conveniences
 from ._pieces import Pieces, build_pieces
-from ._refs import HOW_TO_ALLOW, Allowlist, stable_ref
+from ._refs import Allowlist
 from ._report import Reporter
-from ._tz import tz_name, zone
+from ._settings import Settings, check_names
+from ._tz import tz_name
 from .exceptions import (
-    ConfigurationError,
-    InvalidJob,
     InvalidTrigger,
-    JobNotFound,
     SchedulerAlreadyRunning,
     SchedulerNotRunning,
-    unknown_name_message,
 )
-from .job import Job, JobOptions
+from .job import Job, JobOptions, args_of
 from .stores import Owner, RunRecord, Store, from_url
 from .stores._url import describe_store
 from .triggers import Trigger, coerce
@@ -68,15 +61,8 @@ __all__ = ["Scheduler"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_DEFAULT_OPTIONS = JobOptions()
 #: run_forever looks for a stop request this often (seconds; signals wake it anyway)
 STOP_POLL = 1.0
-
-
-def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
 
 
 def pieces_of(scheduler: Scheduler) -> Pieces:
@@ -131,35 +117,25 @@ class Scheduler(Conveniences):
         if unknown:
             import inspect
 
-            valid = [p for p in inspect.signature(Scheduler).parameters if p != "unknown"]
-            raise ConfigurationError(
-                unknown_name_message("Scheduler option", next(iter(unknown)), valid)
-            )
-        self.timezone = zone(timezone)
-        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-            raise ConfigurationError(f"max_workers must be an int >= 1, got {max_workers!r}")
-        self.max_workers = max_workers
-        if max_processes is None:
-            max_processes = os.cpu_count() or 1
-        for name, value in (("max_processes", max_processes),
-                            ("max_runs_per_process", max_runs_per_process)):  # fmt: skip
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
-        self.max_processes = max_processes
-        self.max_runs_per_process = max_runs_per_process
-        self.shutdown_timeout = _positive("shutdown_timeout", shutdown_timeout)
-        self.tick = _positive("tick", tick)
-        self.lease_seconds = _positive("lease_seconds", lease_seconds)
-        if run_context is not None and not callable(run_context):
-            raise ConfigurationError(f"run_context must be callable, got {run_context!r}")
+            check_names(unknown, [p for p in inspect.signature(Scheduler).parameters][:-1])
+        cfg = self._settings = Settings.build(
+            timezone=timezone,
+            max_workers=max_workers,
+            shutdown_timeout=shutdown_timeout,
+            tick=tick,
+            lease_seconds=lease_seconds,
+            run_context=run_context,
+            max_processes=max_processes,
+            max_runs_per_process=max_runs_per_process,
+        )
+        self.timezone, self.tick, self.lease_seconds = cfg.timezone, cfg.tick, cfg.lease_seconds
+        self.max_workers, self.shutdown_timeout = cfg.max_workers, cfg.shutdown_timeout
+        self.max_processes, self.max_runs_per_process = cfg.max_processes, max_runs_per_process
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._allowed = Allowlist(allowed_modules)
         self.store: Store = store if isinstance(store, Store) else from_url(store)
         self.store.bind_clock(self.clock)
         self.owner = Owner.current()
-        self._run_context = run_context
         self._life = threading.RLock()
         self._state = "stopped"  # Invariant: written under _life
         self._shutdown_result: bool | None = None  # Invariant: written under _life
@@ -171,16 +147,10 @@ class Scheduler(Conveniences):
     def _build(self, jobs: Iterable[Job]) -> None:
         """Build the pieces (in ``__init__``, and again in a forked child)."""
         self._pieces = pieces = build_pieces(
+            settings=self._settings,
             store=self.store,
             owner=self.owner,
             clock=self.clock,
-            tick=self.tick,
-            lease_seconds=self.lease_seconds,
-            max_workers=self.max_workers,
-            max_processes=self.max_processes,
-            max_runs_per_process=self.max_runs_per_process,
-            timezone=self.timezone,
-            run_context=self._run_context,
             reporter=self._reporter,
             make_job=self._make_job,
             make_view=partial(Job.from_stored, self, default_timezone=self.timezone),
@@ -230,12 +200,7 @@ class Scheduler(Conveniences):
         :raises DuplicateJobId: the id is taken and ``replace_existing`` is False
         """
         trig = coerce(trigger).with_default_timezone(self.timezone)
-        try:
-            opts = JobOptions.build(options) if options else _DEFAULT_OPTIONS
-        except InvalidJob as exc:  # name the job, as every other refusal does
-            if exc.job_id is not None or not callable(func):
-                raise
-            raise InvalidJob(str(exc), job_id=id if id is not None else stable_ref(func)) from None
+        opts = JobOptions.for_job(options, func, id)
         if isinstance(trig, Once) and trig.when <= self._now():
             raise InvalidTrigger(
                 f"Once({trig.when.isoformat()}) is in the past (now is "
@@ -247,25 +212,15 @@ class Scheduler(Conveniences):
             trig,
             id=id,
             name=name,
-            # a str is iterable, but args=("x") (a missing comma) must fail, not run f("x")
-            args=args
-            if isinstance(args, (tuple, list, str, bytes)) or not isinstance(args, Iterable)
-            else tuple(args),
+            args=args_of(args),
             kwargs=kwargs,
             options=opts,
             tags=tags,
             dynamic=running and self.store.durable,
             durable=self.store.durable,
         )
-        if job.dynamic and not self._allowed.allows_func(job.func, job.func_ref or ""):
-            # Every instance loads a dynamic job from the store, and each runs only what it
-            # allowed: refused here, it would be marked broken everywhere else.
-            raise InvalidJob(
-                f"{job.func_ref!r} cannot be added while the scheduler runs: a job added at "
-                f"run time is stored and loaded by every instance, which only run functions "
-                f"they allowed; {HOW_TO_ALLOW}",
-                job_id=job.id,
-            )
+        if job.dynamic:
+            self._allowed.check_dynamic(job.func, job.func_ref or "", job.id)
         self._registry.add(job, replace_existing=replace_existing, activate=running)
         return job
 
@@ -275,7 +230,7 @@ class Scheduler(Conveniences):
         if job.options.executor == "process":
             from ._procwire import check_job
 
-            check_job(job, self._run_context)
+            check_job(job, self._settings.run_context)
         return job
 
     def job(self, trigger: Trigger | str | timedelta, **options: Any) -> Callable[[F], F]:
@@ -333,9 +288,7 @@ class Scheduler(Conveniences):
         job = self._registry.find(job_id)
         if job is None and self._state == "stopped":
             job = self._pieces.preview.stored_job(job_id)
-        if job is None:
-            raise JobNotFound(job_id)
-        return job
+        return job if job is not None else self._registry.get(job_id)
 
     def remove_job(self, job_id: str) -> None:
         """Stop scheduling the job here. A job added at run time to a durable store is
@@ -420,15 +373,8 @@ class Scheduler(Conveniences):
                 )
             self.store.open()
             try:
-                if self.store.server_clock:
-                    # Fires are timed by the store's clock: know the skew before placing any
-                    # (placed by a clock an hour fast, the first fire would wait an hour).
-                    self._pieces.store_time.measure()
                 self._state = "running"
-                self._runner.accepting = True
-                if self.store.durable:
-                    self._sync.sync(place=False)
-                self._registry.activate_all()
+                self._pieces.place_jobs(self.store)
             except BaseException:
                 self._state = "stopped"
                 self._runner.stop_accepting()
@@ -490,26 +436,16 @@ class Scheduler(Conveniences):
                 setup_logging("INFO", "text")
         # The handlers go in before start(): a signal that arrives while it starts (say, a
         # container stopped at once) must shut down gracefully, not kill the process.
-        import signal
-
-        previous: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-
-            def request_stop(signum: int, frame: Any) -> None:
-                self._reporter.signal(signal.Signals(signum).name)
-                self._stop_requested.set()
-
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, request_stop)
-        try:
+        with _hooks.on_stop_signals(self._stop_signal):
             if self._state == "stopped":
                 self.start()
             while not self._stop_requested.wait(STOP_POLL):
                 pass
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
         return self.shutdown(wait=True)
+
+    def _stop_signal(self, name: str) -> None:
+        self._reporter.signal(name)
+        self._stop_requested.set()
 
     def __enter__(self) -> Scheduler:
         if self._state == "stopped":
@@ -537,16 +473,13 @@ class Scheduler(Conveniences):
         is still claimed once); with the memory store the parent keeps running the jobs.
         Every lock is new: a parent thread may have held one at the fork."""
         was_running = self._state == "running"
-        jobs = self._registry.after_fork_jobs()
+        jobs = self._registry.after_fork_jobs()  # out of the parent's heap, which is gone
         self._life = threading.RLock()
         self._stop_requested = threading.Event()
         self.owner = Owner.current()
         self.store.after_fork()
         self._reporter.after_fork()
         self._pieces.processes.forget()  # the parent's workers stay the parent's
-        for job in jobs:
-            job._version += 1  # entries of the parent's heap are gone with it
-            job._next_fire = None
         self._build(jobs)
         self._state = "stopped"
         if not was_running:
