@@ -7,7 +7,9 @@ No pickle is not enough: a row naming ``os:system`` would still run a shell comm
 dynamic job (stored, and loaded by every instance) may only name a function that this
 process allowed (:class:`Allowlist`): one registered with ``@sched.task``, or one defined in
 a module under ``Scheduler(allowed_modules=[...])``. Anything else is refused *before*
-``importlib`` runs, since importing a module is already running its code. See
+``importlib`` runs, since importing a module is already running its code. A registered
+function may also bring a check of its stored arguments, for arguments that name further code
+or hosts (the Celery and RQ senders': :mod:`scheduler.contrib._handoff`). See
 docs/security.md for what a writer of the store can still do.
 """
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._refs import Allowlist, check_json, resolve, stable_ref
 from ..exceptions import ConfigurationError, InvalidJob, unknown_name_message
+from ..stores._url import mask_url
 from ._handoff import Grants, SentId, fire_uuid, grants_for, grants_of_run, run_context
 
 if TYPE_CHECKING:
@@ -202,11 +203,12 @@ def _check_stored(grants: Grants, kwargs: dict[str, Any]) -> None:
                 f"workers can import is allowed by name: allow_rq(sched, funcs=[...]))"
             ) from None
     if not grants.named("the RQ connection", connection):
+        shown = mask_url(connection)  # the message is logged and kept in the store
         raise grants.refuse(
             "the RQ connection",
-            connection,
-            f"call scheduler.contrib.rq.allow_rq(sched, connection={connection!r}) (a Redis "
-            f"URL is allowed by name only)",
+            shown,
+            f"call scheduler.contrib.rq.allow_rq(sched, connection={shown!r}) (with its "
+            f"password; a Redis URL is allowed by name only)",
             by_module=False,
         )
     queue = kwargs.get("queue", "default")
@@ -244,7 +246,7 @@ def allow_rq(
     """
     _require_rq()
     if not isinstance(connection, str) or "://" not in connection:
-        raise InvalidJob(f"connection must be a Redis URL, got {connection!r}")
+        raise InvalidJob(f"connection must be a Redis URL, got {mask_url(connection)!r}")
     if isinstance(funcs, str) or not isinstance(funcs, Iterable):
         raise InvalidJob(f"funcs must be a list of 'package.module:function', got {funcs!r}")
     refs = [_func_ref(func) for func in funcs]

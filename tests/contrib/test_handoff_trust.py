@@ -132,7 +132,7 @@ def rq_rows(env: dict[str, Any]) -> dict[str, dict[str, Any]]:
         # tests.reliability.jobs (allowed) imports os: not a way through
         "rq-through": {**base, "func": "tests.reliability.jobs:os.system", "args": touch},
         # a Redis of the writer's choosing
-        "rq-their-redis": {**base, "func": RECORD, "connection": "redis://127.0.0.1:1/0"},
+        "rq-their-redis": {**base, "func": RECORD, "connection": "redis://:hunter2@127.0.0.1:1/0"},
         # RQ turns on_success into a callback it imports and runs
         "rq-callback": {
             **base,
@@ -187,7 +187,9 @@ def test_rows_naming_what_this_process_did_not_allow_are_marked_broken_at_load(
     assert "the RQ function 'os:system' is not allowed" in reasons["rq-shell"]
     assert "allow_rq(sched, funcs=['os:system'])" in reasons["rq-shell"]
     assert "not a function defined in 'tests.reliability.jobs'" in reasons["rq-through"]
-    assert "the RQ connection 'redis://127.0.0.1:1/0' is not allowed" in reasons["rq-their-redis"]
+    their = reasons["rq-their-redis"]
+    assert "the RQ connection 'redis://:***@127.0.0.1:1/0' is not allowed" in their
+    assert "hunter2" not in their
     assert "unknown RQ option 'on_success'" in reasons["rq-callback"]
 
 
@@ -223,7 +225,7 @@ def test_a_sender_allowed_by_hand_still_refuses_at_send_time(
     assert "is not allowed for the hand-off" in errors["celery-app"]
     assert "scheduler.contrib.celery.allow_celery" in errors["celery-app"]
     assert "scheduler.contrib.rq.allow_rq" in errors["rq-shell"]
-    assert "the RQ connection 'redis://127.0.0.1:1/0'" in errors["rq-their-redis"]
+    assert "the RQ connection 'redis://:***@127.0.0.1:1/0'" in errors["rq-their-redis"]
 
 
 def test_a_task_added_at_run_time_is_sent_by_a_peer_that_allowed_it(
