@@ -132,7 +132,8 @@ class Runner:
         """The context of a run outside the schedule (run_job, call_job): scheduled now."""
         now = self._sched._now()
         return context.RunContext(
-            job_id=job.id, scheduled_time=now.astimezone(job.timezone), attempt=1
+            job_id=job.id, scheduled_time=now.astimezone(job.timezone), attempt=1,
+            scheduler=self._sched,
         )
 
     def call_now(self, job: Job, ctx: context.RunContext) -> Any:
@@ -288,6 +289,7 @@ class Runner:
             cancel_event=threading.Event(),
             fencing_token=claim.token,
             run_id=claim.run_id,
+            scheduler=sched,
         )
         timeout = job.options.timeout
         now = clock.monotonic()

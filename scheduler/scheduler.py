@@ -36,7 +36,7 @@ from ._heartbeat import Heartbeat
 from ._log import format_duration, safe_log
 from ._pool import DaemonPool
 from ._procpool import ProcessPool
-from ._refs import HOW_TO_ALLOW, Allowlist, stable_ref
+from ._refs import HOW_TO_ALLOW, Allowlist, ArgsCheck, stable_ref
 from ._runner import Runner
 from ._ticker import Ticker
 from ._tz import tz_name, zone
@@ -253,6 +253,11 @@ class Scheduler:
                 f"they allowed; {HOW_TO_ALLOW}",
                 job_id=job.id,
             )
+        if job.dynamic:  # the check every instance makes before loading it (_sync_dynamic)
+            try:
+                self._allowed.check_args(job.func_ref or "", list(job.args), job.kwargs)
+            except InvalidJob as exc:
+                raise InvalidJob(str(exc), job_id=job.id) from None
         with self._lock:
             old = self._jobs.get(job.id)
             if old is not None and not replace_existing:
@@ -288,12 +293,16 @@ class Scheduler:
         return register
 
     @overload
-    def task(self, func: F) -> F: ...
+    def task(self, func: F, *, check_args: ArgsCheck | None = None) -> F: ...
 
     @overload
-    def task(self, func: None = None) -> Callable[[F], F]: ...
+    def task(
+        self, func: None = None, *, check_args: ArgsCheck | None = None
+    ) -> Callable[[F], F]: ...
 
-    def task(self, func: F | None = None) -> F | Callable[[F], F]:
+    def task(
+        self, func: F | None = None, *, check_args: ArgsCheck | None = None
+    ) -> F | Callable[[F], F]:
         """Allow ``func`` in jobs added at run time; a decorator that returns it unchanged.
 
         A job added after :meth:`start` to a durable store is stored and loaded by every
@@ -306,13 +315,23 @@ class Scheduler:
 
             sched.add_job(send_reminder, Once(when), args=[42])   # at run time
 
+        :param check_args: ``callable(args, kwargs)`` that raises :class:`InvalidJob` when
+            the arguments of a job naming ``func`` are not acceptable here; called by
+            :meth:`add_job` for jobs added at run time, and before this instance loads such
+            a job from the store (a refused one is marked broken with the message). For a
+            function whose arguments name further code or hosts (the Celery and RQ senders)
         :raises InvalidJob: a lambda, nested function, partial or a function in ``__main__``
             (other processes could not import it by name)
         """
         if func is None:
-            return self.task
-        self._allowed.add(func)
+            return lambda f: self.task(f, check_args=check_args)
+        self._allowed.add(func, check_args)
         return func
+
+    @property
+    def allowed_modules(self) -> tuple[str, ...]:
+        """The ``allowed_modules`` this scheduler was built with (see :meth:`task`)."""
+        return self._allowed.modules
 
     def every(self, interval: float = 1) -> Any:
         """The ``schedule`` library's vocabulary: ``sched.every(10).minutes.do(func)``."""
@@ -754,6 +773,9 @@ class Scheduler:
                 # The trust rule first: a function this process did not allow is refused
                 # before anything is imported (importing a module runs its code).
                 func = self._allowed.resolve(ref)
+                # and arguments naming further code or hosts (the Celery/RQ senders'): the
+                # function's own check, before anything they name is imported or reached
+                self._allowed.check_args(ref, list(definition.args), dict(definition.kwargs))
                 trigger = trigger_from_dict(definition.trigger)
                 job = Job(
                     self,
