@@ -98,6 +98,9 @@ class DynamicSync:
             # The trust rule first: a function this process did not allow is refused
             # before anything is imported (importing a module runs its code).
             func = self._allowed.resolve(ref)
+            # and arguments naming further code or hosts (the Celery/RQ senders'): the
+            # function's own check, before anything they name is imported or reached
+            self._allowed.check_args(ref, list(definition.args), dict(definition.kwargs))
             trigger = trigger_from_dict(definition.trigger)
             return self._make_job(
                 func,

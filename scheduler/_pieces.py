@@ -40,6 +40,7 @@ from ._ticker import Ticker
 if TYPE_CHECKING:
     from ._clock import Clock
     from ._refs import Allowlist
+    from .context import RunContext
     from .job import Job
     from .stores import Owner, Store, StoredJob
 
@@ -117,6 +118,7 @@ def build_pieces(
     reporter: Reporter,
     make_job: MakeJob,
     make_view: Callable[[StoredJob], Job],
+    new_context: Callable[..., RunContext],
     allowed: Allowlist,
     jobs: Iterable[Job],
 ) -> Pieces:
@@ -161,6 +163,7 @@ def build_pieces(
         run_context=run_context,
         processes=processes,
         wake_heartbeat=beat.set,
+        new_context=new_context,
     )
     ticker.bind(runner.submit, registry.reschedule_after)
     heartbeat = Heartbeat(

@@ -7,7 +7,9 @@ No pickle is not enough: a row naming ``os:system`` would still run a shell comm
 dynamic job (stored, and loaded by every instance) may only name a function that this
 process allowed (:class:`Allowlist`): one registered with ``@sched.task``, or one defined in
 a module under ``Scheduler(allowed_modules=[...])``. Anything else is refused *before*
-``importlib`` runs, since importing a module is already running its code. See
+``importlib`` runs, since importing a module is already running its code. A registered
+function may also bring a check of its stored arguments, for arguments that name further code
+or hosts (the Celery and RQ senders': :mod:`scheduler.contrib._handoff`). See
 docs/security.md for what a writer of the store can still do.
 """
 
@@ -17,7 +19,7 @@ import importlib
 import math
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .exceptions import ConfigurationError, InvalidJob
@@ -29,6 +31,14 @@ HOW_TO_ALLOW = (
     "register the function with @sched.task (or sched.task(func)), or list its module in "
     "Scheduler(allowed_modules=[...])"
 )
+#: this library: its functions import and connect to what their arguments name
+#: (``scheduler.contrib.celery:load_app``, the hand-off senders), so no store row may name
+#: them through ``allowed_modules``; the senders are allowed by scheduler.contrib.celery/rq
+_OWN_PACKAGE = "scheduler"
+
+#: ``check(args, kwargs)``: raises InvalidJob when a stored job's arguments name something
+#: this process did not allow (see :meth:`Allowlist.add`)
+ArgsCheck = Callable[[list[Any], dict[str, Any]], None]
 
 
 class Allowlist:
@@ -52,22 +62,57 @@ class Allowlist:
                     f"allowed_modules takes dotted module names such as 'myapp.jobs', "
                     f"got {module!r}"
                 )
+            if module == _OWN_PACKAGE or module.startswith(_OWN_PACKAGE + "."):
+                raise ConfigurationError(
+                    f"allowed_modules may not name {module!r}: the scheduler's own functions "
+                    f"import and connect to what their arguments name. To let jobs added at "
+                    f"run time hand fires to Celery or RQ, use allow_celery() from "
+                    f"scheduler.contrib.celery or allow_rq() from scheduler.contrib.rq"
+                )
             checked.append(module)
         self.modules: tuple[str, ...] = tuple(dict.fromkeys(checked))
         self._lock = threading.Lock()
-        # Invariant: ref -> the registered function; written under _lock, read freely
+        # Invariant: ref -> the registered function (and its arguments' check); written
+        # under _lock, read freely
         self._funcs: dict[str, Callable[..., Any]] = {}
+        self._checks: dict[str, ArgsCheck] = {}
 
-    def add(self, func: Callable[..., Any]) -> str:
+    def add(self, func: Callable[..., Any], check: ArgsCheck | None = None) -> str:
         """Allow ``func`` for dynamic jobs; returns its reference.
+
+        ``check(args, kwargs)``, when given, vets the arguments of every dynamic job naming
+        ``func`` (:meth:`check_args`): for a function whose arguments name further code or
+        hosts, as the Celery and RQ senders' do. A later ``add`` without one keeps it.
 
         :raises InvalidJob: a lambda, nested function, partial or anything else that other
             processes could not import by name
         """
         ref = ref_of(func)
+        if check is not None and not callable(check):
+            raise InvalidJob(f"check must be callable(args, kwargs), got {check!r}")
         with self._lock:
             self._funcs[ref] = func
+            if check is not None:
+                self._checks[ref] = check
         return ref
+
+    def check_args(self, ref: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """Run the check registered with ``ref``'s function on a dynamic job's arguments.
+
+        :raises InvalidJob: the check refused them (or failed: a check that raises anything
+            else refuses too, with its error)
+        """
+        check = self._checks.get(ref)
+        if check is None:
+            return
+        try:
+            check(list(args), dict(kwargs))
+        except InvalidJob:
+            raise
+        except Exception as exc:
+            raise InvalidJob(
+                f"the arguments of {ref!r} could not be checked ({type(exc).__name__}: {exc})"
+            ) from None
 
     def registered(self, ref: str) -> Callable[..., Any] | None:
         return self._funcs.get(ref)
@@ -94,12 +139,19 @@ class Allowlist:
             return registered is func or getattr(registered, "__func__", None) is func
         return self.allows(ref)
 
-    def check_dynamic(self, func: Callable[..., Any], ref: str, job_id: str) -> None:
+    def check_dynamic(
+        self,
+        func: Callable[..., Any],
+        ref: str,
+        job_id: str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+    ) -> None:
         """A job added while the scheduler runs is stored and loaded by every instance,
-        each of which runs only the functions it allowed: refuse it here, or it would be
-        marked broken everywhere else.
+        each of which runs only the functions it allowed and checks their arguments: refuse
+        it here, or it would be marked broken everywhere else.
 
-        :raises InvalidJob: ``func`` is not allowed
+        :raises InvalidJob: ``func`` is not allowed, or its check refused the arguments
         """
         if not self.allows_func(func, ref):
             raise InvalidJob(
@@ -108,6 +160,10 @@ class Allowlist:
                 f"allowed; {HOW_TO_ALLOW}",
                 job_id=job_id,
             )
+        try:
+            self.check_args(ref, list(args), dict(kwargs))
+        except InvalidJob as exc:
+            raise InvalidJob(str(exc), job_id=job_id) from None
 
     def refusal(self, ref: str) -> str:
         """Why ``ref`` is refused, and how to allow it."""

@@ -98,6 +98,7 @@ class Runner:
         run_context: RunContextFactory | None,
         processes: LazyProcessPool,
         wake_heartbeat: Callable[[], None],
+        new_context: Callable[..., context.RunContext] = context.RunContext,
     ) -> None:
         self._store = store
         self._owner = owner
@@ -110,6 +111,9 @@ class Runner:
         self._pool = pool
         self._run_context = run_context
         self._processes = processes
+        # builds each run's RunContext (the facade binds ``scheduler=`` to it, the public
+        # object a job may see; the runner itself never reads it)
+        self._new_context = new_context
         self._wake_heartbeat = wake_heartbeat
         self._claimer = FireClaimer(
             store=store,
@@ -256,7 +260,7 @@ class Runner:
 
     def manual_context(self, job: Job) -> context.RunContext:
         """The context of a run outside the schedule (run_job, call_job): scheduled now."""
-        return context.RunContext(
+        return self._new_context(
             job_id=job.id, scheduled_time=self._now().astimezone(job.timezone), attempt=1
         )
 
@@ -322,7 +326,7 @@ class Runner:
     def execute(self, job: Job, claim: Claim, *, coalesced: int = 0) -> None:
         """Run a claimed fire to its recorded outcome (attempts, retries, timeout)."""
         fire = claim.fire.scheduled_time
-        ctx = context.RunContext(
+        ctx = self._new_context(
             job_id=job.id,
             scheduled_time=fire.astimezone(job.timezone),
             attempt=claim.attempt,

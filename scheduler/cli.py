@@ -283,7 +283,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_celery_beat(args: argparse.Namespace, out: TextIO) -> int:
     setup_logging(args.log_level, args.log_format)
-    from .contrib.celery import run_beat
+    from .contrib._celery_beat import run_beat
 
     return run_beat(args.app, store=args.store, prefix=args.prefix)
 

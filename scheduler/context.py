@@ -20,6 +20,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .scheduler import Scheduler
 
 __all__ = ["RunContext", "current_job"]
 
@@ -40,6 +44,9 @@ class RunContext:
     #: increases with every claim of the job in the store: a fencing token for writes
     fencing_token: int = 0
     run_id: str | None = None
+    #: the scheduler running this job (None in a context built by hand); the Celery and RQ
+    #: senders check their arguments against what it allowed
+    scheduler: Scheduler | None = field(default=None, repr=False, compare=False)
 
     @property
     def fire_key(self) -> str:

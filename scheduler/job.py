@@ -319,6 +319,24 @@ class Job:
             self._fingerprint = f"local-{next(_local_ids)}"
 
     @classmethod
+    def checked(
+        cls,
+        scheduler: Scheduler,
+        run_context: Any,
+        func: Callable[..., Any],
+        trigger: Trigger,
+        **fields: Any,
+    ) -> Job:
+        """A job, with what its executor needs checked too (``executor="process"``: an
+        importable function, arguments and the scheduler's ``run_context`` that pickle)."""
+        job = cls(scheduler, func, trigger, **fields)
+        if job.options.executor == "process":
+            from ._procwire import check_job
+
+            check_job(job, run_context)
+        return job
+
+    @classmethod
     def from_stored(cls, scheduler: Scheduler, item: StoredJob, *, default_timezone: tzinfo) -> Job:
         """A dynamic job as the store has it, for listing before ``start()``: the function
         is *not* imported (calling it raises :class:`InvalidJob`); a definition that cannot

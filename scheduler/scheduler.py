@@ -2,15 +2,9 @@
 
 Quick start::
 
-    from scheduler import Scheduler
-
     sched = Scheduler(timezone="Europe/Bratislava")
-
-    @sched.job("0 3 * * *")            # every day at 03:00 Bratislava time
-    def nightly_report() -> None: ...
-
-    sched.every(10).minutes.do(refresh_cache)
-    sched.run_forever()                # Ctrl-C or SIGTERM: graceful shutdown
+    sched.add_job(nightly_report, "0 3 * * *")   # every day at 03:00 Bratislava time
+    sched.run_forever()                          # Ctrl-C or SIGTERM: graceful shutdown
 
 Everything you pass is checked when you pass it; nothing is raised later from a background
 thread.
@@ -42,10 +36,11 @@ from . import _hooks
 from ._clock import Clock, SystemClock
 from ._conveniences import Conveniences
 from ._pieces import Pieces, build_pieces
-from ._refs import Allowlist
+from ._refs import Allowlist, ArgsCheck
 from ._report import Reporter
 from ._settings import Settings, check_names
 from ._tz import tz_name
+from .context import RunContext
 from .exceptions import (
     InvalidTrigger,
     SchedulerAlreadyRunning,
@@ -154,6 +149,7 @@ class Scheduler(Conveniences):
             reporter=self._reporter,
             make_job=self._make_job,
             make_view=partial(Job.from_stored, self, default_timezone=self.timezone),
+            new_context=partial(RunContext, scheduler=self),
             allowed=self._allowed,
             jobs=jobs,
         )
@@ -219,19 +215,14 @@ class Scheduler(Conveniences):
             dynamic=running and self.store.durable,
             durable=self.store.durable,
         )
-        if job.dynamic:
-            self._allowed.check_dynamic(job.func, job.func_ref or "", job.id)
+        if job.dynamic:  # the checks every instance makes before loading it (DynamicSync)
+            self._allowed.check_dynamic(job.func, job.func_ref or "", job.id, job.args, job.kwargs)
         self._registry.add(job, replace_existing=replace_existing, activate=running)
         return job
 
     def _make_job(self, func: Callable[..., Any], trigger: Trigger, **fields: Any) -> Job:
         """A Job of this scheduler (also for jobs loaded from the store), checked whole."""
-        job = Job(self, func, trigger, **fields)
-        if job.options.executor == "process":
-            from ._procwire import check_job
-
-            check_job(job, self._settings.run_context)
-        return job
+        return Job.checked(self, self._settings.run_context, func, trigger, **fields)
 
     def job(self, trigger: Trigger | str | timedelta, **options: Any) -> Callable[[F], F]:
         """Decorator form of :meth:`add_job`; returns the function unchanged."""
@@ -243,12 +234,16 @@ class Scheduler(Conveniences):
         return register
 
     @overload
-    def task(self, func: F) -> F: ...
+    def task(self, func: F, *, check_args: ArgsCheck | None = None) -> F: ...
 
     @overload
-    def task(self, func: None = None) -> Callable[[F], F]: ...
+    def task(
+        self, func: None = None, *, check_args: ArgsCheck | None = None
+    ) -> Callable[[F], F]: ...
 
-    def task(self, func: F | None = None) -> F | Callable[[F], F]:
+    def task(
+        self, func: F | None = None, *, check_args: ArgsCheck | None = None
+    ) -> F | Callable[[F], F]:
         """Allow ``func`` in jobs added at run time; a decorator that returns it unchanged.
 
         A job added after :meth:`start` to a durable store is stored and loaded by every
@@ -261,13 +256,23 @@ class Scheduler(Conveniences):
 
             sched.add_job(send_reminder, Once(when), args=[42])   # at run time
 
+        :param check_args: ``callable(args, kwargs)`` that raises :class:`InvalidJob` when
+            the arguments of a job naming ``func`` are not acceptable here; called by
+            :meth:`add_job` for jobs added at run time, and before this instance loads such
+            a job from the store (a refused one is marked broken with the message). For a
+            function whose arguments name further code or hosts (the Celery and RQ senders)
         :raises InvalidJob: a lambda, nested function, partial or a function in ``__main__``
             (other processes could not import it by name)
         """
         if func is None:
-            return self.task
-        self._allowed.add(func)
+            return lambda f: self.task(f, check_args=check_args)
+        self._allowed.add(func, check_args)
         return func
+
+    @property
+    def allowed_modules(self) -> tuple[str, ...]:
+        """The ``allowed_modules`` this scheduler was built with (see :meth:`task`)."""
+        return self._allowed.modules
 
     def get_jobs(self) -> list[Job]:
         """The jobs, in the order they were added. Before :meth:`start`, with a durable

@@ -146,3 +146,45 @@ def test_integration_setting_is_validated(value: object) -> None:
         {"SCHEDULER_ALLOWED_MODULES": ["myapp.jobs"]}, spell=lambda n: "SCHEDULER_" + n.upper()
     )
     assert out == {"allowed_modules": ["myapp.jobs"]}
+
+
+def greet(who: str) -> str:
+    return f"hello {who}"
+
+
+def only_friends(args: list[object], kwargs: dict[str, object]) -> None:
+    if kwargs.get("who") != "friend":
+        raise InvalidJob(f"who={kwargs.get('who')!r} is not a friend")
+
+
+def test_a_tasks_argument_check_refuses_at_add_and_marks_a_stored_job_broken(
+    tmp_path: Path,
+) -> None:
+    """check_args: for functions whose arguments name further code or hosts (the Celery and
+    RQ senders use it); the same check at add_job and before any instance loads the job."""
+    store = f"sqlite:///{tmp_path / 'jobs.db'}"
+    clock = VirtualClock("2026-03-02T12:00:00+00:00")
+    with Scheduler(store=store, clock=clock) as writer:  # allowed, with no check
+        writer.task(greet)
+        writer.add_job(greet, "* * * * *", id="stranger", kwargs={"who": "stranger"})
+        writer.add_job(greet, "* * * * *", id="friend", kwargs={"who": "friend"})
+    sched = Scheduler(store=store, clock=clock)
+    assert sched.task(check_args=only_friends)(greet) is greet
+    with sched:
+        with pytest.raises(InvalidJob, match="job 'new': who='x' is not a friend"):
+            sched.add_job(greet, "* * * * *", id="new", kwargs={"who": "x"})
+        assert [j.id for j in sched.get_jobs()] == ["friend"]
+        clock.advance(minutes=1, scheduler=sched)
+    assert [r.result for r in sched.get_runs("friend")] == ["'hello friend'"]
+    assert "is not a friend" in str(sched.store.get_job("stranger").broken)  # type: ignore[union-attr]
+    assert sched.get_runs("stranger") == []
+
+
+def test_a_running_job_sees_its_scheduler() -> None:
+    from scheduler import current_job
+
+    seen = []
+    with Scheduler() as sched:
+        job = sched.add_job(lambda: seen.append(current_job().scheduler), "* * * * *")  # type: ignore[union-attr]
+        sched.run_job(job.id)
+    assert seen == [sched]

@@ -9,6 +9,10 @@ or schedule tasks from code::
     sched.add_celery_task("proj.tasks.report", "0 7 * * mon-fri", args=[42],
                           options={"queue": "reports"}, app="proj.celery:app")
 
+A task added this way after ``start()`` to a durable store is loaded by every instance, and
+each sends only what it allowed (docs/security.md): the app and task names its own code gave
+to :func:`add_celery_task` or :func:`allow_celery`, or under its ``allowed_modules``.
+
 How a fire travels: it is an ordinary job whose function is :func:`send_task`, so it is
 claimed once in the store like any fire (durable stores included), then sent with
 ``task_id`` = a uuid5 of the fire key (the same fire always carries the same task id). The
@@ -33,7 +37,7 @@ from .._refs import check_json
 from .._tz import UTC, zone
 from ..exceptions import ConfigurationError, InvalidJob, unknown_name_message
 from ._celery_schedules import BeatEntryError, to_trigger
-from ._handoff import SentId, fire_uuid, run_context
+from ._handoff import Grants, SentId, dotted, fire_uuid, grants_for, grants_of_run, run_context
 
 if TYPE_CHECKING:
     from ..job import Job
@@ -44,6 +48,7 @@ __all__ = [
     "BeatEntryError",
     "CeleryTaskFailed",
     "add_celery_task",
+    "allow_celery",
     "app_zone",
     "beat_jobs",
     "load_app",
@@ -55,6 +60,8 @@ log = logging.getLogger("scheduler.contrib.celery")
 
 #: the keys a ``beat_schedule`` entry may have (Celery's ScheduleEntry arguments)
 ENTRY_KEYS = ("args", "kwargs", "options", "relative", "schedule", "task")
+#: ``apply_async`` options that name further tasks, which the hand-off could not check
+UNCHECKED_OPTIONS = ("chain", "link", "link_error")
 _READY_FAILED = ("FAILURE", "REVOKED")
 _ALREADY_RECEIVED = ("RECEIVED", "STARTED", "RETRY")
 
@@ -203,11 +210,18 @@ def send_task(
     of the same fire (``retries``) asks the result backend first, where there is one: a task
     already received, running or done is not sent again (a failed one is sent again).
 
+    In a scheduler's run, ``app`` and ``task`` must be allowed by that scheduler
+    (:func:`allow_celery`), checked before the app is imported.
+
     :returns: the task id (the run record's ``result``)
+    :raises InvalidJob: the app or task is not allowed here (nothing imported, nothing sent)
     :raises Exception: whatever the broker raised (the run fails; retries apply)
     :raises CeleryTaskFailed: following the task, it failed or the run was told to stop
     """
     ctx = run_context(task)
+    grants = grants_of_run(ctx)
+    if grants is not None:  # a scheduler's run: the arguments may come from its store
+        _check_stored(grants, {"app": app, "task": task, "options": options})
     celery_app = _get_app(app)
     task_id = fire_uuid(ctx.job_id, ctx.scheduled_time)
     result = celery_app.AsyncResult(task_id)
@@ -253,6 +267,69 @@ def _follow(task: str, result: Any, cancel: threading.Event, poll: float) -> Non
             )
 
 
+# -- what may be sent ------------------------------------------------------------------------
+
+
+def _check_stored(grants: Grants, kwargs: dict[str, Any]) -> None:
+    """Refuse a send whose app or task this scheduler did not allow (docs/security.md):
+    checked as text when a stored job is loaded and again at the send, before the app's
+    module is imported.
+
+    :raises InvalidJob: naming what is not allowed and how to allow it
+    """
+    app, task = kwargs.get("app"), kwargs.get("task")
+    module, _, attr = app.partition(":") if isinstance(app, str) else ("", "", "")
+    if not grants.named("the Celery app", app) and not (
+        grants.module_allowed(module) and (not attr or dotted(attr))
+    ):
+        raise grants.refuse(
+            "the Celery app",
+            app,
+            f"call scheduler.contrib.celery.allow_celery(sched, app={app!r}), or list its "
+            f"module in allowed_modules",
+        )
+    if not grants.named("the Celery task", task) and not (
+        dotted(task) and grants.module_allowed(str(task).rpartition(".")[0])
+    ):
+        raise grants.refuse(
+            "the Celery task",
+            task,
+            f"call scheduler.contrib.celery.allow_celery(sched, app={app!r}, "
+            f"tasks=[{task!r}]), or list the module part of its name in allowed_modules",
+        )
+    _task_options(kwargs.get("options"))
+
+
+def allow_celery(sched: Scheduler, *, app: Any = None, tasks: Iterable[str] = ()) -> None:
+    """Let ``sched`` send tasks of ``app`` named in jobs that any instance added at run time.
+
+    Such a job is stored, and each instance that loads it sends only what its own code
+    allowed: the app and task names given here, to :func:`add_celery_task` or by the
+    ``celery-beat`` command, or under its ``allowed_modules`` (the app's module, the task
+    name's module part: ``"proj.tasks"`` allows ``proj.tasks.report``). Call it in every
+    process that runs the scheduler, before ``start()``; a stored job naming anything else
+    is marked broken and never sent, nothing it names imported::
+
+        allow_celery(sched, app="proj.celery:app", tasks=["proj.tasks.report"])
+
+    :param app: the Celery app or ``'module:attr'`` (imported now); default Celery's current
+    :param tasks: task names that may be sent
+    :raises InvalidJob: a task name that is not a non-empty string
+    :raises ConfigurationError: Celery missing, or ``app`` cannot be imported
+    """
+    if isinstance(tasks, str) or not isinstance(tasks, Iterable):
+        raise InvalidJob(f"tasks must be a list of task names, got {tasks!r}")
+    names = list(tasks)
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidJob(f"a Celery task name must be a non-empty string, got {name!r}")
+    ref, _ = _app_ref(app)
+    grants = grants_for(sched, send_task, _check_stored)
+    grants.allow("the Celery app", ref)
+    for name in names:
+        grants.allow("the Celery task", name)
+
+
 # -- scheduling ----------------------------------------------------------------------------
 
 
@@ -263,6 +340,12 @@ def _task_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
         raise InvalidJob(f"options must be a dict of apply_async options, got {options!r}")
     if "task_id" in options:
         raise InvalidJob("options['task_id'] cannot be set: each fire's task id is derived from it")
+    for key in UNCHECKED_OPTIONS:
+        if key in options:
+            raise InvalidJob(
+                f"options[{key!r}] cannot be set: it names further tasks, which the hand-off "
+                f"does not check against what this process allowed; link them inside the task"
+            )
     return check_json(dict(options), "options")  # type: ignore[no-any-return]
 
 
@@ -292,8 +375,11 @@ def add_celery_task(
         is recorded as the task ends; bound it with ``timeout=``
     :param id: the job id; default the task name
     :param job_options: ``add_job`` options (``retries``, ``timeout``, ``misfire_grace_time``...)
-    :raises InvalidJob: bad name, non-JSON arguments or options, follow_results without a
-        result backend
+    :raises InvalidJob: bad name, non-JSON arguments or options (``link``, ``link_error`` and
+        ``chain`` are refused), follow_results without a result backend
+
+    The app and task name are allowed in ``sched`` from then on (as by :func:`allow_celery`):
+    the other instances that load a job added at run time must allow them too.
     """
     if not isinstance(name, str) or not name.strip():
         raise InvalidJob(f"the Celery task name must be a non-empty string, got {name!r}")
@@ -310,12 +396,16 @@ def add_celery_task(
             f"(set result_backend in its configuration)",
             job_id=id or name,
         )
+    options = _task_options(options)
+    grants = grants_for(sched, send_task, _check_stored)  # so a peer's check has it too
+    grants.allow("the Celery app", ref)
+    grants.allow("the Celery task", name)
     sender_kwargs = {
         "task": name,
         "app": ref,
         "args": check_json(list(args), "args"),
         "kwargs": check_json(dict(kwargs or {}), "kwargs"),
-        "options": _task_options(options),
+        "options": options,
         "follow_results": follow_results,
     }
     return sched.add_job(
@@ -366,65 +456,8 @@ def beat_jobs(sched: Scheduler, app: Any, app_ref: str) -> list[Job]:
     return jobs
 
 
-def unknown_tasks(app: Any) -> list[tuple[str, str]]:
-    """``(entry, task)`` of the entries naming a task this app does not register (after
-    importing the app's task modules, as a worker does)."""
-    try:
-        app.loader.import_default_modules()
-    except Exception as exc:  # the worker will say; the beat only warns
-        log.warning("importing the Celery app's task modules failed: %s", exc)
-    known = set(app.tasks)
-    return [
-        (str(entry), spec["task"])
-        for entry, spec in (app.conf.beat_schedule or {}).items()
-        if spec.get("task") not in known
-    ]
-
-
-def check_broker(app: Any, timeout: float = 5.0) -> None:
-    """:raises ConfigurationError: the broker cannot be reached (naming it, password masked)"""
-    conn = app.connection_for_write()
-    try:
-        conn.ensure_connection(
-            max_retries=1, interval_start=0, interval_step=0.2, interval_max=0.2, timeout=timeout
-        )
-    except Exception as exc:
-        raise ConfigurationError(
-            f"cannot reach the Celery broker {conn.as_uri()} ({type(exc).__name__}: {exc}); "
-            f"check broker_url and that the broker is running"
-        ) from None
-    finally:
-        conn.release()
-
-
 def run_beat(app_spec: str, *, store: str | None = None, prefix: str | None = None) -> int:
-    """``scheduler celery-beat``: run the beat of ``app_spec`` until SIGTERM or SIGINT.
+    """``scheduler celery-beat`` (see :mod:`scheduler.contrib._celery_beat`)."""
+    from ._celery_beat import run_beat
 
-    :returns: 0 after a clean shutdown, 1 when a send was still running at the timeout
-    :raises ConfigurationError: no such app, a bad entry, an unreachable broker (nothing sent)
-    """
-    _require_celery()
-    from ..scheduler import Scheduler
-    from ..stores import from_url
-
-    app = load_app(app_spec)
-    backend = from_url(store, prefix=prefix) if prefix else from_url(store)
-    sched = Scheduler(timezone=app_zone(app), store=backend)
-    jobs = beat_jobs(sched, app, app_spec.strip())
-    check_broker(app)
-    for entry, task in unknown_tasks(app):
-        log.warning(
-            "beat_schedule entry %r names task %r, which the app %s does not register; it is "
-            "sent anyway (send_task cannot check it: a worker that lacks it will drop it)",
-            entry,
-            task,
-            app_spec,
-            extra={"entry": entry, "task": task},
-        )
-    if not backend.shared:
-        log.warning(
-            "celery beat with the memory store: run only one of these (pass --store "
-            "sqlite:///beat.db or postgresql://... to run replicas, each fire sent once)"
-        )
-    log.info("celery beat for %s: %d entries", app_spec, len(jobs), extra={"entries": len(jobs)})
-    return 0 if sched.run_forever() else 1
+    return run_beat(app_spec, store=store, prefix=prefix)
