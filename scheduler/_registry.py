@@ -125,18 +125,7 @@ class JobRegistry:
             # is the current one for its id.
             self._jobs[job.id] = job
         if activate:
-            try:
-                self.activate(job)
-            except BaseException:
-                with self._lock:
-                    if self._jobs.get(job.id) is job:
-                        if old is None:
-                            del self._jobs[job.id]
-                        else:
-                            self._jobs[job.id] = old
-                            if old_next is not None and not old.paused:
-                                self._ticker.push(old, old_next)
-                raise
+            self._activate_or_undo(job, old, old_next)
         self._reporter.job_added(job.id)
 
     def add_loaded(self, job: Job, *, activate: bool) -> None:
@@ -150,13 +139,23 @@ class JobRegistry:
                 return
             self._jobs[job.id] = job
         if activate:
-            try:
-                self.activate(job)
-            except BaseException:
-                with self._lock:
-                    if self._jobs.get(job.id) is job:
+            self._activate_or_undo(job, None, None)
+
+    def _activate_or_undo(self, job: Job, old: Job | None, old_next: datetime | None) -> None:
+        """:meth:`activate` the job just registered; when that fails, put back what its id
+        held before (``old``, at ``old_next``), unless the id changed hands meanwhile."""
+        try:
+            self.activate(job)
+        except BaseException:
+            with self._lock:
+                if self._jobs.get(job.id) is job:
+                    if old is None:
                         del self._jobs[job.id]
-                raise
+                    else:
+                        self._jobs[job.id] = old
+                        if old_next is not None and not old.paused:
+                            self._ticker.push(old, old_next)
+            raise
 
     def remove(self, job_id: str) -> Job:
         """Take the job out (and out of the store when it was added at run time).
