@@ -430,6 +430,21 @@ def test_history_limit_prunes_oldest_finished(registered: Store) -> None:
     assert claim(registered, 1).status is ClaimStatus.TAKEN
 
 
+def test_pruned_last_fire_is_still_refused(registered: Store) -> None:
+    """The forward-only claim at its edge: the fire *equal* to last_fire, once its run row has
+    been pruned, is refused all the same (only ``last_fire`` guards it then)."""
+    registered.history_limit = 1
+    live = claim(registered, 0)
+    assert live.status is ClaimStatus.CLAIMED
+    assert claim(registered, 1).status is ClaimStatus.SKIPPED  # fire 0 holds the one slot
+    # fire 1's finished (skipped) row is the oldest finished one: the limit drops it
+    assert [r.scheduled_time for r in registered.get_runs("tasks:report")] == [at(0)]
+    assert registered.get_job("tasks:report").last_fire == at(1)  # type: ignore[union-attr]
+    assert claim(registered, 1).status is ClaimStatus.TAKEN
+    assert claim(registered, 1, max_instances=9).status is ClaimStatus.TAKEN
+    assert [r.scheduled_time for r in registered.get_runs("tasks:report")] == [at(0)]
+
+
 def test_history_limit_keeps_live_runs(registered: Store) -> None:
     registered.history_limit = 2
     live = [claim(registered, m, max_instances=9) for m in range(4)]
