@@ -125,9 +125,7 @@ def test_interval_keeps_its_first_registration_grid_after_a_restart(tmp_path: Pa
     with second:
         clock.advance(minutes=20, scheduler=second)
     runs = [(r.scheduled_time, r.outcome) for r in reversed(second.get_runs("grid"))]
-    assert runs == [
-        (T0 + timedelta(minutes=m), RunOutcome.SUCCEEDED) for m in (10, 20, 30, 40)
-    ]
+    assert runs == [(T0 + timedelta(minutes=m), RunOutcome.SUCCEEDED) for m in (10, 20, 30, 40)]
 
 
 # -- lost runs are retried exactly `retries` times -------------------------------------------

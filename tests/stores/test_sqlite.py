@@ -226,3 +226,21 @@ def test_processes_claim_each_fire_once(db, capsys) -> None:
     with capsys.disabled():
         print(f"\nSQLite race: {keys / slowest:.0f} fires claimed/s, {4 * keys / slowest:.0f} "
               f"claim calls/s ({time.perf_counter() - started:.1f} s with start-up)")  # fmt: skip
+
+
+def test_processes_reap_and_retry_without_spurious_outages(db) -> None:
+    """reap() and retry_lost() read, then write: in a deferred transaction two processes that
+    both read could not both upgrade to the write lock, and one got 'database is locked' at
+    once (no busy wait). Every write transaction takes the write lock first (BEGIN IMMEDIATE)."""
+    loops = 150
+    url = f"sqlite:///{db}"
+    SQLiteStore(url).close()  # schema created once, before the race
+    reports = _procs.spawn_all(_procs.reap_race, 4, url, "scheduler_", loops)
+    assert [r[0] for r in reports] == ["ok"] * 4, reports
+    assert [r[1] for r in reports] == [[]] * 4  # no StoreUnavailable anywhere
+    store = SQLiteStore(url)
+    runs = store.get_runs(limit=10_000)
+    store.close()
+    assert len(runs) == 4 * loops  # each claim made one run, reaped or retried in place
+    assert sum(r[2] for r in reports) >= 4 * loops  # every claim was reaped, at least once
+    assert sum(r[3] for r in reports) == sum(r.attempt - 1 for r in runs)
