@@ -21,6 +21,7 @@ from scheduler.stores import (
     RunOutcome,
     Store,
 )
+from scheduler.testing import VirtualClock
 
 LONG = 3600.0
 EXPIRED = 0.0
@@ -237,6 +238,35 @@ def test_max_instances_two(registered: Store) -> None:
         ClaimStatus.SKIPPED,
         ClaimStatus.SKIPPED,
     ]
+
+
+def test_max_instances_counts_only_live_leases(registered: Store) -> None:
+    """Two runs hold slots, one of them with an expired lease: with max_instances=2 a third
+    fire still finds a free slot (one live lease is one, not two). The time stands still
+    where the store uses the host's clock: a lease expiring *now* is already expired."""
+    registered.bind_clock(VirtualClock(T0))
+    assert claim(registered, 0, max_instances=2, lease=EXPIRED).status is ClaimStatus.CLAIMED
+    assert claim(registered, 1, max_instances=2).status is ClaimStatus.CLAIMED
+    assert claim(registered, 2, max_instances=2).status is ClaimStatus.CLAIMED
+    assert claim(registered, 3, max_instances=2).status is ClaimStatus.SKIPPED
+
+
+def test_missed_record_says_who_when_and_why(registered: Store) -> None:
+    before = registered.now()
+    fire = FireKey("tasks:report", at(0))
+    assert registered.claim_missed(
+        fire, fingerprint=job().fingerprint, owner=ME, reason="late by 90s", coalesced=3
+    )
+    (run,) = registered.get_runs("tasks:report")
+    assert run.run_id and registered.get_run(run.run_id) == run
+    assert (run.job_id, run.scheduled_time) == ("tasks:report", at(0))
+    assert (run.outcome, run.error, run.coalesced) == (RunOutcome.MISSED, "late by 90s", 3)
+    assert run.owner == str(ME)
+    assert run.attempt == 1  # the attempt it would have been
+    assert run.token == 0  # never held a lease
+    assert run.started_at is None and run.lease_expires is None
+    assert run.claimed_at is not None and run.finished_at is not None
+    assert before <= run.claimed_at == run.finished_at <= registered.now()
 
 
 def test_claim_missed_once_only(registered: Store) -> None:
