@@ -403,6 +403,31 @@ def test_retry_lost_once_only(registered: Store) -> None:
     assert run is not None and run.outcome is RunOutcome.SUCCEEDED and run.attempt == 2
 
 
+def test_retry_lost_reopens_the_run_with_a_live_lease_holding_its_slot(registered: Store) -> None:
+    won = claim(registered, 0, lease=EXPIRED)
+    assert registered.mark_started(won, attempt=1)
+    registered.reap()
+    before = registered.now()
+    retried = registered.retry_lost(won.run_id, owner=PEER, lease_seconds=LONG)
+    assert retried is not None and retried.lease_expires is not None
+    assert retried.lease_expires > before
+    run = registered.get_run(won.run_id)
+    assert run is not None
+    assert run.lease_expires is not None and run.lease_expires > before
+    assert (run.outcome, run.started_at, run.finished_at) == (None, None, None)
+    # it holds the job's one slot again: the next fire is skipped, the one after it is not
+    assert claim(registered, 1).status is ClaimStatus.SKIPPED
+    assert registered.finish(retried, outcome=RunOutcome.SUCCEEDED, attempt=2)
+    assert claim(registered, 2).status is ClaimStatus.CLAIMED
+
+
+def test_renew_skips_claims_it_does_not_hold(registered: Store) -> None:
+    gone = claim(registered, 0)
+    assert registered.finish(gone, outcome=RunOutcome.SUCCEEDED, attempt=1)
+    held = claim(registered, 1, max_instances=9)
+    assert registered.renew([gone, held], lease_seconds=LONG) == {held.run_id}
+
+
 def test_retry_lost_needs_a_lost_run(registered: Store) -> None:
     won = claim(registered, 0)
     assert registered.retry_lost(won.run_id, owner=ME, lease_seconds=LONG) is None
