@@ -254,3 +254,13 @@ def test_a_hung_lost_attempt_returning_late_does_not_orphan_its_retry(
         sched.shutdown(timeout=HANG)
     [run] = sched.get_runs("hung")
     assert (run.outcome, run.attempt) == (RunOutcome.SUCCEEDED, 2)
+
+
+def test_an_anchored_interval_keeps_its_end(clock: VirtualClock) -> None:
+    """Anchoring at the first registration keeps the trigger's ``end``: no fire after it."""
+    sched = Scheduler(clock=clock)
+    sched.add_job(noop, Interval(minutes=10, end=T0 + timedelta(minutes=25)), id="until")
+    with sched:
+        clock.advance(hours=1, scheduler=sched)
+    fired = [r.scheduled_time for r in reversed(sched.get_runs("until"))]
+    assert fired == [T0 + timedelta(minutes=10), T0 + timedelta(minutes=20)]
