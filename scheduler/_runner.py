@@ -351,7 +351,10 @@ class Runner:
             self._attempts(run, coalesced)
         finally:
             with self._lock:
-                self._live.pop(claim.run_id or "", None)
+                # The retry of a lost run keeps its run id: a lost attempt that returns late
+                # must not take the retry's entry (its lease would no longer be renewed).
+                if self._live.get(claim.run_id or "") is run:
+                    del self._live[claim.run_id or ""]
 
     def _attempts(self, run: LiveRun, coalesced: int) -> None:
         job, claim = run.job, run.claim

@@ -41,9 +41,9 @@ def assert_healthy(sched: Scheduler, timeout: float = 2.0) -> None:
     """The closing checks of every scenario: ticker alive, history complete, clean stop."""
     assert sched._ticker.alive, "the ticker thread died"
     check_history(runs_of(sched))
-    began = time.monotonic()
-    assert sched.shutdown(timeout=timeout) is True
-    assert time.monotonic() - began < timeout + 1
+    assert sched.shutdown(timeout=timeout) is True  # every run ended within the timeout
+    assert sched.state == "shut down"
+    assert not sched._ticker.alive and not sched._heartbeat.alive
 
 
 def test_job_that_raises_is_recorded_failed_and_the_next_fire_runs() -> None:
@@ -121,24 +121,40 @@ def test_timeout_records_timed_out_at_the_deadline_and_holds_the_slot() -> None:
 
 
 def test_job_that_ignores_cancel_does_not_hold_up_shutdown() -> None:
-    """Scenario 19 in one process (the process-exit half is in test_processes)."""
+    """Scenario 19 in one process (the process-exit half is in test_processes). Ordering,
+    not timing: the job kept looping after cancel_event was set, shutdown waited through
+    some of those loops, then gave up and returned while the job was still looping."""
     sched = Scheduler(shutdown_timeout=30)
     started = threading.Event()
     shutdowns: list[SchedulerShutdown] = []
     sched.add_listener(shutdowns.append, [SchedulerShutdown])
+    trace: list[str] = []  # list.append is atomic: one timeline of both threads
+    stop_looping = threading.Event()
 
     def forever() -> None:
+        ctx = current_job()
+        assert ctx is not None
         started.set()
-        while True:
-            time.sleep(0.05)  # never looks at cancel_event
+        while not stop_looping.is_set():  # never looks at cancel_event (the test ends it)
+            trace.append("loop, cancelled" if ctx.cancel_event.is_set() else "loop")
+            time.sleep(0.05)
 
     sched.add_job(forever, Interval(seconds=0.05), id="forever")
     sched.start()
     assert started.wait(10)
-    began = time.monotonic()
-    assert sched.shutdown(timeout=2) is False
-    took = time.monotonic() - began
-    assert 1.9 <= took < 3.5, took
+    try:
+        trace.append("shutdown called")
+        assert sched.shutdown(timeout=2) is False
+        trace.append("shutdown returned")
+        called, returned = trace.index("shutdown called"), trace.index("shutdown returned")
+        assert "loop, cancelled" in trace[called:returned], "shutdown did not wait at all"
+        n = len(trace)
+        deadline = time.monotonic() + 10
+        while len(trace) == n and time.monotonic() < deadline:
+            time.sleep(0.01)  # hang guard: the job is still looping after shutdown returned
+        assert trace[n:] and trace[n] == "loop, cancelled"
+    finally:
+        stop_looping.set()
     assert shutdowns[0].still_running == ("forever",)
     assert sched.state == "shut down"
 
@@ -340,15 +356,12 @@ def test_a_thousand_jobs_failing_at_once() -> None:
         for n in range(1000):
             sched.add_job(fail, MINUTE, id=f"fail-{n}", args=(n,))
         with sched:
-            began = time.monotonic()
             clock.advance(60)
-            settle(sched, timeout=60)
-            took = time.monotonic() - began
+            settle(sched, timeout=120)  # a hang guard; how long it takes is not asserted
             runs = runs_of(sched)
             outcomes = check_history(runs)
             assert outcomes == {"failed": 1000}
             assert {r.job_id for r in runs} == {f"fail-{n}" for n in range(1000)}
-            assert took < 30, took
             assert sched._pool.threads <= sched.max_workers
             clock.advance(minutes=1, scheduler=sched)  # and the next minute comes round
             assert check_history(runs_of(sched)) == {"failed": 2000}

@@ -9,7 +9,6 @@ outcomes add up to the fires: nothing is dropped silently.
 from __future__ import annotations
 
 import threading
-import time
 import tracemalloc
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -112,7 +111,5 @@ def test_saturated_pool_memory_does_not_grow_with_time() -> None:
         history = sched.get_runs(limit=100_000)
         check_history(history)
         assert sum(1 + r.coalesced for r in history) == JOBS * 2000
-        began = time.monotonic()
-        assert sched.shutdown(timeout=5)
-        assert time.monotonic() - began < 5
+        assert sched.shutdown(timeout=5)  # every run ended: a clean stop
     assert timedelta(0) <= clock.now() - T0

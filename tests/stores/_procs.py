@@ -6,6 +6,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from scheduler.exceptions import StoreUnavailable
 from scheduler.stores import ClaimStatus, FireKey, JobDefinition, Owner, from_url
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -71,3 +72,37 @@ def spawn_all(target: Any, n: int, *args: Any) -> list[tuple[Any, ...]]:
             proc.join(timeout=60)
     assert [p.exitcode for p in procs] == [0] * n
     return reports
+
+
+def reap_race(url: str, prefix: str, loops: int, barrier: Any, queue: Any) -> None:
+    """Read-then-write paths under contention: claim a fire with an already expired lease,
+    reap() every expired run (the siblings' too) and retry_lost() what was reaped, ``loops``
+    times. Reports the StoreUnavailable errors seen (a locked database is not an outage)."""
+    try:
+        store = from_url(url, prefix=prefix)
+        store.open()
+        owner = Owner.current()
+        job = JobDefinition(id=f"reap-{owner.pid}", name="reap", func_ref="tasks:reap", trigger={})
+        store.register(job, owner=owner)
+        barrier.wait(timeout=60)
+        errors: list[str] = []
+        reaped = retried = 0
+        for i in range(loops):
+            try:
+                store.claim(
+                    FireKey(job.id, T0 + timedelta(minutes=i)),
+                    fingerprint=job.fingerprint,
+                    owner=owner,
+                    max_instances=10**6,
+                    lease_seconds=0,
+                )
+                for lost in store.reap():
+                    reaped += 1
+                    if store.retry_lost(lost.run_id, owner=owner, lease_seconds=0) is not None:
+                        retried += 1
+            except StoreUnavailable as exc:
+                errors.append(str(exc))
+        queue.put(("ok", errors, reaped, retried))
+        store.close()
+    except BaseException as exc:
+        queue.put(("error", repr(exc), 0, 0))

@@ -21,6 +21,7 @@ from scheduler.stores import (
     RunOutcome,
     Store,
 )
+from scheduler.testing import VirtualClock
 
 LONG = 3600.0
 EXPIRED = 0.0
@@ -237,6 +238,35 @@ def test_max_instances_two(registered: Store) -> None:
         ClaimStatus.SKIPPED,
         ClaimStatus.SKIPPED,
     ]
+
+
+def test_max_instances_counts_only_live_leases(registered: Store) -> None:
+    """Two runs hold slots, one of them with an expired lease: with max_instances=2 a third
+    fire still finds a free slot (one live lease is one, not two). The time stands still
+    where the store uses the host's clock: a lease expiring *now* is already expired."""
+    registered.bind_clock(VirtualClock(T0))
+    assert claim(registered, 0, max_instances=2, lease=EXPIRED).status is ClaimStatus.CLAIMED
+    assert claim(registered, 1, max_instances=2).status is ClaimStatus.CLAIMED
+    assert claim(registered, 2, max_instances=2).status is ClaimStatus.CLAIMED
+    assert claim(registered, 3, max_instances=2).status is ClaimStatus.SKIPPED
+
+
+def test_missed_record_says_who_when_and_why(registered: Store) -> None:
+    before = registered.now()
+    fire = FireKey("tasks:report", at(0))
+    assert registered.claim_missed(
+        fire, fingerprint=job().fingerprint, owner=ME, reason="late by 90s", coalesced=3
+    )
+    (run,) = registered.get_runs("tasks:report")
+    assert run.run_id and registered.get_run(run.run_id) == run
+    assert (run.job_id, run.scheduled_time) == ("tasks:report", at(0))
+    assert (run.outcome, run.error, run.coalesced) == (RunOutcome.MISSED, "late by 90s", 3)
+    assert run.owner == str(ME)
+    assert run.attempt == 1  # the attempt it would have been
+    assert run.token == 0  # never held a lease
+    assert run.started_at is None and run.lease_expires is None
+    assert run.claimed_at is not None and run.finished_at is not None
+    assert before <= run.claimed_at == run.finished_at <= registered.now()
 
 
 def test_claim_missed_once_only(registered: Store) -> None:
@@ -456,6 +486,31 @@ def test_retry_lost_once_only(registered: Store) -> None:
     assert run is not None and run.outcome is RunOutcome.SUCCEEDED and run.attempt == 2
 
 
+def test_retry_lost_reopens_the_run_with_a_live_lease_holding_its_slot(registered: Store) -> None:
+    won = claim(registered, 0, lease=EXPIRED)
+    assert registered.mark_started(won, attempt=1)
+    registered.reap()
+    before = registered.now()
+    retried = registered.retry_lost(won.run_id, owner=PEER, lease_seconds=LONG)
+    assert retried is not None and retried.lease_expires is not None
+    assert retried.lease_expires > before
+    run = registered.get_run(won.run_id)
+    assert run is not None
+    assert run.lease_expires is not None and run.lease_expires > before
+    assert (run.outcome, run.started_at, run.finished_at) == (None, None, None)
+    # it holds the job's one slot again: the next fire is skipped, the one after it is not
+    assert claim(registered, 1).status is ClaimStatus.SKIPPED
+    assert registered.finish(retried, outcome=RunOutcome.SUCCEEDED, attempt=2)
+    assert claim(registered, 2).status is ClaimStatus.CLAIMED
+
+
+def test_renew_skips_claims_it_does_not_hold(registered: Store) -> None:
+    gone = claim(registered, 0)
+    assert registered.finish(gone, outcome=RunOutcome.SUCCEEDED, attempt=1)
+    held = claim(registered, 1, max_instances=9)
+    assert registered.renew([gone, held], lease_seconds=LONG) == {held.run_id}
+
+
 def test_retry_lost_needs_a_lost_run(registered: Store) -> None:
     won = claim(registered, 0)
     assert registered.retry_lost(won.run_id, owner=ME, lease_seconds=LONG) is None
@@ -511,6 +566,21 @@ def test_history_limit_prunes_oldest_finished(registered: Store) -> None:
     # the pruned fire's run row is gone, but last_fire still refuses it
     assert claim(registered, 0).status is ClaimStatus.TAKEN
     assert claim(registered, 1).status is ClaimStatus.TAKEN
+
+
+def test_pruned_last_fire_is_still_refused(registered: Store) -> None:
+    """The forward-only claim at its edge: the fire *equal* to last_fire, once its run row has
+    been pruned, is refused all the same (only ``last_fire`` guards it then)."""
+    registered.history_limit = 1
+    live = claim(registered, 0)
+    assert live.status is ClaimStatus.CLAIMED
+    assert claim(registered, 1).status is ClaimStatus.SKIPPED  # fire 0 holds the one slot
+    # fire 1's finished (skipped) row is the oldest finished one: the limit drops it
+    assert [r.scheduled_time for r in registered.get_runs("tasks:report")] == [at(0)]
+    assert registered.get_job("tasks:report").last_fire == at(1)  # type: ignore[union-attr]
+    assert claim(registered, 1).status is ClaimStatus.TAKEN
+    assert claim(registered, 1, max_instances=9).status is ClaimStatus.TAKEN
+    assert [r.scheduled_time for r in registered.get_runs("tasks:report")] == [at(0)]
 
 
 def test_history_limit_keeps_live_runs(registered: Store) -> None:

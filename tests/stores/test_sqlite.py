@@ -6,6 +6,7 @@ import logging
 import os
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from scheduler.stores import ClaimStatus, FireKey, JobDefinition, Owner, from_ur
 from scheduler.stores import sqlite as sqlite_module
 from scheduler.stores._sql import MIGRATIONS
 from scheduler.stores.sqlite import SQLiteStore
+from tests.privileges import as_nobody, nobody_dir
 from tests.stores import _procs
 
 ME = Owner("host", 1, "me")
@@ -71,12 +73,15 @@ def test_directory_as_database(tmp_path) -> None:
         SQLiteStore(tmp_path)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_read_only_directory_fails_at_construction(tmp_path) -> None:
-    locked = tmp_path / "ro"
-    locked.mkdir(mode=0o500)
-    with pytest.raises(ConfigurationError, match="not writable"):
-        SQLiteStore(locked / "jobs.db")
+def test_read_only_directory_fails_at_construction() -> None:
+    def check(base: Path) -> None:
+        locked = base / "ro"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(ConfigurationError, match="not writable"):
+            SQLiteStore(locked / "jobs.db")
+
+    with nobody_dir() as base:
+        as_nobody(check, base)  # root can write anywhere: the check runs as nobody
 
 
 @pytest.mark.parametrize("prefix", ["", "1abc", "a-b", "a b", "x;drop", "a" * 41])
@@ -107,15 +112,23 @@ def test_read_only_database_is_an_outage(store) -> None:
     assert claim(store, 0).status is ClaimStatus.CLAIMED  # a fresh connection next time
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write a read-only file")
-def test_read_only_file_is_an_outage(db, store) -> None:
-    store.register(JOB, owner=ME)
-    os.chmod(db, 0o444)
-    try:
-        with pytest.raises(StoreUnavailable):
-            claim(store.same_as(), 0)
-    finally:
-        os.chmod(db, 0o644)
+def test_read_only_file_is_an_outage() -> None:
+    def check(base: Path) -> None:
+        db = base / "jobs.db"
+        store = SQLiteStore(f"sqlite:///{db}")
+        store.open()
+        store.register(JOB, owner=ME)
+        os.chmod(db, 0o444)
+        store.close()  # the next call connects afresh, to a file that is read-only now
+        try:
+            with pytest.raises(StoreUnavailable):
+                claim(store, 0)
+        finally:
+            os.chmod(db, 0o644)
+            store.close()
+
+    with nobody_dir() as base:
+        as_nobody(check, base)  # root can write a read-only file: the check runs as nobody
 
 
 def test_full_database_is_an_outage(store) -> None:
@@ -249,3 +262,21 @@ def test_processes_claim_each_fire_once(db, capsys) -> None:
     with capsys.disabled():
         print(f"\nSQLite race: {keys / slowest:.0f} fires claimed/s, {4 * keys / slowest:.0f} "
               f"claim calls/s ({time.perf_counter() - started:.1f} s with start-up)")  # fmt: skip
+
+
+def test_processes_reap_and_retry_without_spurious_outages(db) -> None:
+    """reap() and retry_lost() read, then write: in a deferred transaction two processes that
+    both read could not both upgrade to the write lock, and one got 'database is locked' at
+    once (no busy wait). Every write transaction takes the write lock first (BEGIN IMMEDIATE)."""
+    loops = 150
+    url = f"sqlite:///{db}"
+    SQLiteStore(url).close()  # schema created once, before the race
+    reports = _procs.spawn_all(_procs.reap_race, 4, url, "scheduler_", loops)
+    assert [r[0] for r in reports] == ["ok"] * 4, reports
+    assert [r[1] for r in reports] == [[]] * 4  # no StoreUnavailable anywhere
+    store = SQLiteStore(url)
+    runs = store.get_runs(limit=10_000)
+    store.close()
+    assert len(runs) == 4 * loops  # each claim made one run, reaped or retried in place
+    assert sum(r[2] for r in reports) >= 4 * loops  # every claim was reaped, at least once
+    assert sum(r[3] for r in reports) == sum(r.attempt - 1 for r in runs)
