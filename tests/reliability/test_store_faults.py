@@ -140,19 +140,19 @@ def test_instances_back_from_an_outage_apart_count_each_fire_once(make_shared, k
         wait_until(lambda: len(read_records(out)) >= 3, 10, "runs before the outage")
         for proxy in proxies:
             proxy.down()
-        wait_until(lambda: all(s._outage_since is not None for s in scheds), 10, "the outage")
+        wait_until(lambda: all(s._pieces.health.out for s in scheds), 10, "the outage")
         time.sleep(2.0)  # 2 s of real time: eight fires fall due meanwhile
         # One at a time: each comes back, runs a few fires and is cut off again before the
         # next one comes back, which then folds fires the previous one has recorded.
         for sched, proxy in zip(scheds, proxies, strict=True):
             proxy.up()
-            wait_until(lambda s=sched: s._outage_since is None, 10, "the instance to recover")
+            wait_until(lambda s=sched: not s._pieces.health.out, 10, "the instance to recover")
             time.sleep(0.6)  # a few fires of its own
             proxy.down()
-            wait_until(lambda s=sched: s._outage_since is not None, 10, "the cut to be seen")
+            wait_until(lambda s=sched: s._pieces.health.out, 10, "the cut to be seen")
         for proxy in proxies:
             proxy.up()
-        wait_until(lambda: all(s._outage_since is None for s in scheds), 20, "all to recover")
+        wait_until(lambda: all(not s._pieces.health.out for s in scheds), 20, "all to recover")
         n = len(read_records(out))
         wait_until(lambda: len(read_records(out)) >= n + 3, 10, "runs after it")
     finally:
