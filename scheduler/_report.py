@@ -3,7 +3,9 @@
 One method per thing that happens. Each writes a human sentence (%-style arguments) to the
 ``scheduler`` logger or a child (``scheduler.ticker``, ``scheduler.heartbeat``), puts the same
 facts in ``extra``, and emits the matching :mod:`scheduler.events` event when a listener
-wants one. Call sites say *what* happened; the wording lives here.
+wants one. Call sites say *what* happened; the wording lives here. The messages about one
+fire (submitted, started, succeeded, failed, retried, missed, ...) are in
+:mod:`scheduler._report_runs`, mixed into :class:`Reporter`.
 
 Threads and state
 -----------------
