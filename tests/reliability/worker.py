@@ -93,8 +93,11 @@ def inject(store: Any, fault: str, marker: str) -> None:
         store._transaction = transaction
 
 
-def sample(path: str, every: float) -> None:
-    """Append ``monotonic rss_kib threads`` lines to ``path`` (for the soak's flat checks)."""
+def sample(path: str, every: float, sched: Scheduler) -> None:
+    """Append ``monotonic rss_kib threads`` lines to ``path`` (for the soak's flat checks)
+    while ``sched`` runs: once its shutdown has begun, its threads end by design, and a
+    sample taken then (under load the exit can take a second) measured the exit, not a
+    leak."""
 
     def rss() -> int:
         with open("/proc/self/status") as status:
@@ -104,7 +107,7 @@ def sample(path: str, every: float) -> None:
         return 0
 
     def loop() -> None:
-        while True:
+        while sched.state == "running":
             with open(path, "a") as file:
                 file.write(f"{time.monotonic():.3f} {rss()} {threading.active_count()}\n")
             time.sleep(every)
@@ -146,7 +149,7 @@ def main() -> int:
     sched.start()
     say(f"started {os.getpid()}")
     if spec.get("sample"):
-        sample(spec["sample"], spec.get("sample_every", 2.0))
+        sample(spec["sample"], spec.get("sample_every", 2.0), sched)
     if spec.get("fork"):
         pid = os.fork()
         if pid == 0:  # the child: the scheduler restarted itself after the fork
