@@ -289,7 +289,9 @@ class JobRegistry:
                 self.activate(job)
 
     def schedule_first(self, job: Job, *, after: datetime) -> None:
-        fire = job._effective.next_after(after)
+        """Place the job's first fire after ``after`` (now), or after its stored anchor when
+        that is later (:func:`_past_anchor`)."""
+        fire = job._effective.next_after(_past_anchor(job, after))
         if fire is None:
             self.finished(job)
         else:
@@ -335,3 +337,21 @@ class JobRegistry:
         if job.dynamic and job.id not in self._jobs:
             with contextlib.suppress(StoreUnavailable):
                 self._store.unregister(job.id)
+
+
+def _past_anchor(job: Job, after: datetime) -> datetime:
+    """``after`` (now), or the job's stored anchor when that is later: the time the first
+    fire of a job being placed (at start, on resume) comes after.
+
+    The anchor an interval counts from (the job's first registration) is the origin of its
+    grid, not one of its fires, but the anchored trigger answers any earlier time with the
+    anchor itself. Now by the store's clock can be earlier: it is this host's clock
+    corrected by a skew measured to within the store's round trip, so it reads up to a
+    few ms (under load) before an anchor the store has just set. A fire re-placed from a
+    grid since left is another matter: it is due, and the anchor is where it runs
+    (:meth:`JobRegistry.reschedule_after`).
+    """
+    anchor = job._anchor
+    if anchor is not None and job._effective is not job.trigger and after < anchor:
+        return anchor
+    return after
