@@ -311,3 +311,33 @@ def check_json(value: Any, path: str) -> Any:
     raise InvalidJob(
         f"{path} is of type {type(value).__name__}, which is not JSON-serialisable{hint}"
     )
+
+
+class ModuleMissing(LookupError):
+    """The module named on a command line does not exist (as opposed to an import error
+    raised inside it, which keeps its own traceback)."""
+
+    def __init__(self, module: str, cwd: str, cause: ImportError) -> None:
+        super().__init__(f"{module!r} (current directory: {cwd}): {cause}")
+        self.module, self.cwd, self.cause = module, cwd, cause
+
+
+def import_here(module_name: str) -> Any:
+    """Import a module named by the user, with the current directory first on ``sys.path``
+    as ``python -m`` and ``celery -A`` have it (the CLI's targets, the Celery app).
+
+    :raises ModuleMissing: the module itself (or a package above it) does not exist
+    :raises ImportError: anything else the module's own imports raise
+    """
+    import os
+    import sys
+
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        if getattr(exc, "name", None) and module_name.startswith(exc.name or "\0"):
+            raise ModuleMissing(module_name, cwd, exc) from exc
+        raise

@@ -28,7 +28,6 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import re
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ._listing import format_jobs
 from ._logsetup import JSONFormatter, has_level_handler, setup_logging
+from ._refs import ModuleMissing, import_here
 from .exceptions import ConfigurationError, InvalidCronExpression, SchedulerError
 
 if TYPE_CHECKING:
@@ -83,17 +83,10 @@ def load_target(spec: str) -> Scheduler:
         raise UsageError(
             f"expected 'module:attribute' (e.g. 'myapp.tasks:scheduler'), got {spec!r}"
         )
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        if getattr(exc, "name", None) and module_name.startswith(exc.name or "\0"):
-            raise UsageError(
-                f"cannot import module {module_name!r} (current directory: {cwd}): {exc}"
-            ) from exc
-        raise  # an import error inside the user's module: show the real traceback
+        module = import_here(module_name)  # an error inside the module shows its traceback
+    except ModuleMissing as exc:
+        raise UsageError(f"cannot import module {exc}") from exc.cause
     obj: Any = module
     for part in attr.split("."):
         try:

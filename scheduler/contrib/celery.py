@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from .._refs import check_json
+from .._refs import ModuleMissing, check_json, import_here
 from .._tz import UTC, zone
 from ..exceptions import ConfigurationError, InvalidJob, unknown_name_message
 from ._celery_schedules import BeatEntryError, to_trigger
@@ -91,24 +91,18 @@ def load_app(spec: str) -> Any:
 
     :raises ConfigurationError: malformed spec, module or attribute missing, not a Celery app
     """
-    import importlib
-
     from celery import Celery
 
     if not isinstance(spec, str) or not spec.strip():
         raise ConfigurationError(f"expected a Celery app path 'module:attr', got {spec!r}")
     module_name, sep, attr = spec.strip().partition(":")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())  # as `celery -A` and `python -m` do
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        if getattr(exc, "name", None) and module_name.startswith(exc.name or "\0"):
-            raise ConfigurationError(
-                f"cannot import the Celery app module {module_name!r} of {spec!r} "
-                f"(current directory: {os.getcwd()}): {exc}"
-            ) from None
-        raise
+        module = import_here(module_name)  # the current directory first, as `celery -A` has
+    except ModuleMissing as exc:
+        raise ConfigurationError(
+            f"cannot import the Celery app module {module_name!r} of {spec!r} "
+            f"(current directory: {exc.cwd}): {exc.cause}"
+        ) from None
     if not sep:  # `celery -A proj` style: its `app`, else its `celery`
         attr = "app" if hasattr(module, "app") or not hasattr(module, "celery") else "celery"
     obj: Any = module
