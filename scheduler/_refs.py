@@ -41,6 +41,21 @@ _OWN_PACKAGE = "scheduler"
 ArgsCheck = Callable[[list[Any], dict[str, Any]], None]
 
 
+def dotted(name: object) -> bool:
+    """``name`` is ``a.b.c`` made of identifiers, none of them dunder (``__globals__``)."""
+    return (
+        isinstance(name, str)
+        and _DOTTED.match(name) is not None
+        and not any(part.startswith("__") for part in name.split("."))
+    )
+
+
+def under_modules(module: str, modules: Iterable[str]) -> bool:
+    """``module`` is one of ``modules`` or inside one, by whole dotted components
+    (``myapp.jobs`` covers ``myapp.jobs.nightly``, not ``myapp.jobsevil``)."""
+    return any(module == m or module.startswith(m + ".") for m in modules)
+
+
 class Allowlist:
     """The functions a dynamic job may name in this process.
 
@@ -117,20 +132,15 @@ class Allowlist:
     def registered(self, ref: str) -> Callable[..., Any] | None:
         return self._funcs.get(ref)
 
-    def _module_allowed(self, module: str) -> bool:
-        return any(module == m or module.startswith(m + ".") for m in self.modules)
-
     def allows(self, ref: str) -> bool:
         """Whether ``ref`` may be loaded; decided from the text alone, importing nothing."""
         if ref in self._funcs:
             return True
         module, sep, qualname = ref.partition(":")
-        if not sep or not _DOTTED.match(module) or not _DOTTED.match(qualname):
-            return False
         # '__init__.__globals__' and the like lead out of the module: only plain names
-        if any(part.startswith("__") for part in qualname.split(".")):
+        if not sep or not _DOTTED.match(module) or not dotted(qualname):
             return False
-        return self._module_allowed(module)
+        return under_modules(module, self.modules)
 
     def allows_func(self, func: Callable[..., Any], ref: str) -> bool:
         """Whether ``func``, known by ``ref``, may be added as a dynamic job."""

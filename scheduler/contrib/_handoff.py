@@ -22,7 +22,6 @@ and read on the heartbeat thread (loading) and the pool threads (sending); each
 
 from __future__ import annotations
 
-import re
 import threading
 import uuid
 import weakref
@@ -30,6 +29,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from .._refs import dotted, under_modules
 from ..context import RunContext, current_job
 from ..exceptions import InvalidJob
 from ..stores import FireKey
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
     from ..scheduler import Scheduler
 
 __all__ = ["Grants", "SentId", "fire_uuid", "grants_for", "grants_of_run", "run_context"]
-
-_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 
 #: fixed namespace of the uuid5 ids: every process derives the same id from the same fire
 _NAMESPACE = uuid.UUID("6f0c4d1e-5b7a-5c3e-9a41-2d8e0b7f1c55")
@@ -80,15 +78,6 @@ def run_context(what: str) -> RunContext:
 # -- what a scheduler allowed the senders to name --------------------------------------------
 
 
-def dotted(name: object) -> bool:
-    """``name`` is ``a.b.c`` made of identifiers, none of them dunder (``__globals__``)."""
-    return (
-        isinstance(name, str)
-        and _DOTTED.match(name) is not None
-        and not any(part.startswith("__") for part in name.split("."))
-    )
-
-
 class Grants:
     """What the hand-off of one scheduler may name: the names its code gave (per kind:
     ``"celery app"``, ``"celery task"``, ``"rq function"``, ``"rq connection"``) and the
@@ -110,9 +99,7 @@ class Grants:
 
     def module_allowed(self, module: str) -> bool:
         """``module`` is one of ``allowed_modules`` or inside one (whole dotted components)."""
-        return dotted(module) and any(
-            module == m or module.startswith(m + ".") for m in self.modules
-        )
+        return dotted(module) and under_modules(module, self.modules)
 
     def refuse(self, kind: str, name: object, how: str, *, by_module: bool = True) -> InvalidJob:
         """The error for ``name``, not allowed: what allows it, and how to allow it."""

@@ -33,11 +33,11 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from .._refs import ModuleMissing, check_json, import_here
+from .._refs import ModuleMissing, check_json, dotted, import_here
 from .._tz import UTC, zone
 from ..exceptions import ConfigurationError, InvalidJob, unknown_name_message
 from ._celery_schedules import BeatEntryError, to_trigger
-from ._handoff import Grants, SentId, dotted, fire_uuid, grants_for, grants_of_run, run_context
+from ._handoff import Grants, SentId, fire_uuid, grants_for, grants_of_run, run_context
 
 if TYPE_CHECKING:
     from ..job import Job
