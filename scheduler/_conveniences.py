@@ -1,7 +1,8 @@
 """Conveniences of the :class:`~scheduler.Scheduler` that build on its public API.
 
-The ``schedule`` library's vocabulary (:meth:`Conveniences.every`, :meth:`Conveniences.adopt`)
-and the hand-offs to Celery and RQ. Each only calls ``add_job``: kept apart from the facade
+The ``schedule`` library's vocabulary (:meth:`Conveniences.every`, :meth:`Conveniences.adopt`),
+the hand-offs to Celery and RQ, the ``@sched.job`` decorator, the run history and the
+``with`` block. Each only calls the public API: kept apart from the facade
 (:mod:`scheduler.scheduler`) so that it stays the wiring and the core API.
 
 Threads and state: none of its own.
@@ -9,19 +10,46 @@ Threads and state: none of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
     from .job import Job
     from .scheduler import Scheduler
+    from .stores import RunRecord
     from .triggers import Trigger
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["Conveniences"]
 
 
 class Conveniences:
     """Mixed into :class:`~scheduler.Scheduler`."""
+
+    def job(self, trigger: Trigger | str | timedelta, **options: Any) -> Callable[[F], F]:
+        """Decorator form of :meth:`add_job`; returns the function unchanged."""
+
+        def register(func: F) -> F:
+            cast("Scheduler", self).add_job(func, trigger, **options)
+            return func
+
+        return register
+
+    def get_runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
+        """The run history, newest first (every process's runs with a shared store); a run
+        asked for and not taken yet is there too (``outcome`` and ``claimed_at`` None)."""
+        return cast("Scheduler", self).store.get_runs(job_id, limit)
+
+    def __enter__(self) -> Scheduler:
+        sched = cast("Scheduler", self)
+        if sched.state == "stopped":
+            sched.start()
+        return sched
+
+    def __exit__(self, *exc: object) -> None:
+        cast("Scheduler", self).shutdown(wait=True)
 
     def every(self, interval: float = 1) -> Any:
         """The ``schedule`` library's vocabulary: ``sched.every(10).minutes.do(func)``."""

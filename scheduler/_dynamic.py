@@ -87,6 +87,7 @@ class DynamicSync:
                 continue
             job = self._load(job_id, item.definition)
             if job is not None:
+                job.paused = item.paused  # paused for every instance: not placed here either
                 self._registry.add_loaded(job, activate=place)
         for job in self._registry.drop_dynamic(keep=stored):
             self._reporter.dropped(job.id)

@@ -12,6 +12,8 @@ Threads and state
   when it answers, places the fires that waited back in the registry.
 * With a shared store, syncs the jobs added at run time (:mod:`scheduler._dynamic`); with a
   store that has its own clock, measures this host's skew (:mod:`scheduler._storetime`).
+* Every third of the lease (and at once when asked), follows the store's pause flags and
+  takes the queued requested runs (:mod:`scheduler._control`).
 
 All of its state (the next deadline of each duty) lives in :meth:`Heartbeat._loop`'s locals,
 on its own thread; it takes no lock of its own. It receives the pieces it uses and never
@@ -30,6 +32,7 @@ from .exceptions import StoreUnavailable
 
 if TYPE_CHECKING:
     from ._clock import Clock
+    from ._control import Control
     from ._dynamic import DynamicSync
     from ._health import StoreHealth
     from ._registry import JobRegistry
@@ -60,6 +63,7 @@ class Heartbeat(LoopThread):
         sync: DynamicSync,
         store_time: StoreTime,
         reporter: Reporter,
+        control: Control,
         wake: threading.Event | None = None,
     ) -> None:
         super().__init__(wake)
@@ -73,6 +77,7 @@ class Heartbeat(LoopThread):
         self._sync = sync
         self._store_time = store_time
         self._reporter = reporter
+        self._control = control
 
     def _loop(self) -> None:
         clock = self._clock
@@ -84,6 +89,7 @@ class Heartbeat(LoopThread):
         next_sync = start + SYNC_INTERVAL
         next_skew = start + SKEW_INTERVAL  # start() measured it before placing any fire
         next_probe = start
+        next_control = start
         measure_skew = self._store_time.measured
         while not self._stop.is_set():
             self._wake.clear()
@@ -107,6 +113,9 @@ class Heartbeat(LoopThread):
                         self._reap()
                         next_reap = now + max(MIN_REAP_INTERVAL, lease / 3)
                     self._registry.check_data_loss()
+                    if self._control.take_asked() or now >= next_control:
+                        next_control = now + lease / 3
+                        self._control.poll()
                     if self._store.shared and now >= next_sync:
                         self._sync.sync(place=self._runner.accepting)
                         next_sync = now + SYNC_INTERVAL
@@ -118,7 +127,7 @@ class Heartbeat(LoopThread):
             except Exception:
                 self._reporter.heartbeat_failed()
             self._count_pass()
-            wait_until = min(next_renew, next_reap)
+            wait_until = min(next_renew, next_reap, next_control)
             if health.out:
                 wait_until = min(wait_until, next_probe)
             if nearest is not None:

@@ -3,10 +3,11 @@
 No piece receives the Scheduler. Dependencies point one way, from the threads to what they
 share::
 
-    Ticker ──submit──► Runner ──► JobRegistry ──push/drop──► Ticker (heap)
+        Ticker ──submit──► Runner ──► JobRegistry ──push/drop──► Ticker (heap)
        │                 │  │         ▲
        │                 │  └──► StoreHealth ◄── Heartbeat ──► Runner (live runs)
-       └──► Reporter ◄───┴─────────────────────────┘   └──► DynamicSync ──► JobRegistry
+       └──► Reporter ◄───┴─────────────────────────┘   ├──► DynamicSync ──► JobRegistry
+                                                        └──► Control ──► JobRegistry, Runner
 
 The ticker learns where due fires go (the runner) once both exist (:meth:`Ticker.bind`); the
 runner and the store's health wake the heartbeat through a shared :class:`threading.Event`
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from ._control import Control
 from ._dynamic import DynamicSync, MakeJob
 from ._health import StoreHealth
 from ._heartbeat import Heartbeat
@@ -68,6 +70,7 @@ class Pieces:
     runner: Runner
     heartbeat: Heartbeat
     preview: StorePreview
+    control: Control
 
     def place_jobs(self, store: Store) -> None:
         """At ``start()``, with the store open: measure the skew before placing any fire
@@ -82,6 +85,7 @@ class Pieces:
         self.runner.accepting = True
         if store.durable:
             self.sync.sync(place=False)
+        self.control.load_paused()  # a job paused in the store is not placed
         self.registry.activate_all()
 
     def start_threads(self) -> None:
@@ -166,6 +170,19 @@ def build_pieces(
         new_context=new_context,
     )
     ticker.bind(runner.submit, registry.reschedule_after)
+    preview = StorePreview(store=store, now=now, reporter=reporter, make_view=make_view)
+    control = Control(
+        store=store,
+        owner=owner,
+        lease_seconds=lease_seconds,
+        registry=registry,
+        runner=runner,
+        reporter=reporter,
+        now=now,
+        new_context=new_context,
+        wake_heartbeat=beat.set,
+        preview=preview,
+    )
     heartbeat = Heartbeat(
         clock=clock,
         store=store,
@@ -177,9 +194,9 @@ def build_pieces(
         sync=sync,
         store_time=store_time,
         reporter=reporter,
+        control=control,
         wake=beat,
     )
-    preview = StorePreview(store=store, now=now, reporter=reporter, make_view=make_view)
     return Pieces(
         now=now,
         reporter=reporter,
@@ -193,4 +210,5 @@ def build_pieces(
         runner=runner,
         heartbeat=heartbeat,
         preview=preview,
+        control=control,
     )

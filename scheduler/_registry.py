@@ -188,6 +188,7 @@ class JobRegistry:
         return gone
 
     def pause(self, job_id: str) -> Job:
+        """Stop placing the job's fires here (the store's flag is written by the caller)."""
         with self._lock:
             job = self.get(job_id)
             job.paused = True
@@ -221,6 +222,16 @@ class JobRegistry:
             self.reschedule_after(job, reg.last_fire)
         else:
             self.schedule_first(job, after=self._now())
+
+    def register_row(self, job: Job) -> None:
+        """Register the job's definition in the store without placing a fire: a pause or a
+        requested run from a process where no instance has started with it yet. Called
+        without the lock: it does store I/O.
+
+        :raises StoreUnavailable: the store cannot be reached
+        """
+        reg = self._store.register(job.get_definition(), owner=self._owner)
+        self.adopt_anchor(job, reg.anchor)
 
     def adopt_anchor(self, job: Job, anchor: datetime) -> None:
         """Count the job's fires from the anchor the store keeps (every instance then fires

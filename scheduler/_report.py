@@ -242,6 +242,25 @@ class Reporter(RunReports):
             extra={"job_id": job_id, "stored_definition": stored},
         )
 
+    # -- control (pause, requested runs: scheduler._control) ----------------------------
+    def paused(self, job_id: str, paused: bool, *, by_store: bool) -> None:
+        """A job paused or resumed here, by this process's call or by the store's flag."""
+        how = "by another process (the store's flag)" if by_store else "for every instance"
+        state = "paused" if paused else "resumed"
+        facts = {"job_id": job_id, "paused": paused}
+        safe_log(log, logging.INFO, "job %s %s %s", job_id, state, how, extra=facts)
+
+    def run_requested(self, job_id: str, run_id: str, requested_by: str | None) -> None:
+        facts = {"job_id": job_id, "run_id": run_id, "requested_by": requested_by}
+        who = requested_by or "an unnamed caller"
+        msg = "run %s of job %s requested by %s"
+        safe_log(log, logging.INFO, msg, run_id, job_id, who, extra=facts)
+
+    def request_skipped(self, job_id: str, run_id: str, reason: str) -> None:
+        facts = {"job_id": job_id, "run_id": run_id, "outcome": "skipped", "error": reason}
+        msg = "requested run %s of job %s recorded as skipped: %s"
+        safe_log(log, logging.WARNING, msg, run_id, job_id, reason, extra=facts)
+
     # -- the store's health --------------------------------------------------------------
     def store_unavailable(self, store: str, exc: BaseException, *, flap: bool) -> None:
         safe_log(

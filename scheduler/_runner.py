@@ -6,11 +6,11 @@ Threads and state
   what the heartbeat (:meth:`Runner.live_runs`, :meth:`Runner.time_out`) and shutdown
   (:meth:`Runner.stop_accepting`, :meth:`Runner.cancel_all`, :meth:`Runner.wait_idle`,
   :meth:`Runner.still_running`) call.
-* A run that holds a lease is a :class:`LiveRun` in ``_live``; runs started by ``run_job``
-  are in ``_manual``; every job's ``run_count`` is counted. All three are guarded by
-  ``Runner._lock``, a leaf lock (nothing is called under it). Only the pool thread that owns
-  a LiveRun records its outcome; the heartbeat sets its flags (``timed_out``, ``fenced``)
-  and its ``cancel_event``.
+* A run that holds a lease is a :class:`LiveRun` in ``_live`` (runs asked for by hand too:
+  they are claimed, :mod:`scheduler._control`); every job's ``run_count`` is counted. Both
+  are guarded by ``Runner._lock``, a leaf lock (nothing is called under it). Only the pool
+  thread that owns a LiveRun records its outcome; the heartbeat sets its flags
+  (``timed_out``, ``fenced``) and its ``cancel_event``.
 * ``_inflight`` (fires handed to the pool and not finished) is guarded by ``_count_lock``,
   taken twice per fire; waiters poll it rather than being notified.
 * ``accepting`` is rebound by ``start()`` and shutdown, read by any thread.
@@ -33,7 +33,6 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from datetime import datetime
@@ -80,6 +79,8 @@ class LiveRun:
     #: its outcome is being written (set under Runner._lock): a renewal that finds the lease
     #: gone was overtaken by that write, and the write itself says whether it landed
     finishing: bool = False
+    #: what the last attempt's call gave: (ok, value, exception), for run_job's Future
+    last: tuple[bool, Any, BaseException | None] | None = None
 
 
 class Runner:
@@ -127,8 +128,6 @@ class Runner:
         self.accepting = False  # Invariant: rebound by start() and shutdown only
         self._lock = threading.Lock()
         self._live: dict[str, LiveRun] = {}  # Invariant: under _lock
-        # run_job's runs: id(ctx) -> (ctx, job)
-        self._manual: dict[int, tuple[context.RunContext, Job]] = {}  # Invariant: under _lock
         # a plain lock, not a Condition: it is taken twice per fire by every worker, and
         # the few waiters (shutdown, scheduler.testing) poll instead of being notified
         self._count_lock = threading.Lock()
@@ -148,7 +147,6 @@ class Runner:
         """Set the ``cancel_event`` of every run, scheduled or manual."""
         with self._lock:
             contexts = [run.ctx for run in self._live.values()]
-            contexts += [ctx for ctx, _ in self._manual.values()]
         for ctx in contexts:
             ctx.cancel_event.set()
 
@@ -177,16 +175,13 @@ class Runner:
         if count_running:
             return self._inflight
         with self._lock:
-            running = len(self._live) + len(self._manual)
+            running = len(self._live)
         return self._inflight - running
 
     def still_running(self) -> list[str]:
         """Ids of the jobs with a run under way, sorted."""
         with self._lock:
-            return sorted(
-                {run.job.id for run in self._live.values()}
-                | {ctx.job_id for ctx, _ in self._manual.values()}
-            )
+            return sorted({run.job.id for run in self._live.values()})
 
     def release_timed_out(self) -> None:
         """At shutdown: record the runs that timed out (their outcome is known), freeing
@@ -221,7 +216,6 @@ class Runner:
         while time.monotonic() < deadline:
             with self._lock:
                 jobs = [run.job for run in self._live.values()]
-                jobs += [job for _, job in self._manual.values()]
             if not any(job.options.executor == "process" for job in jobs):
                 return
             time.sleep(IDLE_POLL)
@@ -241,28 +235,31 @@ class Runner:
         except RuntimeError:  # the pool shut down under us (the fire stays unrecorded)
             self._done()
 
-    def submit_claim(self, job: Job, claim: Claim) -> None:
-        """Run an already claimed fire (the retry of a lost run) on the pool."""
+    def submit_claim(
+        self, job: Job, claim: Claim, *, done: Callable[[LiveRun | None], None] | None = None
+    ) -> None:
+        """Run an already claimed fire (the retry of a lost run, a requested run) on the
+        pool; then ``done(run)`` (None if it could not run), whatever happened."""
 
         def go() -> None:
+            run = None
             try:
-                self.execute(job, claim)
+                run = self.execute(job, claim)
             except BaseException:
                 self._reporter.internal_error(job.id)
             finally:
                 self._done()
+                if done is not None:
+                    with contextlib.suppress(BaseException):
+                        done(run)
 
         self._begin()
         try:
             self._pool.run(go)
         except RuntimeError:
             self._done()
-
-    def manual_context(self, job: Job) -> context.RunContext:
-        """The context of a run outside the schedule (run_job, call_job): scheduled now."""
-        return self._new_context(
-            job_id=job.id, scheduled_time=self._now().astimezone(job.timezone), attempt=1
-        )
+            if done is not None:
+                done(None)
 
     def call_now(self, job: Job, ctx: context.RunContext) -> Any:
         """Call the job on this thread as the pool would; return its value or raise."""
@@ -271,29 +268,6 @@ class Runner:
             assert exc is not None
             raise exc
         return value
-
-    def submit_manual(self, job: Job) -> Future[Any]:
-        """Run ``job`` now, outside its schedule, for Scheduler.run_job."""
-        ctx = self.manual_context(job)
-
-        def manual() -> Any:
-            try:
-                return self.call_now(job, ctx)
-            finally:
-                with self._lock:
-                    self._manual.pop(id(ctx), None)
-                self._done()
-
-        with self._lock:
-            self._manual[id(ctx)] = (ctx, job)
-        self._begin()
-        try:
-            return self._pool.submit(manual)
-        except RuntimeError:
-            with self._lock:
-                self._manual.pop(id(ctx), None)
-            self._done()
-            raise
 
     def _begin(self) -> None:
         with self._count_lock:
@@ -323,7 +297,7 @@ class Runner:
             claim, coalesced = settled
             self.execute(job, claim, coalesced=coalesced)
 
-    def execute(self, job: Job, claim: Claim, *, coalesced: int = 0) -> None:
+    def execute(self, job: Job, claim: Claim, *, coalesced: int = 0) -> LiveRun:
         """Run a claimed fire to its recorded outcome (attempts, retries, timeout)."""
         fire = claim.fire.scheduled_time
         ctx = self._new_context(
@@ -355,6 +329,7 @@ class Runner:
                 # must not take the retry's entry (its lease would no longer be renewed).
                 if self._live.get(claim.run_id or "") is run:
                     del self._live[claim.run_id or ""]
+        return run
 
     def _attempts(self, run: LiveRun, coalesced: int) -> None:
         job, claim = run.job, run.claim
@@ -372,7 +347,7 @@ class Runner:
                 run.ctx = dc_replace(run.ctx, attempt=attempt)
             report.run_started(job, fire, run.ctx.scheduled_time, attempt, coalesced)
             began = time.monotonic()
-            ok, value, exc = self._call(job, run.ctx)
+            ok, value, exc = run.last = self._call(job, run.ctx)
             duration = time.monotonic() - began
             with self._lock:
                 job.run_count += 1

@@ -347,7 +347,7 @@ class Job:
         job = object.__new__(cls)
         job.id, job.name, job.func_ref, job.definition = d.id, d.name, d.func_ref, d
         job.args, job.kwargs, job.tags = tuple(d.args), dict(d.kwargs), _NO_TAGS
-        job.dynamic, job.paused, job.run_count, job.broken = True, False, 0, item.broken
+        job.dynamic, job.paused, job.run_count, job.broken = True, item.paused, 0, item.broken
         job._scheduler, job._version, job._fingerprint = scheduler, 0, item.fingerprint
         job._next_fire = job._preview = job._failing = None
         job._anchor, job._view = item.anchor, True

@@ -44,10 +44,9 @@ from .context import RunContext
 from .exceptions import (
     InvalidTrigger,
     SchedulerAlreadyRunning,
-    SchedulerNotRunning,
 )
 from .job import Job, JobOptions, args_of
-from .stores import Owner, RunRecord, Store, from_url
+from .stores import Owner, Store, from_url
 from .stores._url import describe_store
 from .triggers import Trigger, coerce
 from .triggers.once import Once
@@ -72,8 +71,7 @@ class Scheduler(Conveniences):
     :param timezone: the zone for triggers that do not name one (name, ZoneInfo, pytz, tzinfo)
     :param max_workers: threads running jobs at once
     :param shutdown_timeout: seconds :meth:`shutdown` waits for running jobs by default
-    :param tick: the ticker wakes at least this often (to notice wall-clock changes); due
-        fires are dispatched when due, not on tick boundaries
+    :param tick: the ticker wakes at least this often (to notice wall-clock changes)
     :param store: ``None``/``"memory"``, ``"sqlite:///path.db"``, ``"postgresql://..."``,
         ``"redis://..."`` or a :class:`~scheduler.stores.Store`
     :param lease_seconds: a claimed fire's lease; renewed every third of it while it runs,
@@ -85,11 +83,9 @@ class Scheduler(Conveniences):
         (default: the CPU count); none starts before such a job runs
     :param max_runs_per_process: a worker process is replaced after this many runs (to
         bound leaks); None keeps it
-    :param allowed_modules: dotted module names whose functions jobs added at run time to a
-        durable store may name (``["myapp.jobs"]`` also allows ``myapp.jobs.nightly``, not
-        ``myapp.jobsevil``); functions registered with :meth:`task` are allowed too. A stored
-        job naming anything else is never imported: it is marked broken. See
-        docs/security.md
+    :param allowed_modules: modules whose functions jobs added at run time to a durable store
+        may name (``["myapp.jobs"]`` allows ``myapp.jobs.nightly``, not ``myapp.jobsevil``),
+        besides :meth:`task` functions; other stored jobs are marked broken (docs/security.md)
     :raises ConfigurationError: any bad argument, at once
     """
 
@@ -156,6 +152,7 @@ class Scheduler(Conveniences):
         self._now = pieces.now
         self._registry, self._runner, self._sync = pieces.registry, pieces.runner, pieces.sync
         self._ticker, self._heartbeat, self._pool = pieces.ticker, pieces.heartbeat, pieces.pool
+        self._control = pieces.control
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -224,15 +221,6 @@ class Scheduler(Conveniences):
         """A Job of this scheduler (also for jobs loaded from the store), checked whole."""
         return Job.checked(self, self._settings.run_context, func, trigger, **fields)
 
-    def job(self, trigger: Trigger | str | timedelta, **options: Any) -> Callable[[F], F]:
-        """Decorator form of :meth:`add_job`; returns the function unchanged."""
-
-        def register(func: F) -> F:
-            self.add_job(func, trigger, **options)
-            return func
-
-        return register
-
     @overload
     def task(self, func: F, *, check_args: ArgsCheck | None = None) -> F: ...
 
@@ -248,13 +236,8 @@ class Scheduler(Conveniences):
 
         A job added after :meth:`start` to a durable store is stored and loaded by every
         instance, and each instance runs only the functions it allowed: those registered
-        here (so import the module with the ``@sched.task`` functions in every process) and
-        those under ``allowed_modules``. Schedules nothing by itself::
-
-            @sched.task
-            def send_reminder(user_id: int) -> None: ...
-
-            sched.add_job(send_reminder, Once(when), args=[42])   # at run time
+        here (import the module with the ``@sched.task`` functions in every process) and
+        those under ``allowed_modules``. Schedules nothing by itself.
 
         :param check_args: ``callable(args, kwargs)`` that raises :class:`InvalidJob` when
             the arguments of a job naming ``func`` are not acceptable here; called by
@@ -275,13 +258,14 @@ class Scheduler(Conveniences):
         return self._allowed.modules
 
     def get_jobs(self) -> list[Job]:
-        """The jobs, in the order they were added. Before :meth:`start`, with a durable
-        store, the jobs added at run time (by any instance) follow, read from their stored
-        definitions: ``dynamic`` is True, ``func_ref`` names the function, which is *not*
-        imported here (``start()`` loads them), and ``broken`` says why one cannot run."""
+        """The jobs, in the order they were added. Before :meth:`start`, with a durable store,
+        the jobs added at run time (by any instance) follow, from their stored definitions:
+        ``dynamic`` True, ``func_ref`` naming the function (*not* imported: ``start()``
+        loads them), ``broken`` saying why one cannot run; ``paused`` as the store says."""
         jobs = self._registry.jobs()
         if self._state == "stopped":
             jobs += self._pieces.preview.stored_jobs({job.id for job in jobs})
+            self._control.refresh(jobs)  # paused as the store says
         return jobs
 
     def get_job(self, job_id: str) -> Job:
@@ -291,14 +275,14 @@ class Scheduler(Conveniences):
         :raises JobNotFound: no such id
         """
         job = self._registry.find(job_id)
-        if job is None and self._state == "stopped":
-            job = self._pieces.preview.stored_job(job_id)
+        if self._state == "stopped":
+            job = job or self._pieces.preview.stored_job(job_id)
+            self._control.refresh([job] if job else [])  # paused as the store says
         return job if job is not None else self._registry.get(job_id)
 
     def remove_job(self, job_id: str) -> None:
         """Stop scheduling the job here. A job added at run time to a durable store is
-        removed from the store too, so every instance drops it; before :meth:`start` that
-        works without loading it.
+        removed from the store too, so every instance drops it (before start, unloaded).
 
         :raises JobNotFound: no such id
         :raises StoreUnavailable: before start, the store holding the job cannot be reached
@@ -309,43 +293,50 @@ class Scheduler(Conveniences):
             self._registry.remove(job_id)
 
     def pause_job(self, job_id: str) -> Job:
-        """Stop firing the job in this process until :meth:`resume_job`; fires that fall
-        meanwhile are not run here (other instances sharing the store are not paused)."""
-        return self._registry.pause(job_id)
+        """Pause the job for every instance sharing the store (within a heartbeat, at most
+        ``lease_seconds / 3``) until :meth:`resume_job`, across restarts; works before start.
+
+        :raises JobNotFound: neither this process nor the store has the job
+        :raises StoreUnavailable: the store cannot be reached (nothing was paused)
+        """
+        return self._control.set_paused(job_id, True) or self.get_job(job_id)
 
     def resume_job(self, job_id: str) -> Job:
-        """Fire again from now on."""
-        return self._registry.resume(job_id, place=self._state == "running")
+        """Resume it everywhere; its next fire is computed from now (the fires missed while
+        paused are not caught up). Raises as :meth:`pause_job`."""
+        return self._control.set_paused(job_id, False) or self.get_job(job_id)
 
-    def run_job(self, job_id: str) -> Future[Any]:
-        """Run the job now on the pool, outside its schedule. The run is not claimed in the
-        store (it runs here, once) and not in the run history; the Future gives its return
-        value or exception.
+    def request_run(self, job_id: str, requested_by: str | None = None) -> str:
+        """Ask for a run now, from any process (before start too): one running instance takes
+        it within a heartbeat, within ``max_instances`` (at the limit it waits, queued), and
+        records it with ``trigger="manual"``. Queued while no instance runs. Raises as
+        :meth:`pause_job`.
+
+        :returns: the request's key: the ``run_id`` of the run it becomes
+        """
+        return self._control.request(job_id, requested_by)
+
+    def run_job(self, job_id: str, requested_by: str | None = None) -> Future[Any]:
+        """Run the job now on this pool, whatever ``max_instances`` says; claimed and recorded
+        (``trigger="manual"``). The Future gives its return value or exception.
 
         :raises JobNotFound: no such id
         :raises SchedulerNotRunning: before :meth:`start` or after shutdown
+        :raises StoreUnavailable: the store cannot be reached (nothing ran)
         """
         job = self.get_job(job_id)
-        if self._state != "running":
-            raise SchedulerNotRunning("run_job needs a running scheduler; call start() first")
-        return self._runner.submit_manual(job)
+        return self._control.run_now(job, requested_by, running=self._state == "running")
 
-    def call_job(self, job_id: str) -> Any:
-        """Run the job now on *this* thread, whether or not the scheduler is running (what
-        ``flask scheduler run-job`` and ``manage.py scheduler_jobs run`` do: starting the
-        scheduler would also run whatever else is due). ``run_context`` is entered and
-        ``current_job()`` is set as on the pool. Not claimed, not in the run history.
+    def call_job(self, job_id: str, requested_by: str | None = None) -> Any:
+        """Run the job now on *this* thread, started or not (what ``flask scheduler run-job``
+        does: starting would run whatever else is due); ``run_context`` and ``current_job()``
+        as on the pool; claimed and recorded (``trigger="manual"``). Returns its value.
 
-        :returns: what the job returned
         :raises JobNotFound: no such id
+        :raises StoreUnavailable: the store cannot be reached (nothing ran)
         :raises BaseException: whatever the job raised
         """
-        job = self.get_job(job_id)
-        return self._runner.call_now(job, self._runner.manual_context(job))
-
-    def get_runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
-        """The run history, newest first (every process's runs with a shared store)."""
-        return self.store.get_runs(job_id, limit)
+        return self._control.call_here(self.get_job(job_id), requested_by)
 
     def add_listener(
         self, callback: Callable[[Any], Any], events: Iterable[type[Any]] | None = None
@@ -396,7 +387,6 @@ class Scheduler(Conveniences):
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> bool:
         """Stop: no new fires, ``cancel_event`` set on every running job, then wait for them.
-
         Idempotent and safe from an ``atexit`` hook or a signal handler's thread.
 
         :param wait: wait for running jobs (up to ``timeout``)
@@ -426,12 +416,10 @@ class Scheduler(Conveniences):
 
     def run_forever(self, *, configure_logging: bool = True) -> bool:
         """Start (if needed) and block until SIGINT or SIGTERM (or :meth:`shutdown` from
-        another thread), then shut down gracefully. What a management command or a
-        container entrypoint calls.
+        another thread), then shut down gracefully (a management command's, a container's).
 
         :param configure_logging: as ``scheduler run`` does, add a stderr handler at INFO
-            when no handler would handle the ``scheduler`` logger's records (so that a
-            script shows that it started and what its jobs do); False leaves logging alone
+            when no handler would handle the ``scheduler`` logger's records; False doesn't
         :returns: what :meth:`shutdown` returned
         """
         if configure_logging:
@@ -451,14 +439,6 @@ class Scheduler(Conveniences):
     def _stop_signal(self, name: str) -> None:
         self._reporter.signal(name)
         self._stop_requested.set()
-
-    def __enter__(self) -> Scheduler:
-        if self._state == "stopped":
-            self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown(wait=True)
 
     def __repr__(self) -> str:
         if not hasattr(self, "_registry"):  # construction failed part-way

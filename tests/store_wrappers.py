@@ -96,6 +96,27 @@ class Wrapped(Store):
     def get_run(self, run_id: str) -> RunRecord | None:
         return self.inner.get_run(run_id)
 
+    def set_paused(self, job_id: str, paused: bool) -> StoredJob:
+        return self.inner.set_paused(job_id, paused)
+
+    def paused_ids(self) -> set[str]:
+        return self.inner.paused_ids()
+
+    def request_run(self, job_id: str, *, requested_by: str | None) -> str:
+        return self.inner.request_run(job_id, requested_by=requested_by)
+
+    def claim_manual(self, job_id: str, **kwargs: Any) -> Claim:
+        return self.inner.claim_manual(job_id, **kwargs)
+
+    def queued_requests(self, job_id: str | None = None) -> int:
+        return self.inner.queued_requests(job_id)
+
+    def queued_runs(self, limit: int = 100) -> list[RunRecord]:
+        return self.inner.queued_runs(limit)
+
+    def claim_request(self, run_id: str, **kwargs: Any) -> Claim:
+        return self.inner.claim_request(run_id, **kwargs)
+
 
 class Switchable(Wrapped):
     """Refuses claims and probes with :class:`StoreUnavailable` while ``down`` is set (one

@@ -27,6 +27,8 @@ The protocol, in the order the scheduler calls it:
    all fenced by the run's token, so a run whose lease expired cannot overwrite ``lost``.
 5. :meth:`Store.reap`: any instance turns expired leases into ``lost`` runs; exactly one
    reaper gets each; :meth:`Store.retry_lost` re-opens one for its next attempt.
+6. Control (:mod:`~scheduler.stores._control`): a paused flag per job, and requested runs
+   (run rows with ``trigger="manual"``) that one instance claims.
 
 Store errors: a backend raises :class:`~scheduler.exceptions.StoreUnavailable` when it cannot
 reach its server (the scheduler treats that as an outage: nothing runs unclaimed) and lets
@@ -46,6 +48,7 @@ from typing import Any
 
 from .._clock import Clock, SystemClock
 from ..exceptions import InvalidStoreURL
+from ._control import ControlStore
 
 __all__ = [
     "Claim",
@@ -83,6 +86,7 @@ class ClaimStatus(str, enum.Enum):
     SKIPPED = "skipped"  #: yours, but max_instances leases are live: recorded as skipped
     TAKEN = "taken"  #: another instance has it (or a later fire was claimed already)
     SUPERSEDED = "superseded"  #: the store holds a newer definition of this job than yours
+    WAITING = "waiting"  #: a requested run finds max_instances leases live: it stays queued
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +204,7 @@ class StoredJob:
     registered_by: str  #: ``str(Owner)`` of the last registration
     registered_at: datetime
     broken: str | None = None  #: why a dynamic job cannot be loaded (import vanished), else None
+    paused: bool = False  #: paused for every instance (:meth:`Store.set_paused`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -245,6 +250,9 @@ class RunRecord:
     cancel_requested: bool = False
     #: the scheduler had to kill the job's worker process (``executor="process"``)
     killed: bool = False
+    #: ``"schedule"``, or ``"manual"`` (request_run, run_job, call_job: queued until claimed)
+    trigger: str = "schedule"
+    requested_by: str | None = None  #: who asked for a manual run, as they said
 
     @property
     def duration(self) -> float | None:
@@ -266,8 +274,9 @@ class RunRecord:
         return FireKey(self.job_id, self.scheduled_time)
 
 
-class Store(ABC):
-    """The interface every backend implements. See the module docstring for the protocol.
+class Store(ControlStore, ABC):
+    """The interface every backend implements. See the module docstring for the protocol
+    (and :class:`~scheduler.stores._control.ControlStore` for pause and requested runs).
 
     Times passed in and returned are aware UTC datetimes. Methods are called from the
     ticker, pool and heartbeat threads at once: implementations are thread-safe.
@@ -308,13 +317,13 @@ class Store(ABC):
         """The scheduler hands its clock over; stores without a server clock use it."""
         self.clock = clock
 
-    def open(self) -> None:  # noqa: B027 - optional hook
+    def open(self) -> None:
         """Connect and create or migrate the schema. :raises StoreUnavailable: unreachable."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections. Idempotent."""
 
-    def after_fork(self) -> None:  # noqa: B027 - optional hook
+    def after_fork(self) -> None:
         """In a forked child: drop inherited connections *without closing them* (closing
         would end the parent's session) so the next call opens fresh ones."""
 

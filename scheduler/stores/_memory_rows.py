@@ -25,6 +25,7 @@ class _Job:
         "definition",
         "fingerprint",
         "last_fire",
+        "paused",
         "registered_at",
         "registered_by",
     )
@@ -44,6 +45,7 @@ class _Job:
         self.registered_by = registered_by
         self.registered_at = anchor
         self.broken: str | None = None
+        self.paused = False
 
     def frozen(self) -> StoredJob:
         return StoredJob(
@@ -54,6 +56,7 @@ class _Job:
             registered_by=self.registered_by,
             registered_at=self.registered_at,
             broken=self.broken,
+            paused=self.paused,
         )
 
 
@@ -72,11 +75,13 @@ class _Run:
         "lease_expires",
         "outcome",
         "owner",
+        "requested_by",
         "result",
         "run_id",
         "scheduled_time",
         "started_at",
         "token",
+        "trigger",
     )
 
     def __init__(
@@ -86,7 +91,7 @@ class _Run:
         scheduled_time: datetime,
         outcome: RunOutcome | None,
         token: int,
-        claimed_at: datetime,
+        claimed_at: datetime | None,
         finished_at: datetime | None,
         lease_expires: datetime | None,
         error: str | None,
@@ -109,6 +114,8 @@ class _Run:
         self.coalesced = coalesced
         self.cancel_requested = False
         self.killed = False
+        self.trigger = "schedule"
+        self.requested_by: str | None = None
 
     def frozen(self) -> RunRecord:
         return RunRecord(
@@ -128,6 +135,8 @@ class _Run:
             coalesced=self.coalesced,
             cancel_requested=self.cancel_requested,
             killed=self.killed,
+            trigger=self.trigger,
+            requested_by=self.requested_by,
         )
 
 

@@ -22,6 +22,7 @@ Threads and state
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import logging
 import threading
@@ -39,6 +40,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError('the Redis store needs redis-py: pip install "threadcron[redis]"') from exc
 
 from ..exceptions import InvalidStoreURL, StoreDataError, StoreError, StoreUnavailable
+from . import _redis_control as control_scripts
 from . import _redis_scripts as scripts
 from ._url import mask_in, mask_url
 
@@ -52,8 +54,9 @@ UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, ReadOnlyError, OutOfMe
 EPOCH_CHANGES = 2
 _SCRIPTS = {
     name: (source, hashlib.sha1(source.encode()).hexdigest())
-    for name in scripts.SCRIPTS
-    for source in [getattr(scripts, name)]
+    for module in (scripts, control_scripts)
+    for name in module.SCRIPTS
+    for source in [getattr(module, name)]
 }
 
 
@@ -95,6 +98,12 @@ class Client(Protocol):
     ) -> list[tuple[str, float]]: ...
 
     def zrangebyscore(self, name: str, min: float, max: float) -> list[str]: ...
+
+    def zrange(self, name: str, start: int, end: int) -> list[str]: ...
+
+    def zcard(self, name: str) -> int: ...
+
+    def smembers(self, name: str) -> builtins.set[str]: ...
 
     def close(self) -> None: ...
 

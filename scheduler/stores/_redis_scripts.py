@@ -90,6 +90,8 @@ def record_from_hash(h: dict[str, str]) -> RunRecord:
         coalesced=int(h.get("coalesced", 0)),
         cancel_requested=h.get("cancel") == "1",
         killed=h.get("killed") == "1",
+        trigger=h.get("trigger", "schedule"),
+        requested_by=h.get("requested_by"),
     )
 
 
@@ -102,6 +104,7 @@ def job_from_hash(h: dict[str, str]) -> StoredJob:
         registered_by=h.get("registered_by", ""),
         registered_at=from_us(h["registered_at"]),
         broken=h.get("broken"),
+        paused=h.get("paused") == "1",
     )
 
 
@@ -188,6 +191,7 @@ redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'def', ARGV[4], 'fp', ARGV[5], 'anchor', num(now),
            'registered_by', ARGV[6], 'registered_at', num(now))
 if h['last_fire'] then redis.call('HSET', KEYS[2], 'last_fire', h['last_fire']) end
+if h['paused'] then redis.call('HSET', KEYS[2], 'paused', h['paused']) end
 redis.call('ZADD', KEYS[3], 'NX', now, ARGV[3])
 return {'new', num(now), h['last_fire'] or false, old}
 """
@@ -199,6 +203,7 @@ UNREGISTER = (
     + """
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[3])
+redis.call('SREM', P .. 'paused', ARGV[3])
 return {'ok'}
 """
 )

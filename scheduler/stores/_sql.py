@@ -44,6 +44,7 @@ from . import (
     Store,
     StoredJob,
 )
+from ._sql_control import SQLControl
 from ._sql_schema import (
     _META,
     _SQL,
@@ -78,7 +79,7 @@ class _Abort(Exception):
         self.value = value
 
 
-class SQLStore(Store):
+class SQLStore(SQLControl, Store):
     """The protocol in SQL; subclasses supply :meth:`_transaction` and a :class:`Dialect`.
 
     :param prefix: prepended to every table and index name
@@ -184,6 +185,7 @@ class SQLStore(Store):
             registered_by=row[4],
             registered_at=dt(row[5]),  # type: ignore[arg-type]
             broken=row[6],
+            paused=bool(row[7]),
         )
 
     def _run(self, row: Sequence[Any]) -> RunRecord:
@@ -205,6 +207,8 @@ class SQLStore(Store):
             coalesced=row[13],
             cancel_requested=bool(row[14]),
             killed=bool(row[15]),
+            trigger=row[16],
+            requested_by=row[17],
         )
 
     # -- jobs ------------------------------------------------------------------------------

@@ -140,16 +140,27 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ("ALTER TABLE {p}runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",),
     # 3: the scheduler killed the run's worker process (#17)
     ("ALTER TABLE {p}runs ADD COLUMN killed INTEGER NOT NULL DEFAULT 0",),
+    # 4: a pause every instance obeys; runs asked for by hand, queued until claimed (#12)
+    (
+        "ALTER TABLE {p}jobs ADD COLUMN paused INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE {p}runs ADD COLUMN run_trigger TEXT NOT NULL DEFAULT 'schedule'",
+        "ALTER TABLE {p}runs ADD COLUMN requested_by TEXT",
+        "CREATE INDEX IF NOT EXISTS {p}jobs_paused ON {p}jobs (id) WHERE paused = 1",
+        "CREATE INDEX IF NOT EXISTS {p}runs_queued ON {p}runs (scheduled_time) "
+        "WHERE outcome IS NULL AND claimed_at IS NULL",
+    ),
 ]
 
 _META = "CREATE TABLE IF NOT EXISTS {p}meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-_JOB_COLS = "definition, fingerprint, anchor, last_fire, registered_by, registered_at, broken"
+_JOB_COLS = (
+    "definition, fingerprint, anchor, last_fire, registered_by, registered_at, broken, paused"
+)
 _RUN_COLS = (
     "run_id, job_id, scheduled_time, outcome, attempt, token, claimed_at, started_at, "
     "finished_at, lease_expires, error, result, owner, coalesced, cancel_requested"
 )
 #: what is read back: the inserted columns, then those later migrations added
-_RUN_READ = _RUN_COLS + ", killed"
+_RUN_READ = _RUN_COLS + ", killed, run_trigger, requested_by"
 _SQL = {
     "version": "SELECT value FROM {p}meta WHERE key = 'schema_version'",
     "set_version": "INSERT INTO {p}meta (key, value) VALUES ('schema_version', ?) "
@@ -207,6 +218,23 @@ _SQL = {
     "ORDER BY scheduled_time DESC, claimed_at DESC LIMIT ?",
     "runs_job": f"SELECT {_RUN_READ} FROM {{p}}runs WHERE job_id = ? "
     "ORDER BY scheduled_time DESC, claimed_at DESC LIMIT ?",
+    # -- control (#12): pause flags and requested runs (scheduler.stores._control)
+    "set_paused": f"UPDATE {{p}}jobs SET paused = ? WHERE id = ? RETURNING {_JOB_COLS}",
+    "paused_ids": "SELECT id FROM {p}jobs WHERE paused = 1",
+    "request": "INSERT INTO {p}runs (run_id, job_id, scheduled_time, owner, run_trigger, "
+    "requested_by) VALUES (?, ?, ?, '', 'manual', ?) ON CONFLICT (job_id, scheduled_time) "
+    "DO NOTHING",
+    "queued_all": "SELECT COUNT(*) FROM {p}runs WHERE outcome IS NULL AND claimed_at IS NULL",
+    "queued_job": "SELECT COUNT(*) FROM {p}runs WHERE outcome IS NULL AND claimed_at IS NULL "
+    "AND job_id = ?",
+    "queued_runs": f"SELECT {_RUN_READ} FROM {{p}}runs WHERE outcome IS NULL "
+    "AND claimed_at IS NULL ORDER BY scheduled_time LIMIT ?",
+    "queued_one": "SELECT job_id, scheduled_time FROM {p}runs WHERE run_id = ? "
+    "AND outcome IS NULL AND claimed_at IS NULL",
+    "request_skip": "UPDATE {p}runs SET outcome = 'skipped', claimed_at = ?, finished_at = ?, "
+    "error = ?, owner = ? WHERE run_id = ? AND outcome IS NULL AND claimed_at IS NULL",
+    "request_claim": "UPDATE {p}runs SET token = ?, owner = ?, claimed_at = ?, lease_expires = ? "
+    "WHERE run_id = ? AND outcome IS NULL AND claimed_at IS NULL",
 }
 
 

@@ -29,6 +29,7 @@ from . import (
     Store,
     StoredJob,
 )
+from ._memory_control import MemoryControl
 from ._memory_rows import _History, _Job, _Run
 
 __all__ = ["MemoryStore"]
@@ -40,7 +41,7 @@ _SUPERSEDED = ClaimStatus.SUPERSEDED
 _LOST = RunOutcome.LOST
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryControl, Store):
     """Keeps jobs and run history in dictionaries guarded by one lock."""
 
     durable = False
@@ -53,6 +54,7 @@ class MemoryStore(Store):
         self._runs: dict[str, _Run] = {}  #: by run id, in insertion order
         self._history: dict[str, _History] = {}  #: by job id
         self._held: dict[str, _Run] = {}  #: runs without an outcome, by run id (for reap)
+        self._queued: dict[str, _Run] = {}  #: requested runs not claimed yet, by run id
         # run ids: unique within this store; the random prefix tells stores apart in logs
         self._run_prefix = os.urandom(4).hex() + "-"
         self._run_seq = itertools.count(1)

@@ -59,6 +59,7 @@ from . import (
     StoredJob,
 )
 from ._redis_conn import Client, RedisConnection
+from ._redis_control import RedisControl
 from ._redis_scripts import from_us, job_from_hash, pairs, record_from_hash
 from ._url import mask_url
 
@@ -70,7 +71,7 @@ log = logging.getLogger("scheduler.stores.redis")
 REAP_BATCH = 100
 
 
-class RedisStore(Store):
+class RedisStore(RedisControl, Store):
     """Jobs and run history in Redis, shared by every process that uses the same ``prefix``.
 
     Thread-safe: redis-py's connection pool hands each thread its own connection.

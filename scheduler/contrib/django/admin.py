@@ -27,18 +27,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(JobRun)
 class JobRunAdmin(ReadOnlyAdmin):
-    list_display = ("job_id", "scheduled_time", "outcome", "cancel_requested", "attempt",
-                    "started_at", "duration", "owner")
-    list_filter = ("outcome", "job_id")
+    list_display = ("job_id", "scheduled_time", "outcome", "trigger", "cancel_requested",
+                    "attempt", "started_at", "duration", "owner")
+    list_filter = ("outcome", "trigger", "job_id")
     search_fields = ("job_id", "error")
     readonly_fields = ("run_id", "job_id", "scheduled_time", "outcome", "attempt", "claimed_at",
                        "started_at", "finished_at", "lease_expires", "error", "result", "owner",
-                       "coalesced", "cancel_requested", "killed")
+                       "coalesced", "cancel_requested", "killed", "trigger", "requested_by")
 
 
 @admin.register(ScheduledJob)
 class ScheduledJobAdmin(ReadOnlyAdmin):
-    list_display = ("id", "last_fire", "registered_by", "registered_at", "broken")
+    list_display = ("id", "paused", "last_fire", "registered_by", "registered_at", "broken")
     search_fields = ("id",)
     readonly_fields = ("id", "definition", "fingerprint", "anchor", "last_fire",
-                       "registered_by", "registered_at", "broken")
+                       "registered_by", "registered_at", "broken", "paused")

@@ -56,6 +56,7 @@ class ScheduledJob(models.Model):
     registered_by = models.TextField(_("registered by"))
     registered_at = InstantField(_("registered at"))
     broken = models.TextField(_("broken"), null=True)
+    paused = models.BooleanField(_("paused (every instance)"), default=False)
 
     class Meta:
         managed = False
@@ -86,6 +87,9 @@ class JobRun(models.Model):
     coalesced = models.IntegerField(_("coalesced overdue fires"), default=0)
     cancel_requested = models.BooleanField(_("cancel requested"), default=False)
     killed = models.BooleanField(_("worker process killed"), default=False)
+    #: "schedule", or "manual" (asked for: request_run, run_job, call_job)
+    trigger = models.TextField(_("trigger"), db_column="run_trigger", default="schedule")
+    requested_by = models.TextField(_("requested by"), null=True)
 
     class Meta:
         managed = False
