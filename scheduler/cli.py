@@ -4,6 +4,7 @@ Commands::
 
     scheduler run myapp.tasks:sched [--log-level INFO] [--log-format text|json]
     scheduler list myapp.tasks:sched
+    scheduler run-job myapp.tasks:sched JOB_ID [--queue]
     scheduler next "30 2 * * *" [--tz Europe/Bratislava] [-n 5] [--after 2026-03-28T00:00]
     scheduler celery-beat proj.celery:app [--store URL]     (extra [celery])
 
@@ -37,6 +38,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ._cli_control import queue_run, requested_by
 from ._listing import format_jobs
 from ._logsetup import JSONFormatter, has_level_handler, setup_logging
 from ._refs import ModuleMissing, import_here
@@ -193,6 +195,7 @@ def run_job_now(
     job_id: str,
     echo: Callable[[str], Any],
     echo_err: Callable[[str], Any] = _print_to_stderr,
+    requested_by: str | None = None,
 ) -> int:
     """Run one job now and report how it ended: ``'<id>: succeeded'`` or ``'<id>: failed: ...'``.
 
@@ -200,8 +203,8 @@ def run_job_now(
     one (the usual case for ``flask scheduler run-job`` and ``manage.py scheduler_jobs run``)
     is *not* started, since starting would also run whatever else is due and catch up missed
     fires; the job is called in this thread instead, inside the scheduler's ``run_context``
-    and with ``current_job()`` set, exactly as the pool would call it. Like ``run_job``, the
-    run is not claimed in the store and not recorded in the run history.
+    and with ``current_job()`` set, exactly as the pool would call it. Either way the run is
+    claimed in the store and recorded (``trigger="manual"``, ``requested_by``).
 
     :param echo: writes the one-line outcome
     :param echo_err: writes the traceback of a failed run (stderr)
@@ -211,9 +214,9 @@ def run_job_now(
     sched.get_job(job_id)  # JobNotFound before anything runs
     try:
         if sched.running:
-            value = sched.run_job(job_id).result()
+            value = sched.run_job(job_id, requested_by).result()
         else:
-            value = sched.call_job(job_id)
+            value = sched.call_job(job_id, requested_by)
     except Exception as exc:
         # The traceback goes to stderr (where a person running the command looks for it);
         # the one-line outcome still goes through ``echo``.
@@ -232,7 +235,10 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_run_job(args: argparse.Namespace, out: TextIO) -> int:
     sched = load_target(args.target)
-    return run_job_now(sched, args.job_id, lambda text: out.write(text + "\n"))
+    echo, who = (lambda text: out.write(text + "\n")), "scheduler run-job"
+    if args.queue:
+        return queue_run(sched, args.job_id, who, echo)
+    return run_job_now(sched, args.job_id, echo, requested_by=requested_by(who))
 
 
 def cmd_jobs_remove(args: argparse.Namespace, out: TextIO) -> int:
@@ -361,10 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run one job now in this process and print how it ended",
         description="Run one job now in this process (the scheduler is not started, so "
         "nothing else runs), print its outcome; a failure prints the traceback on stderr "
-        "and exits 1.",
+        "and exits 1. With --queue, a running instance sharing the store runs it instead.",
     )
     rj.add_argument("target", help="module:attr naming a Scheduler or a factory of one")
     rj.add_argument("job_id", help="the job's id (see 'scheduler list')")
+    rj.add_argument("--queue", action="store_true",
+                    help="queue it for a running instance (request_run); print the run id")
     rj.set_defaults(func=cmd_run_job)
 
     jobs = sub.add_parser("jobs", help="change the jobs kept in a store")

@@ -55,7 +55,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from werkzeug.serving import is_running_from_reloader
 
-from ..exceptions import ConfigurationError, JobNotFound
+from ..exceptions import ConfigurationError, JobNotFound, StoreUnavailable
 from ._common import check_uwsgi_threads, scheduler_kwargs, validate_settings
 
 if TYPE_CHECKING:
@@ -362,18 +362,26 @@ def _make_cli() -> AppGroup:
 
     @group.command("run-job")
     @click.argument("job_id")
-    def run_job_command(job_id: str) -> None:
-        """Run one job now, in this process, and print its outcome."""
+    @click.option("--queue", is_flag=True, help="Queue it for a running instance instead.")
+    def run_job_command(job_id: str, queue: bool) -> None:
+        """Run one job now, in this process, and print its outcome; with --queue, ask a
+        running instance sharing the store to run it and print the run id."""
+        from .._cli_control import queue_run, requested_by
         from ..cli import run_job_now
 
+        sched, who = _current_state().scheduler, "flask scheduler run-job"
         try:
-            code = run_job_now(
-                _current_state().scheduler,
-                job_id,
-                click.echo,
-                lambda text: click.echo(text, err=True, nl=False),
-            )
-        except JobNotFound as exc:
+            if queue:
+                code = queue_run(sched, job_id, who, click.echo)
+            else:
+                code = run_job_now(
+                    sched,
+                    job_id,
+                    click.echo,
+                    lambda text: click.echo(text, err=True, nl=False),
+                    requested_by=requested_by(who),
+                )
+        except (JobNotFound, StoreUnavailable) as exc:
             raise click.ClickException(str(exc)) from None
         if code:
             sys.exit(code)
