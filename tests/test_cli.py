@@ -274,3 +274,58 @@ def test_run_shuts_down_gracefully_on_signal(tmp_path: Path, sig: signal.Signals
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert logs, err
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in logs)
+
+
+# -- run-job and --queue (#12) -------------------------------------------------------------------
+
+STORED_TASKS = """
+from scheduler import Scheduler
+
+sched = Scheduler(store={url!r})
+
+@sched.job("0 3 * * *", id="nightly")
+def nightly():
+    return "done"
+"""
+
+
+def test_run_job_runs_here_or_queues_for_a_running_instance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scheduler.stores import RunOutcome, from_url
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    module = f"cli_stored_{os.getpid()}_{abs(hash(str(tmp_path))) % 10**8}"
+    (tmp_path / f"{module}.py").write_text(STORED_TASKS.format(url=url))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))
+    target = f"{module}:sched"
+
+    code, out, err = run_cli(capsys, "run-job", target, "nightly")
+    assert code == 0, err
+    assert out == "nightly: succeeded (returned 'done')\n"
+    code, out, err = run_cli(capsys, "run-job", target, "nightly", "--queue")
+    assert code == 0, err
+    assert out.startswith("nightly: queued as run ")
+    key = out.split()[4]
+    store = from_url(url)
+    try:
+        queued = store.get_run(key)
+        assert queued is not None and queued.outcome is None and queued.trigger == "manual"
+        assert (queued.requested_by or "").startswith("scheduler run-job (")
+        ran = [r for r in store.get_runs("nightly") if r.run_id != key]
+        assert [(r.trigger, r.outcome, r.result) for r in ran] == [
+            ("manual", RunOutcome.SUCCEEDED, "'done'")
+        ]
+        assert store.queued_requests() == 1
+        store.set_paused("nightly", True)  # as another process would
+    finally:
+        store.close()
+    code, out, _ = run_cli(capsys, "list", target)
+    assert code == 0
+    nightly = next(line for line in out.splitlines() if line.startswith("nightly"))
+    assert "paused" in nightly
+    code, out, err = run_cli(capsys, "run-job", target, "nope", "--queue")
+    assert code == 1
+    assert "no job with id 'nope'" in err

@@ -458,6 +458,44 @@ def test_run_history_in_project_database_and_read_only_admin(migrated: None) -> 
         get_user_model().objects.filter(username="admin").delete()
 
 
+def test_pause_and_queued_run_from_a_command_with_the_django_store(migrated: None) -> None:
+    """Issue 12 on the "django" store: a management command (its scheduler never started)
+    pauses a job and queues a run; the flags and the queued run are rows the ORM reads, and
+    the scheduler that runs the jobs obeys both."""
+    from scheduler.contrib.django.models import JobRun, ScheduledJob
+    from scheduler.events import JobSucceeded
+
+    with override_settings(SCHEDULER={"store": "django"}):
+        dj.reset()
+        shell = dj.get_scheduler()
+        assert shell.pause_job("nightly").paused
+        assert ScheduledJob.objects.get(id="nightly").paused is True
+        out = io.StringIO()
+        call_command("scheduler_jobs", "run", "nightly", "--queue", stdout=out)
+        assert out.getvalue().startswith("nightly: queued as run ")
+        key = out.getvalue().split()[4]
+        queued = JobRun.objects.get(run_id=key)
+        assert (queued.trigger, queued.outcome, queued.claimed_at) == ("manual", None, None)
+        assert queued.requested_by.startswith("manage.py scheduler_jobs run (")
+        assert testapp_jobs.calls == []  # queued, not run here
+        shell.shutdown()
+
+        dj.reset()
+        sched = dj.get_scheduler()  # the process that runs the jobs
+        done = threading.Event()
+        sched.add_listener(lambda event: done.set(), [JobSucceeded])
+        sched.start()
+        try:
+            assert sched.get_job("nightly").paused  # kept in the store across processes
+            assert done.wait(HANG_GUARD), "the queued run never ran"
+        finally:
+            sched.shutdown()
+        sched.resume_job("nightly")
+    assert JobRun.objects.get(run_id=key).outcome == "succeeded"
+    assert ScheduledJob.objects.get(id="nightly").paused is False
+    assert testapp_jobs.calls == ["nightly"]
+
+
 def test_a_process_job_gets_django_set_up_in_its_worker() -> None:
     sched = dj.get_scheduler()
     sched.start()

@@ -306,6 +306,27 @@ def test_cli_run_job_failure_and_unknown_id(make_app: Callable[..., Flask]) -> N
     assert result.exit_code != 0
 
 
+def test_cli_run_job_queue_asks_a_running_instance(
+    make_app: Callable[..., Flask], tmp_path: Any
+) -> None:
+    """``flask scheduler run-job ID --queue`` stores a request instead of running it (#12)."""
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    local = FlaskScheduler(autostart=False)
+    local.add_job(report, "@daily", id="report")
+    app = make_app("queue_app", extension=local, SCHEDULER_STORE=url)
+    result = app.test_cli_runner().invoke(args=["scheduler", "run-job", "report", "--queue"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("report: queued as run ")
+    key = result.output.split()[4]
+    with app.app_context():
+        run = local.scheduler.store.get_run(key)
+    assert run is not None and run.outcome is None and run.trigger == "manual"
+    assert (run.requested_by or "").startswith("flask scheduler run-job (")
+    assert seen.empty()  # not run here
+    result = app.test_cli_runner().invoke(args=["scheduler", "run-job", "nope", "--queue"])
+    assert result.exit_code != 0 and "no job with id 'nope'" in result.output
+
+
 def test_cli_list_shows_dynamic_jobs_before_start(
     make_app: Callable[..., Flask], tmp_path: Any
 ) -> None:
