@@ -95,24 +95,23 @@ class Control:
         """``start()`` opened the store."""
         self._opened = True
 
-    def set_paused(self, job_id: str, paused: bool) -> Job | None:
+    def set_paused(self, job_id: str, paused: bool) -> Job:
         """Write the flag, then follow it here (a resumed job is placed from now on if the
-        scheduler runs); this process's job, or None when it has none (the job is another
-        instance's, or a stored one not loaded here).
+        scheduler runs). Returns this process's job, or, when it has none (another
+        instance's job: this process is a dashboard or a shell), a view of the stored one.
 
         :raises JobNotFound: neither this process nor the store has the job
         :raises StoreUnavailable: the store cannot be reached (nothing changed)
         """
         local = self._registry.find(job_id)
-        self._in_store(local, job_id, lambda: self._store.set_paused(job_id, paused))
+        stored = self._in_store(local, job_id, lambda: self._store.set_paused(job_id, paused))
         self._changes += 1
         if local is None:
-            return None
-        job = (
-            self._registry.pause(job_id)
-            if paused
-            else self._registry.resume(job_id, place=self._runner.accepting)
-        )
+            return self._preview.view(stored)
+        if paused:
+            job = self._registry.pause(job_id)
+        else:
+            job = self._registry.resume(job_id, place=self._runner.accepting)
         self._reporter.paused(job_id, paused, by_store=False)
         return job
 

@@ -338,16 +338,17 @@ class Job:
 
     @classmethod
     def from_stored(cls, scheduler: Scheduler, item: StoredJob, *, default_timezone: tzinfo) -> Job:
-        """A dynamic job as the store has it, for listing before ``start()``: the function
-        is *not* imported (calling it raises :class:`InvalidJob`); a definition that cannot
-        be read leaves the reason in ``broken``."""
+        """A job as the store has it (a dynamic one listed before ``start()``; another
+        instance's job paused from here): the function is *not* imported (calling it raises
+        :class:`InvalidJob`); a definition that cannot be read leaves the reason in
+        ``broken``."""
         from .triggers import from_dict
 
         d = item.definition
         job = object.__new__(cls)
         job.id, job.name, job.func_ref, job.definition = d.id, d.name, d.func_ref, d
         job.args, job.kwargs, job.tags = tuple(d.args), dict(d.kwargs), _NO_TAGS
-        job.dynamic, job.paused, job.run_count, job.broken = True, item.paused, 0, item.broken
+        job.dynamic, job.paused, job.run_count, job.broken = d.dynamic, item.paused, 0, item.broken
         job._scheduler, job._version, job._fingerprint = scheduler, 0, item.fingerprint
         job._next_fire = job._preview = job._failing = None
         job._anchor, job._view = item.anchor, True

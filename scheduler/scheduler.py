@@ -299,12 +299,12 @@ class Scheduler(Conveniences):
         :raises JobNotFound: neither this process nor the store has the job
         :raises StoreUnavailable: the store cannot be reached (nothing was paused)
         """
-        return self._control.set_paused(job_id, True) or self.get_job(job_id)
+        return self._control.set_paused(job_id, True)
 
     def resume_job(self, job_id: str) -> Job:
         """Resume it everywhere; its next fire is computed from now (the fires missed while
         paused are not caught up). Raises as :meth:`pause_job`."""
-        return self._control.set_paused(job_id, False) or self.get_job(job_id)
+        return self._control.set_paused(job_id, False)
 
     def request_run(self, job_id: str, requested_by: str | None = None) -> str:
         """Ask for a run now, from any process (before start too): one running instance takes
