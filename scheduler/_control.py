@@ -21,12 +21,14 @@ scheduler's side of them:
   (:meth:`~scheduler.stores._control.ControlStore.claim_manual`), so they are recorded like
   any run, with ``trigger="manual"``.
 
-Threads and state: ``_changes`` (a count of this process's pause calls) lets the heartbeat
-drop a read of the flags that a concurrent ``pause_job`` may have overtaken; ``_asked`` asks
-the heartbeat for an early look. Both are single assignments read by the heartbeat (no
-lock); ``_opened`` is touched by API callers only, as in :mod:`scheduler._preview`. The
-registry's and runner's locks are taken through their methods; no store call is made under
-any lock.
+Threads and state: ``Control._lock`` guards ``_changes`` and ``_writing`` (this process's
+pause calls begun and ended, and under way) and is held while this process's copies of the
+jobs follow a flag, by ``pause_job`` after its store write and by the heartbeat after its
+read: the heartbeat drops a read that a ``pause_job`` of this process may have overtaken, so
+the two never undo each other. It comes before ``JobRegistry._lock`` in the lock order; it
+is never held across store I/O nor a listener call (only flags flip under it; a resumed job
+is placed after). ``_asked`` (a plain flag) asks the heartbeat for an early
+look; ``_opened`` is touched by API callers only, as in :mod:`scheduler._preview`.
 """
 
 from __future__ import annotations
@@ -87,7 +89,9 @@ class Control:
         self._new_context = new_context
         self._wake = wake_heartbeat
         self._opened = False  # Invariant: API callers (and start()) only
-        self._changes = 0  # Invariant: written by API callers, read by the heartbeat
+        self._lock = threading.RLock()  # before JobRegistry._lock; never across store I/O
+        self._changes = 0  # Invariant: under _lock; pause calls begun and ended here
+        self._writing = 0  # Invariant: under _lock; pause calls under way here
         self._asked = False  # Invariant: set by anyone, cleared by the heartbeat
 
     # -- the facade's side -----------------------------------------------------------------
@@ -104,16 +108,23 @@ class Control:
         :raises StoreUnavailable: the store cannot be reached (nothing changed)
         """
         local = self._registry.find(job_id)
-        stored = self._in_store(local, job_id, lambda: self._store.set_paused(job_id, paused))
-        self._changes += 1
-        if local is None:
-            return self._preview.view(stored)
-        if paused:
-            job = self._registry.pause(job_id)
-        else:
-            job = self._registry.resume(job_id, place=self._runner.accepting)
+        with self._lock:
+            self._writing += 1
+            self._changes += 1
+        try:
+            stored = self._in_store(local, job_id, lambda: self._store.set_paused(job_id, paused))
+            if local is None:
+                return self._preview.view(stored)
+            with self._lock:  # the store has it: now this process's copy (see poll)
+                resumed = self._flip(local, paused)
+        finally:
+            with self._lock:
+                self._writing -= 1
+                self._changes += 1
+        if resumed and self._runner.accepting:
+            self._place(local)
         self._reporter.paused(job_id, paused, by_store=False)
-        return job
+        return local
 
     def request(self, job_id: str, requested_by: str | None) -> str:
         """Queue a run of the job; its key (the run id it becomes).
@@ -203,10 +214,10 @@ class Control:
         """
         self._opened = True
         paused = self._store.paused_ids()
-        for job in self._registry.jobs():
-            if job.id in paused and not job.paused:
-                with contextlib.suppress(JobNotFound):
-                    self._registry.pause(job.id)
+        with self._lock:
+            for job in self._registry.jobs():
+                if job.id in paused and not job.paused:
+                    self._flip(job, True)
 
     def refresh(self, jobs: list[Job]) -> None:
         """Before ``start()``: ``paused`` of the listed jobs as the store says, read as the
@@ -232,23 +243,48 @@ class Control:
         """
         if not self._runner.accepting:
             return
-        changes = self._changes
+        with self._lock:
+            changes = self._changes
         paused = self._store.paused_ids()
-        if changes == self._changes:  # no pause_job here overtook the read
-            self._follow(paused)
+        changed: list[tuple[Job, bool]] = []
+        with self._lock:
+            # A pause_job of this process under way, or made since the read, may have
+            # overtaken it: its own change stands, and the next beat reads again.
+            if changes == self._changes and not self._writing:
+                changed = self._follow(paused)
+        for job, now_paused in changed:
+            if not now_paused:
+                self._place(job)
+            self._reporter.paused(job.id, now_paused, by_store=True)
         self._take_requests()
 
-    def _follow(self, paused: set[str]) -> None:
+    def _follow(self, paused: set[str]) -> list[tuple[Job, bool]]:
+        """Flip this process's flags to the store's (caller holds ``_lock``); the jobs
+        changed, and whether each is now paused."""
+        changed = []
         for job in self._registry.jobs():
             want = job.id in paused
-            if want == job.paused:
-                continue
-            with contextlib.suppress(JobNotFound):  # removed meanwhile
-                if want:
-                    self._registry.pause(job.id)
-                else:  # fires again from now on: no catch-up of the paused time
-                    self._registry.resume(job.id, place=True)
-                self._reporter.paused(job.id, want, by_store=True)
+            if want != job.paused:
+                self._flip(job, want)
+                changed.append((job, want))
+        return changed
+
+    def _flip(self, job: Job, paused: bool) -> bool:
+        """Set the flag of this process's job (a paused one leaves the ticker's heap);
+        True when it was paused and is resumed now (then it is to be placed). Only flags:
+        no listener is called and nothing is placed under ``_lock``."""
+        with contextlib.suppress(JobNotFound):  # removed meanwhile
+            if paused:
+                self._registry.pause(job.id)
+                return False
+            was = job.paused
+            self._registry.resume(job.id, place=False)
+            return was
+        return False
+
+    def _place(self, job: Job) -> None:
+        """A resumed job fires again from now on: the paused time is not caught up."""
+        self._registry.schedule_first(job, after=self._now())
 
     def _take_requests(self) -> None:
         full: set[str] = set()  # jobs at max_instances: their later requests wait too
