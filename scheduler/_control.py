@@ -55,8 +55,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Control"]
 
-#: queued requests looked at per heartbeat
-REQUEST_BATCH = 100
+#: queued requests looked at per heartbeat, oldest first (those for jobs of other instances
+#: are passed over: more than this many of them would hide newer ones)
+REQUEST_BATCH = 1000
 #: the error of a request another instance's job took while this one had no copy of it
 NOT_HERE = "the instance that took the request does not have this job"
 
@@ -288,13 +289,15 @@ class Control:
 
     def _take_requests(self) -> None:
         full: set[str] = set()  # jobs at max_instances: their later requests wait too
+        foreign: set[str] = set()  # jobs another instance declares: it takes their requests
         for request in self._store.queued_runs(REQUEST_BATCH):
             job_id = request.job_id
-            if job_id in full or not self._runner.accepting:
+            if job_id in full or job_id in foreign or not self._runner.accepting:
                 continue
             job = self._registry.find(job_id)
             if job is None and self._store.get_job(job_id) is not None:
-                continue  # a job another instance declares: it takes the request
+                foreign.add(job_id)
+                continue
             claim = self._store.claim_request(
                 request.run_id,
                 owner=self._owner,
