@@ -248,3 +248,29 @@ def test_a_store_outage_while_pausing_raises_and_changes_nothing(clock: VirtualC
     assert calls == ["tick"]  # it still fires
 
 
+
+
+def test_a_request_for_another_instances_job_is_left_to_it(
+    running: Scheduler, clock: VirtualClock
+) -> None:
+    from scheduler.stores import JobDefinition, Owner
+
+    other = JobDefinition(id="other", name="other", func_ref="elsewhere:job",
+                          trigger={"type": "cron", "expr": "0 3 * * *"})  # fmt: skip
+    running.store.register(other, owner=Owner("elsewhere", 1, "x"))
+    key = running.store.request_run("other", requested_by=None)
+    clock.advance(seconds=BEAT, scheduler=running)
+    heartbeat(running)
+    assert running.store.queued_requests("other") == 1  # not this instance's to run
+    assert running.store.get_run(key).outcome is None  # type: ignore[union-attr]
+
+
+def test_a_paused_job_still_runs_when_asked(running: Scheduler, clock: VirtualClock) -> None:
+    running.pause_job("tick")
+    key = running.request_run("tick", requested_by="ops")
+    heartbeat(running)
+    clock.advance(scheduler=running)
+    assert running.store.get_run(key).outcome is RunOutcome.SUCCEEDED  # type: ignore[union-attr]
+    assert running.get_job("tick").paused  # and it stays paused
+    clock.advance(minutes=3, scheduler=running)
+    assert calls == ["tick"]
