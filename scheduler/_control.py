@@ -40,6 +40,7 @@ from concurrent.futures import Future
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ._report import short_repr
 from .exceptions import JobNotFound, SchedulerNotRunning
 from .stores import Claim, ClaimStatus, RunOutcome
 from .stores._control import REMOVED_REASON
@@ -96,10 +97,6 @@ class Control:
         self._asked = False  # Invariant: set by anyone, cleared by the heartbeat
 
     # -- the facade's side -----------------------------------------------------------------
-    def opened(self) -> None:
-        """``start()`` opened the store."""
-        self._opened = True
-
     def set_paused(self, job_id: str, paused: bool) -> Job:
         """Write the flag, then follow it here (a resumed job is placed from now on if the
         scheduler runs). Returns this process's job, or, when it has none (another
@@ -192,8 +189,6 @@ class Control:
             outcome, error = RunOutcome.FAILED, f"{type(exc).__name__}: {exc}"
             raise
         else:
-            from ._report import short_repr
-
             result = short_repr(value)
             return value
         finally:
