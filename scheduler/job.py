@@ -424,9 +424,11 @@ class Job:
         return fire.astimezone(self.timezone)
 
     def pause(self) -> None:
+        """Pause it for every instance sharing the store (:meth:`Scheduler.pause_job`)."""
         self._scheduler.pause_job(self.id)
 
     def resume(self) -> None:
+        """Resume it everywhere, from now on (:meth:`Scheduler.resume_job`)."""
         self._scheduler.resume_job(self.id)
 
     def remove(self) -> None:
