@@ -96,7 +96,9 @@ class ControlStore(ABC):
         when fewer than ``max_instances`` leases of the job are live (None: no limit, for a
         run asked for in this process); WAITING (left queued) when that many are; SKIPPED
         (recorded with :data:`REMOVED_REASON`) when the job's row is gone; TAKEN when the
-        request is no longer queued (another instance took it) or unknown.
+        request is no longer queued (another instance took it) or unknown. Asked again by
+        the owner that took it, while the run is open, it answers CLAIMED again with the
+        same token (a claimant whose reply was lost can ask again).
         """
 
 

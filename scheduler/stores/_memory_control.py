@@ -128,6 +128,9 @@ class MemoryControl:
         with self._lock:
             run = self._queued.get(run_id)
             if run is None:
+                held = self._held.get(run_id)
+                if held is not None and held.owner == self._owner_name(owner):
+                    return _again(held)
                 return not_queued()
             fire = FireKey(run.job_id, run.scheduled_time)
             if run.job_id not in self._jobs:
@@ -139,3 +142,15 @@ class MemoryControl:
             if max_instances is not None and self._live_leases(history, now) >= max_instances:
                 return Claim(status=ClaimStatus.WAITING, fire=fire, run_id=run_id)
             return self._take(run, owner, lease_seconds, now)
+
+
+def _again(run: _Run) -> Claim:
+    """The claim of a request its owner took already (it asks again)."""
+    return Claim(
+        status=ClaimStatus.CLAIMED,
+        fire=FireKey(run.job_id, run.scheduled_time),
+        run_id=run.run_id,
+        token=run.token,
+        attempt=run.attempt,
+        lease_expires=run.lease_expires,
+    )

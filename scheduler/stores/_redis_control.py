@@ -100,11 +100,16 @@ return {'claimed', num(sched), num(token), num(expires)}
 #: KEYS: epoch, run, tokens, all leases, queued. ARGV: epoch, prefix, run_id, owner,
 #: lease_seconds, max_instances ('' for no limit), reason (job removed).
 #: Returns {'taken'} | {'skipped'|'waiting', job, sched} | {'claimed', job, sched, token, expires}.
+#: Safe to send again: a run this owner took and has not finished is answered 'claimed'.
 TAKE_REQUEST = (
     _PRELUDE
     + """
 local run_id = ARGV[3]
 local r = redis.call('HMGET', KEYS[2], 'job', 'outcome', 'claimed', 'sched')
+if r[1] and (not r[2]) and r[3] then
+  local o = redis.call('HMGET', KEYS[2], 'owner', 'token', 'lease')
+  if o[1] == ARGV[4] and o[3] then return {'claimed', r[1], r[4], o[2], o[3]} end
+end
 if (not r[1]) or r[2] or r[3] then
   redis.call('ZREM', KEYS[5], run_id)
   if r[1] then redis.call('ZREM', KEYS[5] .. ':' .. r[1], run_id) end
@@ -223,9 +228,8 @@ class RedisControl:
     ) -> Claim:
         keys = [self._k("run:", run_id), self._k("tokens"), self._k("leases"), self._k("queued")]
         limit = "" if max_instances is None else str(max_instances)
-        reply = self._eval(
-            "TAKE_REQUEST", keys, [run_id, str(owner), lease_seconds, limit, REMOVED_REASON]
-        )
+        args: list[Any] = [run_id, str(owner), lease_seconds, limit, REMOVED_REASON]
+        reply = self._eval("TAKE_REQUEST", keys, args, again=args)
         if reply[0] == "taken":
             return not_queued()
         fire = FireKey(reply[1], from_us(reply[2]))

@@ -11,12 +11,14 @@ Threads and state: a mixin of :class:`~scheduler.stores._sql.SQLStore`; no state
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..exceptions import JobNotFound
+from .._retry import STORE_CALL_RETRY_DELAYS
+from ..exceptions import JobNotFound, StoreUnavailable
 from . import Claim, ClaimStatus, FireKey, Owner, RunRecord, StoredJob
 from ._control import REMOVED_REASON, not_queued
 from ._sql_schema import Cursor, Dialect
@@ -129,7 +131,7 @@ class SQLControl:
         def tx(cur: Cursor) -> Claim:
             queued = cur.execute(q["queued_one"], (run_id,)).fetchone()
             if queued is None:
-                return not_queued()
+                return self._again(cur, run_id, owner) or not_queued()
             job_id = queued[0]
             fire = FireKey(job_id, self.dialect.dt(queued[1]))  # type: ignore[arg-type]
             locked = cur.execute(q["job_lock"], (job_id,)).fetchone()  # serialises the count
@@ -145,4 +147,38 @@ class SQLControl:
                     return Claim(status=ClaimStatus.WAITING, fire=fire, run_id=run_id)
             return self._take(cur, fire, run_id, owner, lease_seconds, now)
 
-        return self._tx(tx)
+        try:
+            return self._tx(tx)
+        except StoreUnavailable:
+            recovered = self._taken_after_lost_reply(run_id, owner)
+            if recovered is None:
+                raise
+            return recovered
+
+    def _again(self, cur: Cursor, run_id: str, owner: Owner) -> Claim | None:
+        """The claim of a request ``owner`` took already and has not finished, or None."""
+        row = cur.execute(self._sql["run_get"], (run_id,)).fetchone()
+        if row is None:
+            return None
+        run = self._run(row)
+        if run.owner != str(owner) or run.outcome is not None or run.claimed_at is None:
+            return None
+        return Claim(
+            status=ClaimStatus.CLAIMED,
+            fire=run.fire,
+            run_id=run_id,
+            token=run.token,
+            attempt=run.attempt,
+            lease_expires=run.lease_expires,
+        )
+
+    def _taken_after_lost_reply(self, run_id: str, owner: Owner) -> Claim | None:
+        """The connection broke while taking a request: the COMMIT may have landed with its
+        reply lost. If the run is ours and open, it is ours to run (else nobody would)."""
+        for delay in STORE_CALL_RETRY_DELAYS:
+            time.sleep(delay)
+            try:
+                return self._tx(lambda cur: self._again(cur, run_id, owner), write=False)
+            except StoreUnavailable:
+                continue
+        return None

@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from scheduler.exceptions import JobNotFound
-from scheduler.stores import ClaimStatus, RunOutcome, Store
+from scheduler.stores import Claim, ClaimStatus, Owner, RunOutcome, Store
 from scheduler.stores._control import REMOVED_REASON
 
 from .test_contract import EXPIRED, LONG, ME, PEER, claim, job
@@ -24,8 +24,17 @@ def registered(store: Store) -> Store:
     return store
 
 
-def take(store: Store, run_id: str, *, max_instances: int | None = 1, lease: float = LONG):
-    return store.claim_request(run_id, owner=ME, lease_seconds=lease, max_instances=max_instances)
+def take(
+    store: Store,
+    run_id: str,
+    *,
+    max_instances: int | None = 1,
+    lease: float = LONG,
+    owner: Owner = ME,
+) -> Claim:
+    return store.claim_request(
+        run_id, owner=owner, lease_seconds=lease, max_instances=max_instances
+    )
 
 
 # -- pause -------------------------------------------------------------------------------------
@@ -116,7 +125,9 @@ def test_claimed_request_runs_like_a_fire(registered: Store) -> None:
     assert taken.token > before.token  # the job's fencing counter
     assert taken.lease_expires is not None
     assert registered.queued_requests() == 0
-    assert take(registered, run_id).status is ClaimStatus.TAKEN  # once
+    assert take(registered, run_id, owner=PEER).status is ClaimStatus.TAKEN  # once
+    again = take(registered, run_id)  # its owner asks again (a reply lost): the same claim
+    assert (again.status, again.token, again.run_id) == (ClaimStatus.CLAIMED, taken.token, run_id)
     assert registered.mark_started(taken, attempt=1)
     assert registered.renew([taken], lease_seconds=LONG) == {run_id}
     assert registered.finish(taken, outcome=RunOutcome.SUCCEEDED, attempt=1, result="'ok'")
@@ -153,6 +164,13 @@ def test_request_for_a_removed_job_is_recorded_skipped(registered: Store) -> Non
     assert run.outcome is RunOutcome.SKIPPED and run.error == REMOVED_REASON
     assert run.trigger == "manual" and run.requested_by == "ops"
     assert registered.queued_requests() == 0
+    assert take(registered, run_id).status is ClaimStatus.TAKEN
+
+
+def test_a_finished_request_is_taken_even_for_its_owner(registered: Store) -> None:
+    run_id = registered.request_run("tasks:report", requested_by=None)
+    taken = take(registered, run_id)
+    assert registered.finish(taken, outcome=RunOutcome.FAILED, attempt=1, error="boom")
     assert take(registered, run_id).status is ClaimStatus.TAKEN
 
 
@@ -201,17 +219,18 @@ def test_one_store_object_of_several_takes_each_request(store_factory) -> None:
     won: Counter[str] = Counter()
     lock = threading.Lock()
 
-    def race(store: Store) -> None:
+    def race(store: Store, owner: Owner) -> None:
         barrier.wait(timeout=30)
         for run_id in ids:
-            answer = take(store, run_id, max_instances=None)
+            answer = take(store, run_id, max_instances=None, owner=owner)
             if answer.status is ClaimStatus.CLAIMED:
                 with lock:
                     won[run_id] += 1
             else:
                 assert answer.status is ClaimStatus.TAKEN, answer
 
-    threads = [threading.Thread(target=race, args=(s,)) for s in stores]
+    owners = [Owner("host", n, f"{n:012d}") for n in range(len(stores))]  # one per instance
+    threads = [threading.Thread(target=race, args=pair) for pair in zip(stores, owners)]
     for thread in threads:
         thread.start()
     for thread in threads:
