@@ -230,7 +230,8 @@ def test_one_store_object_of_several_takes_each_request(store_factory) -> None:
                 assert answer.status is ClaimStatus.TAKEN, answer
 
     owners = [Owner("host", n, f"{n:012d}") for n in range(len(stores))]  # one per instance
-    threads = [threading.Thread(target=race, args=pair) for pair in zip(stores, owners)]
+    pairs = zip(stores, owners, strict=True)
+    threads = [threading.Thread(target=race, args=pair) for pair in pairs]
     for thread in threads:
         thread.start()
     for thread in threads:
