@@ -18,11 +18,14 @@ from scheduler.exceptions import StoreUnavailable
 from scheduler.stores import JobDefinition, Owner, RunOutcome, from_url
 from scheduler.stores._control import REMOVED_REASON
 
+from . import jobs
 from .conftest import SharedStore
 from .faults import FaultProxy, check_history, read_records, side_effects_match, wait_until
 from .test_processes import history, job, start_together, stop_all
 
 HANG_GUARD = 60.0
+#: store options that make an outage show quickly (the proxy's cut, not a 30 s timeout)
+FAST = {"postgresql": {"connect_timeout": 1.0}, "redis": {"socket_timeout": 2.0}}
 
 
 def shell(shared: SharedStore, url: str | None = None) -> Scheduler:
@@ -161,3 +164,38 @@ def test_a_store_outage_while_pausing_raises_and_nothing_is_half_applied(
             assert store.paused_ids() == {"report"}
         finally:
             control.shutdown()
+
+
+@pytest.mark.parametrize("kind", [
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("redis", marks=pytest.mark.redis),
+])  # fmt: skip
+def test_a_request_taken_as_the_connection_drops_after_commit_still_runs_once(
+    make_shared, kind: str
+) -> None:
+    """The reply to the step that takes a request is lost after the store committed it:
+    the instance asks again, is told the run is its own, and runs it (not left to expire)."""
+    shared = make_shared(kind)
+    out = shared.tmp / "out.txt"
+    store = shared.open()
+    with FaultProxy(shared.url) as proxy:
+        sched = Scheduler(store=from_url(proxy.url, prefix=shared.prefix, **FAST[kind]),
+                          lease_seconds=1.0, tick=0.1)  # fmt: skip
+        sched.add_job(jobs.record, "0 0 1 1 *", id="req", args=[str(out)])
+        key = sched.request_run("req", requested_by="ops")  # registers the job, queues
+        if kind == "postgresql":  # the UPDATE that leases the request, then its COMMIT
+            fired = proxy.cut_after(b"SET token = ", b"COMMIT")
+        else:  # the script's arguments carry this text
+            text = b"removed before the requested"
+            fired = proxy.cut_after(text, text)
+        sched.start()
+        try:
+            assert fired.wait(HANG_GUARD), "the connection was never cut"
+            wait_until(lambda: store.get_run(key).outcome is not None,  # type: ignore[union-attr]
+                       HANG_GUARD, "the requested run")  # fmt: skip
+        finally:
+            sched.shutdown(timeout=3)
+    run = store.get_run(key)
+    assert run is not None
+    assert run.outcome is RunOutcome.SUCCEEDED, run  # run by its taker, not expired as lost
+    assert len(read_records(out)) == 1
