@@ -6,7 +6,9 @@ of the queued requests per instance, every third of the lease.
 
 Prints, per store, the median time of one look (``paused_ids()`` then ``queued_runs(100)``)
 with ``--jobs`` jobs registered (1 % paused, no request queued: the steady state), and how
-many ``request_run`` calls per second one process makes. The PostgreSQL and Redis URLs come
+many ``request_run`` calls per second one process makes. Then, on SQLite, how long a run asked
+for by a scheduler that never started waits for a running one (``lease_seconds=3``: one
+heartbeat is 1 s): from ``request_run`` to the run's start. The PostgreSQL and Redis URLs come
 from ``SCHEDULER_TEST_POSTGRES_URL`` / ``SCHEDULER_TEST_REDIS_URL`` (defaults: the local servers).
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import tempfile
 import time
@@ -50,6 +53,31 @@ def measure(name: str, store: Store, jobs: int, rounds: int) -> None:
           f"request_run: {rate:,.0f}/s")  # fmt: skip
 
 
+def noop() -> None:
+    pass
+
+
+def request_latency(tmp: str, n: int = 20) -> None:
+    from scheduler import Scheduler
+
+    url = f"sqlite:///{tmp}/latency.db"
+    running = Scheduler(store=url, lease_seconds=3.0)
+    running.add_job(noop, "0 0 1 1 *", id="noop")
+    shell = Scheduler(store=url, lease_seconds=3.0)  # never started
+    waits = []
+    with running:
+        for _ in range(n):
+            began = time.perf_counter()
+            key = shell.request_run("noop")
+            while (run := running.store.get_run(key)) is None or run.started_at is None:
+                time.sleep(0.005)
+            waits.append(time.perf_counter() - began)
+            time.sleep(random.uniform(0, 1))  # at any point of the heartbeat's cycle
+    shell.shutdown()
+    print(f"request_run -> started (SQLite, heartbeat 1 s, {n} requests): median "
+          f"{statistics.median(waits):.2f} s, max {max(waits):.2f} s")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1000)
@@ -59,6 +87,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         measure("memory", from_url("memory"), args.jobs, args.rounds)
         measure("sqlite", from_url(f"sqlite:///{tmp}/b.db"), args.jobs, args.rounds)
+        request_latency(tmp)
     pg = os.environ.get("SCHEDULER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
     redis = os.environ.get("SCHEDULER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     for name, url, opts in [("postgresql", pg, {"prefix": prefix}),
