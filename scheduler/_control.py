@@ -361,7 +361,8 @@ def _settle(future: Future[Any], run: LiveRun | None) -> None:
     """Give ``run_job``'s Future what the run's last attempt gave."""
     last = run.last if run is not None else None
     if last is None:
-        future.set_exception(RuntimeError("the run did not start (its lease was lost)"))
+        why = "the scheduler is shutting down, or the run's lease was lost before it started"
+        future.set_exception(RuntimeError(f"the run did not start: {why}"))
         return
     ok, value, exc = last
     if ok:

@@ -3,7 +3,7 @@
 No piece receives the Scheduler. Dependencies point one way, from the threads to what they
 share::
 
-        Ticker ──submit──► Runner ──► JobRegistry ──push/drop──► Ticker (heap)
+    Ticker ──submit──► Runner ──► JobRegistry ──push/drop──► Ticker (heap)
        │                 │  │         ▲
        │                 │  └──► StoreHealth ◄── Heartbeat ──► Runner (live runs)
        └──► Reporter ◄───┴─────────────────────────┘   ├──► DynamicSync ──► JobRegistry
