@@ -7,7 +7,7 @@ share::
        │                 │  │         ▲
        │                 │  └──► StoreHealth ◄── Heartbeat ──► Runner (live runs)
        └──► Reporter ◄───┴─────────────────────────┘   ├──► DynamicSync ──► JobRegistry
-                                                        └──► Control ──► JobRegistry, Runner
+                                                       └──► Control ──► JobRegistry, Runner
 
 The ticker learns where due fires go (the runner) once both exist (:meth:`Ticker.bind`); the
 runner and the store's health wake the heartbeat through a shared :class:`threading.Event`
