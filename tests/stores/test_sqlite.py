@@ -201,6 +201,40 @@ def test_version_1_tables_gain_cancel_requested_and_keep_their_runs(tmp_path) ->
         store.close()
 
 
+def test_version_3_tables_gain_pause_and_trigger_and_keep_their_rows(tmp_path) -> None:
+    """A database written before #12 (schema 3) is migrated in place: its jobs are not
+    paused, its runs were scheduled, and requests work on it at once."""
+    path = str(tmp_path / "v3.db")
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE scheduler_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        for step in MIGRATIONS[:3]:
+            for statement in step:
+                raw.execute(statement.format(p="scheduler_", ts="BIGINT"))
+        raw.execute("INSERT INTO scheduler_meta VALUES ('schema_version', '3')")
+        raw.execute(
+            "INSERT INTO scheduler_jobs (id, definition, fingerprint, anchor, registered_by, "
+            "registered_at) VALUES ('j', ?, ?, 0, 'h:1:x', 0)",
+            (JOB.to_json(), JOB.fingerprint),
+        )
+        raw.execute(
+            "INSERT INTO scheduler_runs (run_id, job_id, scheduled_time, outcome, owner) "
+            "VALUES ('r1', 'j', 0, 'succeeded', 'h:1:x')"
+        )
+    store = SQLiteStore(path)
+    store.open()
+    try:
+        assert store.schema_version() == len(MIGRATIONS) >= 4
+        [run] = store.get_runs("j")
+        assert (run.run_id, run.trigger, run.requested_by) == ("r1", "schedule", None)
+        assert store.get_job("j").paused is False  # type: ignore[union-attr]
+        assert store.paused_ids() == set() and store.queued_requests() == 0
+        key = store.request_run("j", requested_by="ops")
+        assert store.set_paused("j", True).paused and store.queued_requests("j") == 1
+        assert store.get_run(key).trigger == "manual"  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
 def test_newer_schema_is_refused(db, store) -> None:
     with sqlite3.connect(db) as raw:
         raw.execute("UPDATE scheduler_meta SET value = '999' WHERE key = 'schema_version'")
