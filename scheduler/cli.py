@@ -6,6 +6,7 @@ Commands::
     scheduler list myapp.tasks:sched
     scheduler next "30 2 * * *" [--tz Europe/Bratislava] [-n 5] [--after 2026-03-28T00:00]
     scheduler celery-beat proj.celery:app [--store URL]     (extra [celery])
+    scheduler health myapp.tasks:sched | --store URL [--this-host]   (JSON; exit 0/1)
 
 ``run`` and ``list`` take ``module:attr``: ``attr`` (dotted for nested attributes) is a
 :class:`~scheduler.Scheduler` or a zero-argument factory that returns one. The current
@@ -379,6 +380,18 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--store", required=True, help="store URL (sqlite:///..., postgresql://...)")
     rm.add_argument("job_id", help="the job's id")
     rm.set_defaults(func=cmd_jobs_remove)
+
+    health = sub.add_parser(
+        "health",
+        help="print the scheduler cluster's health as JSON; exit 0 healthy, 1 not",
+        description="Read the store of TARGET (or --store URL) and print JSON: live "
+        "instances, queued run requests, overdue jobs. Exit 0 when healthy, 1 when not, 2 on "
+        "bad usage or a bad URL. For Kubernetes probes (see the README).",
+    )
+    from ._cli_health import cmd_health, describe
+
+    describe(health)
+    health.set_defaults(func=cmd_health)
 
     nxt = sub.add_parser(
         "next",
