@@ -1,9 +1,10 @@
 """Read-only Django models over the scheduler's own tables, for the admin.
 
 They are unmanaged: the store creates and migrates ``scheduler_jobs``, ``scheduler_runs`` and
-``scheduler_instances`` itself (with ``"store": "django"`` they live in the project's database), and Django never
-writes to them. On SQLite the store keeps instants as integer microseconds since the epoch,
-on PostgreSQL as ``timestamptz``; :class:`InstantField` reads both as aware datetimes.
+``scheduler_instances`` itself (with ``"store": "django"`` they live in the project's
+database), and Django never writes to them. On SQLite the store keeps instants as integer
+microseconds since the epoch, on PostgreSQL as ``timestamptz``; :class:`InstantField` reads
+both as aware datetimes.
 """
 
 from __future__ import annotations
