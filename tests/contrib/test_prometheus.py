@@ -83,7 +83,9 @@ def test_scraped_counts_match_the_run_history(registry) -> None:
     }
     assert counted == {key: float(n) for key, n in history.items()}
     for job in ("fine", "broken", "strict"):
-        finished = [r for r in runs if r.job_id == job and str(r.outcome) in ("succeeded", "failed")]
+        finished = [
+            r for r in runs if r.job_id == job and str(r.outcome) in ("succeeded", "failed")
+        ]
         label = (("job", job),)
         assert metrics[("scheduler_run_duration_seconds_count", label)] == len(finished)
         assert metrics[("scheduler_lateness_seconds_count", label)] == len(finished)
