@@ -97,8 +97,10 @@ def test_a_job_whose_stored_last_fire_is_long_past_is_overdue(tmp_path: Path) ->
         (("--store", "redis://localhost:6379/0", "--prefix", "has space"), "bad --store"),
         (("no_such_module_xyz:sched",), "cannot import module"),
     ],
-    ids=["nothing", "both", "bad-scheme", "bad-pg-url", "no-dir", "memory", "bad-prefix",
-         "bad-target"],  # fmt: skip
+    ids=[
+        "nothing", "both", "bad-scheme", "bad-pg-url", "no-dir", "memory", "bad-prefix",
+        "bad-target",
+    ],
 )
 def test_bad_usage_exits_2_with_a_clear_message(args: tuple[str, ...], says: str) -> None:
     code, data, err = health(*args)
