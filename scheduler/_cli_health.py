@@ -29,14 +29,21 @@ if TYPE_CHECKING:
     from ._probe import Health
     from .stores import Store
 
-__all__ = ["cmd_health", "describe"]
+__all__ = ["add_command", "cmd_health"]
 
 EXIT_OK = 0
 EXIT_UNHEALTHY = 1
 
 
-def describe(parser: argparse.ArgumentParser) -> None:
-    """The arguments of ``scheduler health`` (``cli.py`` wires the subcommand)."""
+def add_command(sub: Any) -> None:
+    """Add ``scheduler health`` to the CLI's subparsers (``cli.py`` calls this)."""
+    parser = sub.add_parser(
+        "health",
+        help="print the scheduler cluster's health as JSON; exit 0 healthy, 1 not",
+        description="Read the store of TARGET (or --store URL) and print JSON: live "
+        "instances, queued run requests, overdue jobs. Exit 0 when healthy, 1 when not, 2 on "
+        "bad usage or a bad URL. For Kubernetes probes (see the README).",
+    )
     parser.add_argument(
         "target", nargs="?", default=None,
         help="module:attr naming the app's Scheduler (or a factory of one)",
@@ -47,6 +54,7 @@ def describe(parser: argparse.ArgumentParser) -> None:
         "--this-host", action="store_true",
         help="count only the scheduler instances on this host (a liveness probe in a pod)",
     )  # fmt: skip
+    parser.set_defaults(func=cmd_health)
 
 
 def _store_from_url(url: str, prefix: str | None) -> Store:

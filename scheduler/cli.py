@@ -381,17 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("job_id", help="the job's id")
     rm.set_defaults(func=cmd_jobs_remove)
 
-    health = sub.add_parser(
-        "health",
-        help="print the scheduler cluster's health as JSON; exit 0 healthy, 1 not",
-        description="Read the store of TARGET (or --store URL) and print JSON: live "
-        "instances, queued run requests, overdue jobs. Exit 0 when healthy, 1 when not, 2 on "
-        "bad usage or a bad URL. For Kubernetes probes (see the README).",
-    )
-    from ._cli_health import cmd_health, describe
+    from ._cli_health import add_command as add_health
 
-    describe(health)
-    health.set_defaults(func=cmd_health)
+    add_health(sub)
 
     nxt = sub.add_parser(
         "next",
