@@ -39,6 +39,7 @@ __all__ = [
     "cluster_health",
     "health_of",
     "process_health",
+    "running_and_store",
 ]
 
 #: the ticker waking later than this (seconds) makes a scheduler unhealthy: it wakes at
@@ -220,6 +221,21 @@ def cluster_health(store: Store, *, host: str | None = None) -> Health:
         instances=instances,
         view="cluster",
     )
+
+
+def running_and_store(sched: Scheduler) -> tuple[int, bool]:
+    """``(jobs running, store reachable)`` without judging every job (the metrics' gauges,
+    read at each scrape): no store call while the scheduler runs, a ping when it does not."""
+    from .scheduler import pieces_of
+
+    pieces = pieces_of(sched)
+    if sched.running:
+        return len(pieces.runner.still_running()), not pieces.health.out
+    try:
+        sched.store.ping()
+    except Exception:
+        return 0, False
+    return 0, True
 
 
 def health_of(sched: Scheduler) -> Health:

@@ -21,10 +21,10 @@ The metrics (``job`` is the job id):
 * ``scheduler_fires_missed_total{job}``: fires recorded missed (too late to start)
 
 Counters and histograms are driven by the scheduler's events (:mod:`scheduler.events`), on
-the thread that emits them; the two gauges read :meth:`~scheduler.Scheduler.health` when
-scraped. A lost run is counted by the instance that found it (a peer, when the owner was
-killed), so sum over instances. A lost run that is retried counts ``lost`` and then its
-retry's outcome.
+the thread that emits them; the two gauges are read when scraped (the runner's live runs and
+the store's outage state: no store call, nothing computed per job). A lost run is counted by
+the instance that found it (a peer, when the owner was killed), so sum over instances. A lost
+run that is retried counts ``lost`` and then its retry's outcome.
 
 **gunicorn and other pre-fork servers** (a scheduler in each worker, autostart on): set
 ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before the server starts, serve
@@ -47,7 +47,7 @@ from __future__ import annotations
 import os
 import threading
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 try:
     from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -56,6 +56,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'scheduler.contrib.prometheus needs prometheus-client: pip install "threadcron[prometheus]"'
     ) from exc
 
+from .._probe import running_and_store
 from ..events import (
     Event,
     JobFailed,
@@ -132,17 +133,14 @@ class SchedulerMetrics:
             self.refresh()
             threading.Thread(target=self._refresher, name="scheduler-metrics", daemon=True).start()
         else:  # read when scraped
-            self.running.set_function(lambda: float(self._health().jobs_running))
-            self.store_up.set_function(lambda: float(self._health().store_reachable))
-
-    def _health(self) -> Any:
-        return self._sched.health()
+            self.running.set_function(lambda: float(running_and_store(self._sched)[0]))
+            self.store_up.set_function(lambda: float(running_and_store(self._sched)[1]))
 
     def refresh(self) -> None:
-        """Set the gauges from the scheduler's health now (multiprocess mode)."""
-        health = self._health()
-        self.running.set(health.jobs_running)
-        self.store_up.set(1 if health.store_reachable else 0)
+        """Set the gauges from the scheduler's state now (multiprocess mode)."""
+        running, store_up = running_and_store(self._sched)
+        self.running.set(running)
+        self.store_up.set(1 if store_up else 0)
 
     def _refresher(self) -> None:
         while not self._stop.wait(REFRESH):
