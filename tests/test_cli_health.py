@@ -134,3 +134,27 @@ def test_redis_cluster_view_with_a_prefix() -> None:
     finally:
         sched.shutdown()
         sched.store.drop_keys()  # type: ignore[attr-defined]
+
+
+def report() -> None:
+    pass
+
+
+# TODO(lead): drop the skipif once ops-control's branch (request_run) is merged; it passed on
+# a trial merge of both branches
+@pytest.mark.skipif(
+    not hasattr(Scheduler, "request_run"), reason="request_run comes with #12's control part"
+)
+def test_a_request_made_while_no_instance_is_alive_is_reported_queued(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    first = Scheduler(store=url)
+    first.add_job(report, Interval(hours=1), id="report")
+    first.start()  # registers the job in the store
+    first.shutdown()
+    web = Scheduler(store=url)  # never started: no instance is alive
+    web.add_job(report, Interval(hours=1), id="report")
+    web.request_run("report", requested_by="test")  # type: ignore[attr-defined]
+    code, data, _ = health("--store", url)
+    assert code == 1
+    assert data["queued_requests"] == 1
+    assert data["reasons"] == ["no live scheduler instance (1 requested run(s) wait in the queue)"]
