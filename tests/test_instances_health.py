@@ -152,3 +152,27 @@ def test_a_job_stuck_behind_a_full_pool_is_overdue_until_it_gets_a_thread() -> N
         settle(sched)  # the starved fire gets the thread (recorded missed), the next is placed
         assert sched.health().overdue == []
         assert sched.health().ok
+
+
+def test_a_stuck_ticker_makes_the_scheduler_unhealthy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fault is real time without a ticker pass (its lock held, as a stuck pass would),
+    so this test holds it for half a second; the bound is lowered to keep that short."""
+    from scheduler import _probe
+
+    monkeypatch.setattr(_probe, "MAX_TICKER_LAG", 0.2)
+    sched = Scheduler(tick=0.05)
+    with sched:
+        ticker = pieces_of(sched).ticker
+        ticker.wait_for_fresh_pass(time.monotonic() + HANG)
+        with ticker._lock:  # the ticker's next pass waits here
+            time.sleep(0.5)  # the fault itself, not a wait for a thread
+            health = sched.health()
+        assert not health.ok
+        assert health.ticker_lag is not None and health.ticker_lag > 0.2
+        assert [r.split(" late")[0] for r in health.reasons] == [
+            f"the ticker is {health.ticker_lag:.1f}s"
+        ]
+        monkeypatch.undo()  # the real bound (a loaded test machine may wake a little late)
+        ticker.wait_for_fresh_pass(time.monotonic() + HANG)  # it runs again
+        health = sched.health()
+        assert health.ok, health.reasons
