@@ -186,7 +186,12 @@ def instrument(sched: Scheduler, registry: CollectorRegistry | None = None) -> S
     after ``start()``.
 
     :raises ValueError: the registry has these metrics already (another scheduler)
+    :raises TypeError: ``sched`` is not a :class:`~scheduler.Scheduler`
     """
+    from ..scheduler import Scheduler
+
+    if not isinstance(sched, Scheduler):
+        raise TypeError(f"instrument() takes a Scheduler, got {type(sched).__name__}")
     metrics = SchedulerMetrics(sched, REGISTRY if registry is None else registry)
     sched.add_listener(metrics.on_event, events=[JobStarted, SchedulerShutdown, *_OUTCOMES])
     return metrics

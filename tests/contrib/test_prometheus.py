@@ -130,3 +130,10 @@ def test_one_scheduler_per_registry() -> None:
     instrument(Scheduler(), registry=reg)
     with pytest.raises(ValueError, match="Duplicated timeseries"):
         instrument(Scheduler(), registry=reg)
+
+
+def test_instrument_takes_a_scheduler() -> None:
+    with pytest.raises(TypeError, match="instrument\\(\\) takes a Scheduler, got FlaskScheduler"):
+        from scheduler.contrib.flask import FlaskScheduler
+
+        instrument(FlaskScheduler(), registry=CollectorRegistry())  # type: ignore[arg-type]
