@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 import urllib.request
-from datetime import datetime, timezone
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
