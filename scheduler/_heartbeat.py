@@ -3,8 +3,9 @@
 Threads and state
 -----------------
 * Reads the runner's live runs (:meth:`Runner.live_runs`, a snapshot) and renews their
-  leases every third of the lease; a run whose lease could not be renewed is *fenced*: its
-  ``cancel_event`` is set and its late outcome will be refused by the store.
+  leases every third of the lease, with this instance's row (:mod:`scheduler._presence`);
+  a run whose lease could not be renewed is *fenced*: its ``cancel_event`` is set and its
+  late outcome will be refused by the store.
 * Sets ``cancel_event`` and reports a timeout when a run passes its deadline.
 * Reaps expired leases of any instance (runs of killed processes become ``lost``) and, when
   the job allows retries, claims the next attempt.
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from ._control import Control
     from ._dynamic import DynamicSync
     from ._health import StoreHealth
+    from ._presence import Presence
     from ._registry import JobRegistry
     from ._report import Reporter
     from ._runner import LiveRun, Runner
@@ -64,6 +66,7 @@ class Heartbeat(LoopThread):
         store_time: StoreTime,
         reporter: Reporter,
         control: Control,
+        presence: Presence,
         wake: threading.Event | None = None,
     ) -> None:
         super().__init__(wake)
@@ -78,6 +81,7 @@ class Heartbeat(LoopThread):
         self._store_time = store_time
         self._reporter = reporter
         self._control = control
+        self._presence = presence
 
     def _loop(self) -> None:
         clock = self._clock
@@ -108,6 +112,7 @@ class Heartbeat(LoopThread):
                     health.settle_probe()
                     if now >= next_renew:
                         self._renew(now)
+                        self._presence.beat()
                         next_renew = now + lease / 3
                     if now >= next_reap:
                         self._reap()

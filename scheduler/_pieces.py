@@ -30,6 +30,7 @@ from ._dynamic import DynamicSync, MakeJob
 from ._health import StoreHealth
 from ._heartbeat import Heartbeat
 from ._pool import DaemonPool
+from ._presence import Presence
 from ._preview import StorePreview
 from ._procpool import LazyProcessPool
 from ._registry import JobRegistry
@@ -71,6 +72,7 @@ class Pieces:
     heartbeat: Heartbeat
     preview: StorePreview
     control: Control
+    presence: Presence
 
     def place_jobs(self, store: Store) -> None:
         """At ``start()``, with the store open: measure the skew before placing any fire
@@ -87,6 +89,7 @@ class Pieces:
             self.sync.sync(place=False)
         self.control.load_paused()  # a job paused in the store is not placed
         self.registry.activate_all()
+        self.presence.join()
 
     def start_threads(self) -> None:
         """Start the ticker and the heartbeat (the pool starts threads as fires come)."""
@@ -109,6 +112,7 @@ class Pieces:
         if still:
             self.reporter.left_behind(still, timeout)
         self.heartbeat.stop(timeout=HEARTBEAT_STOP_TIMEOUT)
+        self.presence.leave()
         self.pool.shutdown(wait=False, cancel_futures=True)
         return clean, still
 
@@ -183,6 +187,10 @@ def build_pieces(
         wake_heartbeat=beat.set,
         preview=preview,
     )
+    presence = Presence(
+        store=store, owner=owner, lease_seconds=lease_seconds, now=now,
+        running=runner.still_running,
+    )  # fmt: skip
     heartbeat = Heartbeat(
         clock=clock,
         store=store,
@@ -195,6 +203,7 @@ def build_pieces(
         store_time=store_time,
         reporter=reporter,
         control=control,
+        presence=presence,
         wake=beat,
     )
     return Pieces(
@@ -211,4 +220,5 @@ def build_pieces(
         heartbeat=heartbeat,
         preview=preview,
         control=control,
+        presence=presence,
     )

@@ -7,6 +7,7 @@ Commands::
     scheduler run-job myapp.tasks:sched JOB_ID [--queue]
     scheduler next "30 2 * * *" [--tz Europe/Bratislava] [-n 5] [--after 2026-03-28T00:00]
     scheduler celery-beat proj.celery:app [--store URL]     (extra [celery])
+    scheduler health myapp.tasks:sched | --store URL [--this-host]   (JSON; exit 0/1)
 
 ``run`` and ``list`` take ``module:attr``: ``attr`` (dotted for nested attributes) is a
 :class:`~scheduler.Scheduler` or a zero-argument factory that returns one. The current
@@ -387,6 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--store", required=True, help="store URL (sqlite:///..., postgresql://...)")
     rm.add_argument("job_id", help="the job's id")
     rm.set_defaults(func=cmd_jobs_remove)
+
+    from ._cli_health import add_command as add_health
+
+    add_health(sub)
 
     nxt = sub.add_parser(
         "next",

@@ -16,6 +16,7 @@ from scheduler.exceptions import StoreUnavailable
 from scheduler.stores import (
     Claim,
     FireKey,
+    InstanceInfo,
     JobDefinition,
     Owner,
     Registration,
@@ -116,6 +117,14 @@ class Wrapped(Store):
 
     def claim_request(self, run_id: str, **kwargs: Any) -> Claim:
         return self.inner.claim_request(run_id, **kwargs)
+    def beat_instance(self, owner: Owner, **kwargs: Any) -> None:
+        self.inner.beat_instance(owner, **kwargs)
+
+    def remove_instance(self, instance: str) -> None:
+        self.inner.remove_instance(instance)
+
+    def list_instances(self) -> list[InstanceInfo]:
+        return self.inner.list_instances()
 
 
 class Switchable(Wrapped):

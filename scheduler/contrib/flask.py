@@ -27,7 +27,10 @@ valid one; values given to the constructor are the defaults the config overrides
 ``SCHEDULER_TICK``,
 ``SCHEDULER_JOB_DEFAULTS`` (a dict of ``add_job`` options for the extension's jobs),
 ``SCHEDULER_ALLOWED_MODULES`` (modules whose functions jobs added at run time may name; see
-docs/security.md) and ``SCHEDULER_AUTOSTART`` (``True``).
+docs/security.md), ``SCHEDULER_AUTOSTART`` (``True``) and ``SCHEDULER_HEALTH_URL`` (``None``;
+a path such as ``"/healthz/scheduler"`` adds a GET route answering the scheduler's health as
+JSON, 200 when healthy and 503 when not: this process's scheduler when it runs here, else
+the cluster's as the shared store tells it; see :func:`scheduler._probe.health_of`).
 
 When autostart is on, :meth:`FlaskScheduler.init_app` starts the scheduler, except:
 
@@ -184,7 +187,9 @@ class FlaskScheduler:
     """
 
     def __init__(self, app: Flask | None = None, **options: Any) -> None:
-        self._defaults = validate_settings(options, spell=str, kind="option")
+        self._defaults = validate_settings(
+            options, spell=str, kind="option", extra=_FLASK_SETTINGS
+        )
         self._jobs: list[_JobSpec] = []
         self._tasks: list[Callable[..., Any]] = []
         # The states of the apps initialised so far, so jobs declared after init_app reach
@@ -206,7 +211,8 @@ class FlaskScheduler:
         from ..scheduler import Scheduler
 
         configured = {k: v for k, v in app.config.items() if k.startswith(PREFIX)}
-        settings = {**self._defaults, **validate_settings(configured, spell=_config_key)}
+        own = validate_settings(configured, spell=_config_key, extra=_FLASK_SETTINGS)
+        settings = {**self._defaults, **own}
 
         sched = Scheduler(**scheduler_kwargs(settings), run_context=_AppContext(app))
         state = _AppState(extension=self, scheduler=sched, settings=settings)
@@ -217,6 +223,10 @@ class FlaskScheduler:
         for spec in self._jobs:
             self._add(state, spec)
         app.cli.add_command(_make_cli())
+        if settings.get("health_url"):
+            app.add_url_rule(
+                settings["health_url"], endpoint="scheduler_health", view_func=_health_view
+            )
 
         if settings.get("autostart", True):
             veto = _autostart_veto()
@@ -323,6 +333,31 @@ def _current_state() -> _AppState:
         raise click.ClickException(
             "the scheduler extension is not initialised on this app"
         ) from None
+
+
+def _health_url(name: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value.startswith("/")):
+        raise ConfigurationError(
+            f"{name} must be None (no route) or a path starting with '/', such as "
+            f"'/healthz/scheduler', got {value!r}"
+        )
+
+
+#: the settings only this integration has
+_FLASK_SETTINGS = {"health_url": _health_url}
+
+
+def _health_view() -> Any:
+    """``SCHEDULER_HEALTH_URL``: the health as JSON, 200 when ok, 503 when not."""
+    from flask import jsonify
+
+    from .._probe import health_of
+
+    health = health_of(_current_state().scheduler)
+    response = jsonify(health.to_dict())
+    response.status_code = 200 if health.ok else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _make_cli() -> AppGroup:

@@ -11,6 +11,7 @@ What a store keeps:
   *claimed* fire time, a fencing counter, and whether it was added at run time (``dynamic``).
 * **runs**: one row per fire ``(job id, scheduled time)``: owner, lease expiry, fencing token,
   attempt, outcome (``None`` while claimed or running), timing, error, short result.
+* **instances**: one row per started scheduler, refreshed each heartbeat (:mod:`._instances`).
 
 The protocol, in the order the scheduler calls it:
 
@@ -49,11 +50,13 @@ from typing import Any
 from .._clock import Clock, SystemClock
 from ..exceptions import InvalidStoreURL
 from ._control import ControlStore
+from ._instances import InstanceInfo, Instances
 
 __all__ = [
     "Claim",
     "ClaimStatus",
     "FireKey",
+    "InstanceInfo",
     "JobDefinition",
     "Owner",
     "Registration",
@@ -274,7 +277,7 @@ class RunRecord:
         return FireKey(self.job_id, self.scheduled_time)
 
 
-class Store(ControlStore, ABC):
+class Store(Instances, ControlStore, ABC):
     """The interface every backend implements. See the module docstring for the protocol
     (and :class:`~scheduler.stores._control.ControlStore` for pause and requested runs).
 

@@ -45,6 +45,7 @@ from . import (
     StoredJob,
 )
 from ._sql_control import SQLControl
+from ._sql_instances import SQLInstances
 from ._sql_schema import (
     _META,
     _SQL,
@@ -79,7 +80,7 @@ class _Abort(Exception):
         self.value = value
 
 
-class SQLStore(SQLControl, Store):
+class SQLStore(SQLInstances, SQLControl, Store):
     """The protocol in SQL; subclasses supply :meth:`_transaction` and a :class:`Dialect`.
 
     :param prefix: prepended to every table and index name

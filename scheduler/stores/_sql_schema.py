@@ -8,6 +8,7 @@ Tables (``{prefix}`` defaults to ``scheduler_``):
   per-job fencing counter (it grows on every claim, so tokens can have gaps).
 * ``{prefix}runs``: one row per fire, unique on ``(job_id, scheduled_time)``; ``outcome`` is
   NULL while the run is claimed or running.
+* ``{prefix}instances``: one row per started scheduler (:mod:`~scheduler.stores._instances`).
 * ``{prefix}meta``: ``schema_version``.
 
 Instants are integer microseconds since the epoch on SQLite (:mod:`scheduler._time`: they
@@ -148,6 +149,19 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX IF NOT EXISTS {p}jobs_paused ON {p}jobs (id) WHERE paused = 1",
         "CREATE INDEX IF NOT EXISTS {p}runs_queued ON {p}runs (scheduled_time) "
         "WHERE outcome IS NULL AND claimed_at IS NULL",
+    ),
+    # 5: live scheduler instances, one row each, refreshed every heartbeat (#12)
+    (
+        """CREATE TABLE IF NOT EXISTS {p}instances (
+            instance TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            version TEXT NOT NULL,
+            started_at {ts} NOT NULL,
+            last_heartbeat {ts} NOT NULL,
+            lease_expires {ts} NOT NULL,
+            running TEXT NOT NULL DEFAULT '[]'
+        )""",
     ),
 ]
 
