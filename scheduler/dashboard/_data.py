@@ -23,8 +23,9 @@ from .._tz import UTC
 from ..exceptions import JobNotFound, SchedulerError
 
 if TYPE_CHECKING:
+    from .._probe import Health
     from ..scheduler import Scheduler
-    from ..stores import RunRecord, Store, StoredJob
+    from ..stores import InstanceInfo, RunRecord, Store, StoredJob
     from ..triggers import Trigger
 
 __all__ = [
@@ -72,10 +73,11 @@ class StatusView:
     store: str  #: the store, credentials masked (``postgresql://app:***@db/app``)
     reachable: bool
     error: str | None = None  #: why the store could not be read
-    #: live instances (``InstanceInfo``); None when the store cannot list them
-    instances: list[Any] | None = None
-    #: ``Health`` of the scheduler behind the page; None without one (store only)
-    health: Any = None
+    #: live instances (``InstanceInfo``); None when they could not be read
+    instances: list[InstanceInfo] | None = None
+    #: :class:`~scheduler.Health`: this process's when its scheduler runs here, else the
+    #: cluster's as the store tells it
+    health: Health | None = None
     can_pause: bool = False
     can_request: bool = False
 
@@ -93,18 +95,15 @@ class DataSource(Protocol):
     def request_run(self, job_id: str, *, requested_by: str | None) -> str: ...
 
 
-def _running_ids(instances: list[Any] | None) -> set[str]:
-    return {jid for inst in instances or () for jid in getattr(inst, "running", ())}
+def _running_ids(instances: list[InstanceInfo] | None) -> set[str]:
+    return {jid for inst in instances or () for jid in inst.running}
 
 
-def _list_instances(store: Store) -> list[Any] | None:
-    lister: Callable[[], list[Any]] | None = getattr(store, "list_instances", None)
-    if lister is None:
-        return None
+def _list_instances(store: Store) -> list[Any]:
     try:
-        return list(lister())
-    except NotImplementedError:
-        return None
+        return list(store.list_instances())
+    except SchedulerError:  # the page still shows the jobs; status() says why
+        return []
 
 
 def store_label(store: Store) -> str:
@@ -153,20 +152,22 @@ class SchedulerSource:
         return self._now() if self._now is not None else datetime.now(timezone.utc)
 
     def status(self) -> StatusView:
+        from .._probe import health_of
+
         sched, store = self.scheduler, self.scheduler.store
         shown = store_label(store)
-        health = None
-        get_health = _method(sched, "health")
-        if get_health is not None:
+        # Its own health when it runs here, else the cluster's (a web process with
+        # autostart off shows the instances that run the jobs).
+        health = health_of(sched)
+        if not health.store_reachable:
+            return StatusView(store=shown, reachable=False, error="; ".join(health.reasons),
+                              health=health)
+        instances = health.instances
+        if instances is None:
             try:
-                health = get_health()
-            except SchedulerError:
-                health = None
-        try:
-            store.ping()
-            instances = _list_instances(store)
-        except SchedulerError as exc:
-            return StatusView(store=shown, reachable=False, error=str(exc), health=health)
+                instances = store.list_instances()
+            except SchedulerError as exc:
+                return StatusView(store=shown, reachable=False, error=str(exc), health=health)
         return StatusView(
             store=shown, reachable=True, instances=instances, health=health,
             can_pause=True, can_request=_method(sched, "request_run") is not None,
@@ -243,14 +244,13 @@ class StoreSource:
         return self._now() if self._now is not None else datetime.now(timezone.utc)
 
     def status(self) -> StatusView:
-        shown = store_label(self.store)
-        try:
-            self.store.ping()
-            instances = _list_instances(self.store)
-        except SchedulerError as exc:
-            return StatusView(store=shown, reachable=False, error=str(exc))
+        from .._probe import cluster_health
+
+        health = cluster_health(self.store)
         return StatusView(
-            store=shown, reachable=True, instances=instances,
+            store=store_label(self.store), reachable=health.store_reachable,
+            error=None if health.store_reachable else "; ".join(health.reasons),
+            instances=health.instances, health=health,
             can_pause=_method(self.store, "set_paused") is not None,
             can_request=_method(self.store, "request_run") is not None,
         )
