@@ -279,7 +279,8 @@ class Dashboard:
                 outcome = None
             page_no = _positive(req.query.get("page"))
             runs, more = self._runs_page(outcome, page_no)
-            return render_runs(runs, page, outcome=outcome, page_no=page_no, has_more=more)
+            return render_runs(runs, page, outcome=outcome, page_no=page_no, has_more=more,
+                               zones=self.source.zones())
         raise _NotFound(path)
 
     def _runs_page(self, outcome: str | None, page_no: int) -> tuple[list[RunRecord], bool]:

@@ -90,6 +90,7 @@ class DataSource(Protocol):
     def jobs(self) -> list[JobView]: ...
     def job(self, job_id: str) -> JobView: ...
     def runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]: ...
+    def zones(self) -> dict[str, tzinfo]: ...
     def pause(self, job_id: str, *, requested_by: str | None) -> None: ...
     def resume(self, job_id: str, *, requested_by: str | None) -> None: ...
     def request_run(self, job_id: str, *, requested_by: str | None) -> str: ...
@@ -204,6 +205,10 @@ class SchedulerSource:
     def runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         return self.scheduler.get_runs(job_id, limit)
 
+    def zones(self) -> dict[str, tzinfo]:
+        """Each job's zone (for the runs of every job), without reading any run."""
+        return {job.id: job.timezone for job in self.scheduler.get_jobs()}
+
     def pause(self, job_id: str, *, requested_by: str | None) -> None:
         self.scheduler.pause_job(job_id)
         logger.info("job %s paused from the dashboard by %s", job_id, requested_by,
@@ -294,6 +299,20 @@ class StoreSource:
 
     def runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         return self.store.get_runs(job_id, limit)
+
+    def zones(self) -> dict[str, tzinfo]:
+        """Each job's zone (for the runs of every job), without reading any run."""
+        return {item.definition.id: self._zone(item) for item in
+                self.store.load_jobs(dynamic_only=False)}
+
+    def _zone(self, item: StoredJob) -> tzinfo:
+        from .._tz import zone
+
+        name = item.definition.trigger.get("timezone")
+        try:
+            return zone(name) if isinstance(name, str) else self.default_timezone
+        except SchedulerError:
+            return self.default_timezone
 
     def _set_paused(self, job_id: str, paused: bool, requested_by: str | None) -> None:
         _call(self.store, "set_paused", job_id, paused)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -344,7 +344,8 @@ def _fires(job: JobView, page: Page) -> HTML:
           relative(m.when, page.now), m.mark or "")
         for m in marks
     ]
-    return _table(("When (job's zone)", "", "Daylight saving"), rows, "It will not fire again.")
+    return _table(("When (job's zone)", "From now", "Daylight saving"), rows,
+                  "It will not fire again.")
 
 
 def render_job(job: JobView, runs: Sequence[RunRecord], page: Page) -> HTML:
@@ -364,17 +365,23 @@ def render_job(job: JobView, runs: Sequence[RunRecord], page: Page) -> HTML:
 
 
 def render_runs(runs: Sequence[RunRecord], page: Page, *, outcome: str | None = None,
-                page_no: int = 1, has_more: bool = False) -> HTML:
+                page_no: int = 1, has_more: bool = False,
+                zones: Mapping[str, tzinfo] | None = None) -> HTML:
     """Recent runs of every job (this page of them), with the outcome filter links and
-    previous/next links."""
+    previous/next links.
+
+    :param zones: each job's zone (times of other jobs' runs are shown in UTC)
+    """
     links = [h('<a href="{}"{}>all</a>', page.links.runs(),
                HTML(' aria-current="page"') if not outcome else "")]
     links += [h('<a href="{}"{}>{}</a>', page.links.runs(outcome=o),
                 HTML(' aria-current="page"') if o == outcome else "", o)
               for o in OUTCOME_FILTERS]
     filters = h('<nav class="filters" aria-label="outcome">{}</nav>', join(links, " "))
-    table = _table(("Job", *_RUN_HEADERS), [_run_row(r, page, None, with_job=True)
-                                            for r in runs], "No runs.")
+    zones = zones or {}
+    table = _table(("Job", *_RUN_HEADERS), [
+        _run_row(r, page, zones.get(r.job_id, timezone.utc), with_job=True) for r in runs
+    ], "No runs.")
     pager = []
     if page_no > 1:
         pager.append(h('<a rel="prev" href="{}">&larr; newer</a>',

@@ -58,6 +58,9 @@ class FakeSource:
     def runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         return [r for r in self._runs if job_id in (None, r.job_id)][:limit]
 
+    def zones(self) -> dict[str, Any]:
+        return {item.id: item.timezone for item in self._jobs}
+
     def _act(self, action: str, job_id: str, by: str | None) -> None:
         if self.unavailable:
             raise ActionUnavailable("this store cannot do that yet")

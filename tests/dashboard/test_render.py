@@ -185,6 +185,9 @@ def test_the_runs_page_filters_and_pages() -> None:
         assert "manual by alice" in html
     first = render_runs(runs, page())
     assert 'rel="prev"' not in first and 'rel="next"' not in first
+    assert "2026-12-02 09:00:00 UTC" in first  # no zone known: UTC, said so
+    zoned = render_runs(runs, page(), zones={"a": BA})
+    assert "2026-12-02 10:00:00 CET" in zoned
 
 
 def _has_manual_fields() -> bool:
