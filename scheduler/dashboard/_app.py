@@ -36,7 +36,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ..exceptions import JobNotFound, SchedulerError
+from ..exceptions import ConfigurationError, JobNotFound, SchedulerError
 from ._data import ActionUnavailable, DataSource
 from ._render import (
     OUTCOME_FILTERS,
@@ -86,13 +86,22 @@ class Access:
 
     @classmethod
     def from_hook(cls, value: object, user: str | None = None) -> Access:
+        """Read what an auth hook returned: an Access as is; ``"actions"``: view and act;
+        another true value: view; a false one: nothing.
+
+        :raises ConfigurationError: another string (``"action"``, ``"view"``): a typo in
+            the hook must not quietly grant or refuse
+        """
         if isinstance(value, Access):
             return value
-        if value == "actions":
+        if isinstance(value, str) and value:
+            if value != "actions":
+                raise ConfigurationError(
+                    f"the dashboard's auth hook returned {value!r}; return True (may see the "
+                    f"pages), 'actions' (may also act), an Access, or False"
+                )
             return cls(view=True, act=True, user=user)
-        if value is True:
-            return cls(view=True, user=user)
-        return cls()
+        return cls(view=True, user=user) if value else cls()
 
 
 DENIED = Access()

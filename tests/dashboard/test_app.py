@@ -301,3 +301,22 @@ def test_the_wsgi_app_under_a_script_name(source: FakeSource) -> None:
     _, headers, body = _wsgi(app, "/", SCRIPT_NAME="/ops")
     assert b'href="/ops/job?id=backup"' in body
     assert "Path=/ops;" in headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize(
+    ("value", "view", "act"),
+    [(True, True, False), ("actions", True, True), (False, False, False), (None, False, False),
+     ("", False, False), (object(), True, False)],
+)
+def test_what_an_auth_hook_may_return(value: object, view: bool, act: bool) -> None:
+    access = Access.from_hook(value)
+    assert (access.view, access.act) == (view, act)
+    assert Access.from_hook(ACT) is ACT
+
+
+@pytest.mark.parametrize("value", ["action", "view", "True"])
+def test_a_misspelt_answer_of_the_hook_is_an_error(value: str) -> None:
+    from scheduler.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"return True .* 'actions'"):
+        Access.from_hook(value)

@@ -78,6 +78,8 @@ def test_pages_from_a_bare_store_keep_the_payload_inert(url: str) -> None:
             resp = dash.handle(Request(method="GET", path=path, query=query, access=view))
             assert resp.status == 200, (path, resp.text)
             assert XSS not in resp.text and "<script" not in resp.text
+        runs = dash.handle(Request(method="GET", path="/runs", access=view)).text
+        assert "2026-03-28 14:00:00 CET" in runs  # tidy's runs in its zone (13:00 UTC)
         page = dash.handle(Request(method="GET", path="/job", query={"id": XSS}, access=view))
         assert "ValueError: bad row &lt;script&gt;" in page.text
         assert page.text.count('class="bar o-failed"') == 2
@@ -113,3 +115,26 @@ def test_a_store_without_shared_pause_says_so(tmp_path: Path) -> None:
     assert not source.status().can_pause
     with pytest.raises(ActionUnavailable):
         source.pause("x", requested_by=None)
+
+
+def test_the_last_run_of_a_quiet_job_is_found_beyond_the_recent_runs() -> None:
+    from datetime import datetime, timezone
+
+    from scheduler.dashboard._data import RECENT_MIN, last_runs
+    from scheduler.stores import RunRecord
+
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    busy = [RunRecord(run_id=str(i), job_id="busy", scheduled_time=start - timedelta(minutes=i),
+                      outcome=RunOutcome.SUCCEEDED) for i in range(RECENT_MIN + 50)]
+    quiet = RunRecord(run_id="q", job_id="quiet", scheduled_time=start - timedelta(days=30),
+                      outcome=RunOutcome.FAILED)
+    calls: list[tuple[str | None, int]] = []
+
+    def get_runs(job_id: str | None, limit: int) -> list[RunRecord]:
+        calls.append((job_id, limit))
+        every = [*busy, quiet]
+        return [r for r in every if job_id in (None, r.job_id)][:limit]
+
+    found = last_runs(get_runs, ["busy", "quiet", "never"])
+    assert found["busy"] is busy[0] and found["quiet"] is quiet and found["never"] is None
+    assert calls == [(None, RECENT_MIN), ("quiet", 1), ("never", 1)]
