@@ -98,6 +98,11 @@ class DataSource(Protocol):
     def request_run(self, job_id: str, *, requested_by: str | None) -> str: ...
 
 
+def _claimed(run: RunRecord | None) -> bool:
+    """A run that an instance claimed and has not finished (not a queued request)."""
+    return run is not None and run.outcome is None and run.claimed_at is not None
+
+
 def _running_ids(instances: list[InstanceInfo] | None) -> set[str]:
     return {jid for inst in instances or () for jid in inst.running}
 
@@ -206,7 +211,7 @@ class SchedulerSource:
         return JobView(
             id=job.id, name=job.name, func_ref=job.func_ref, trigger=job.trigger,
             timezone=job.timezone, next_fire=job.next_run_time, paused=bool(job.paused),
-            running=job.id in running or (last is not None and last.outcome is None),
+            running=job.id in running or _claimed(last),
             dynamic=bool(job.dynamic), broken=job.broken, tags=tuple(sorted(job.tags)),
             options=job.options.to_dict(), args=tuple(job.args), kwargs=dict(job.kwargs),
             last_run=last,
@@ -300,7 +305,7 @@ class StoreSource:
         return JobView(
             id=d.id, name=d.name, func_ref=d.func_ref, trigger=trigger, timezone=zone,
             next_fire=nxt.astimezone(zone) if nxt is not None else None, paused=paused,
-            running=d.id in running or (last is not None and last.outcome is None),
+            running=d.id in running or _claimed(last),
             dynamic=d.dynamic, broken=broken, options=dict(d.options), args=tuple(d.args),
             kwargs=dict(d.kwargs), last_run=last,
         )

@@ -39,7 +39,7 @@ __all__ = [
 OUTCOME_FILTERS = ("failed", "lost", "missed", "timed_out", "skipped")
 #: what the overview's outcome filter offers (the last run's outcome of each job)
 JOB_OUTCOMES = ("succeeded", "failed", "timed_out", "lost", "missed", "skipped",
-                "uncertain", "running", "never")
+                "uncertain", "running", "queued", "never")
 
 
 _TINY = timedelta(microseconds=1)

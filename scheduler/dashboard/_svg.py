@@ -34,8 +34,11 @@ MIN_BAR = 6
 
 
 def outcome_name(run: RunRecord) -> str:
-    """``succeeded``, ``failed``, ... or ``running`` (no outcome yet)."""
-    return str(run.outcome) if run.outcome is not None else "running"
+    """``succeeded``, ``failed``, ...; without an outcome yet, ``queued`` (a requested run
+    no instance has claimed) or ``running`` (claimed, starting or started)."""
+    if run.outcome is not None:
+        return str(run.outcome)
+    return "queued" if run.claimed_at is None else "running"
 
 
 def lateness(run: RunRecord) -> float | None:

@@ -17,13 +17,17 @@ from scheduler.dashboard import (
     SchedulerSource,
     StoreSource,
 )
-from scheduler.stores import RunOutcome, from_url
+from scheduler.stores import RunOutcome, Store, from_url
 from scheduler.testing import VirtualClock
 
 from . import jobs
 from .jobs import XSS
 
 START = "2026-03-28T12:00:00+00:00"
+
+#: shared pause and run requests in the store (#12, branch ops-control)
+needs_control = pytest.mark.skipif(not hasattr(Store, "request_run"),
+                                   reason="needs the store's pause and run requests (#12)")
 
 
 @pytest.fixture
@@ -138,3 +142,58 @@ def test_the_last_run_of_a_quiet_job_is_found_beyond_the_recent_runs() -> None:
     found = last_runs(get_runs, ["busy", "quiet", "never"])
     assert found["busy"] is busy[0] and found["quiet"] is quiet and found["never"] is None
     assert calls == [(None, RECENT_MIN), ("quiet", 1), ("never", 1)]
+
+
+@needs_control
+def test_run_now_from_a_bare_store_is_a_queued_request_naming_who_asked(url: str) -> None:
+    store = from_url(url)
+    store.open()
+    try:
+        source = StoreSource(store)
+        key = source.request_run("tidy", requested_by="alice")
+        assert store.queued_requests("tidy") == 1  # type: ignore[attr-defined]
+        newest = source.runs("tidy", 1)[0]
+        assert newest.run_id == key and newest.outcome is None and newest.claimed_at is None
+        assert getattr(newest, "trigger", None) == "manual"
+        assert getattr(newest, "requested_by", None) == "alice"
+        view = source.job("tidy")
+        assert not view.running  # queued, not running
+        dash = Dashboard(source, secret="k")
+        page = dash.handle(Request(method="GET", path="/job", query={"id": "tidy"},
+                                   access=Access(view=True))).text
+        assert 'class="pill o-queued">queued' in page and "manual by alice" in page
+        with pytest.raises(JobNotFound):
+            source.request_run("nope", requested_by="alice")
+    finally:
+        store.close()
+
+
+@needs_control
+def test_pause_from_a_bare_store_reaches_every_scheduler(url: str) -> None:
+    store = from_url(url)
+    store.open()
+    try:
+        source = StoreSource(store)
+        assert source.status().can_pause and source.status().can_request
+        source.pause("tidy", requested_by="alice")
+        assert source.job("tidy").paused and source.job("tidy").next_fire is None
+        other = Scheduler(timezone="Europe/Bratislava", store=url)
+        other.add_job(jobs.tidy, "*/10 * * * *", id="tidy", name="Tidy up")
+        assert other.get_job("tidy").paused  # another process sees the store's flag
+        source.resume("tidy", requested_by="alice")
+        assert not source.job("tidy").paused
+        with pytest.raises(JobNotFound):
+            source.pause("nope", requested_by=None)
+    finally:
+        store.close()
+
+
+@needs_control
+def test_run_now_through_a_scheduler_that_never_started(url: str) -> None:
+    sched = Scheduler(timezone="Europe/Bratislava", store=url)
+    sched.add_job(jobs.tidy, "*/10 * * * *", id="tidy")
+    source = SchedulerSource(sched)
+    assert source.status().can_request
+    key = source.request_run("tidy", requested_by="10.0.0.7")
+    run = source.runs("tidy", 1)[0]
+    assert run.run_id == key and getattr(run, "requested_by", None) == "10.0.0.7"
