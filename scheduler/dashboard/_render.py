@@ -269,15 +269,15 @@ def render_overview(status: StatusView, jobs: Sequence[JobView], page: Page, *,
 
 
 def _error_cell(run: RunRecord) -> HTML:
+    """The error's first line (``Type: message``); the rest (the traceback excerpt the
+    history keeps) folded under it."""
     if not run.error:
         return HTML("")
-    lines = run.error.strip().splitlines()
-    first = lines[0][:300] if lines else ""
-    if len(lines) <= 1 and len(first) == len(run.error.strip()):
+    first, _, rest = run.error.strip().partition("\n")
+    if not rest.strip():
         return h('<span class="error-text">{}</span>', first)
-    excerpt = "\n".join(lines[-15:])  # a traceback's useful end
     return h('<details><summary class="error-text">{}</summary><pre>{}</pre></details>',
-             first, excerpt)
+             first, rest)
 
 
 def _run_row(run: RunRecord, page: Page, zone: Any, *, with_job: bool) -> HTML:

@@ -217,3 +217,21 @@ def test_every_page_links_the_stylesheet_and_nothing_external() -> None:
         assert '<link rel="stylesheet" href="/static/dashboard.css">' in html
         assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
         assert "https://" not in html
+
+
+def test_a_long_traceback_is_cut_to_its_end() -> None:
+    from scheduler._report_runs import TRACEBACK_CHARS, TRACEBACK_LINES, history_error
+
+    def deep(n: int) -> None:
+        if n == 0:
+            raise KeyError(XSS * 50)
+        deep(n - 1)
+
+    try:
+        deep(40)
+    except KeyError as exc:
+        text = history_error(f"KeyError: {exc}", exc)
+    lines = text.splitlines()
+    assert lines[0].startswith("KeyError: ") and len(lines) <= TRACEBACK_LINES + 2
+    assert len(text) <= len(lines[0]) + TRACEBACK_CHARS + 10
+    assert "in deep" in text

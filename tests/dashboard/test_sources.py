@@ -58,7 +58,9 @@ def test_a_bare_store_lists_jobs_runs_and_health(url: str) -> None:
         assert tidy.tags == ()  # tags are not stored
         boom = views[XSS]
         assert boom.last_run is not None and boom.last_run.outcome is RunOutcome.FAILED
-        assert boom.last_run.error == f"ValueError: bad row {XSS}"
+        first, *excerpt = (boom.last_run.error or "").splitlines()
+        assert first == f"ValueError: bad row {XSS}"
+        assert any("in explode" in line for line in excerpt)
         assert len(source.runs("tidy", 50)) == 6
         assert len(source.runs(None, 50)) == 8
         status = source.status()
@@ -86,6 +88,7 @@ def test_pages_from_a_bare_store_keep_the_payload_inert(url: str) -> None:
         assert "2026-03-28 14:00:00 CET" in runs  # tidy's runs in its zone (13:00 UTC)
         page = dash.handle(Request(method="GET", path="/job", query={"id": XSS}, access=view))
         assert "ValueError: bad row &lt;script&gt;" in page.text
+        assert "in explode" in page.text and "<details>" in page.text  # the traceback excerpt
         assert page.text.count('class="bar o-failed"') == 2
     finally:
         store.close()
