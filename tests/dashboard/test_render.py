@@ -235,3 +235,15 @@ def test_a_long_traceback_is_cut_to_its_end() -> None:
     assert lines[0].startswith("KeyError: ") and len(lines) <= TRACEBACK_LINES + 2
     assert len(text) <= len(lines[0]) + TRACEBACK_CHARS + 10
     assert "in deep" in text
+
+
+def test_a_worker_processs_own_traceback_is_kept() -> None:
+    from scheduler._procwire import _RemoteTraceback
+    from scheduler._report_runs import history_error
+
+    exc = ValueError("x")
+    exc.__cause__ = _RemoteTraceback(
+        'Traceback (most recent call last):\n  File "child.py", line 9, in job\nValueError: x')
+    assert history_error("ValueError: x", exc).splitlines() == [
+        "ValueError: x", "Traceback (most recent call last):", '  File "child.py", line 9, in job',
+        "ValueError: x"]
