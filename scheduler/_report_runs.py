@@ -44,8 +44,8 @@ def history_error(error: str, exc: BaseException) -> str:
     import traceback
 
     cause = exc.__cause__
-    if type(cause).__name__ == "_RemoteTraceback":  # _procwire: the child's traceback text
-        text = str(cause)
+    if type(cause).__name__ == "_RemoteTraceback" and cause is not None and cause.args:
+        text = str(cause.args[0])  # _procwire: the worker process's traceback text
     else:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__,
                                                   chain=False))
