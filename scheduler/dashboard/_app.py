@@ -228,10 +228,13 @@ class Dashboard:
         headers = [("Content-Type", content_type), ("Cache-Control", "no-store"),
                    *SECURITY_HEADERS, *extra]
         if new_cookie is not None:
+            # Lax, not Strict: a visit by a link from elsewhere would come without the
+            # cookie and get a new one, spoiling the forms of tabs already open. The token,
+            # not SameSite, is what stops a forged POST.
             path = req.links_or(self.links).prefix or "/"
             secure = "; Secure" if self.secure_cookie or req.secure else ""
             headers.append(("Set-Cookie", f"{CSRF_COOKIE}={new_cookie}; Path={path}; "
-                                          f"HttpOnly; SameSite=Strict{secure}"))
+                                          f"HttpOnly; SameSite=Lax{secure}"))
         data = body.encode("utf-8") if isinstance(body, str) else body
         return Response(status, headers, data)
 

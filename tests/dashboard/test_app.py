@@ -94,7 +94,7 @@ def _get(dash: Dashboard, path: str = "/", access: Access = ACT, **kw: Any) -> R
 
 def _cookie(resp: Response) -> str:
     header = dict(resp.headers)["Set-Cookie"]
-    match = re.match(r"scheduler_csrf=([0-9a-f]{32}); Path=/scheduler; HttpOnly; SameSite=Strict",
+    match = re.match(r"scheduler_csrf=([0-9a-f]{32}); Path=/scheduler; HttpOnly; SameSite=Lax",
                      header)
     assert match, header
     return match.group(1)
