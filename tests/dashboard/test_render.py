@@ -162,6 +162,9 @@ def test_the_timeline_is_svg_with_one_bar_per_run() -> None:
     assert heights[0] == 4  # no duration: a stub
     late = tree.findall(f"{ns}path")
     assert len(late) == 1 and "started 5.0 s late" in (late[0].findtext(f"{ns}title") or "")
+    legend = html[html.index("</svg>"):]
+    assert legend.index("o-failed") < legend.index("o-missed") < legend.index("o-succeeded")
+    assert "started late" in legend
 
 
 def test_the_timeline_escapes_error_text_in_its_tooltips() -> None:
