@@ -53,6 +53,37 @@ def test_a_bad_bind_exits_2(capsys: pytest.CaptureFixture[str], bind: str) -> No
     assert code == 2 and "--bind" in err
 
 
+def test_a_store_private_to_one_process_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "dashboard", "--store", "memory")
+    assert code == 2 and "private to one process" in err
+    code, _, err = run_cli(capsys, "dashboard", "--store", "memory", "--prefix", "x_")
+    assert code == 2 and "--prefix does not apply" in err
+
+
+def test_a_bad_zone_exits_2_before_the_store_is_opened(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "dashboard", "--store", "postgresql://app:pw@127.0.0.1:1/x",
+                           "--timezone", "Mars/Olympus")
+    assert code == 2 and "--timezone" in err and "Mars/Olympus" in err
+
+
+def test_the_prefix_names_the_schedulers_tables(tmp_path: Path) -> None:
+    from scheduler._cli_dashboard import build_store
+
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    sched = Scheduler(store=from_url(url, prefix="ops_"))
+    sched.add_job(jobs.tidy, "*/10 * * * *", id="tidy")
+    sched.start()
+    sched.shutdown()
+    for prefix, ids in (("ops_", ["tidy"]), (None, [])):
+        store = build_store(url, prefix)
+        store.open()
+        try:
+            assert [i.definition.id for i in store.load_jobs(dynamic_only=False)] == ids
+        finally:
+            store.close()
+
+
 def test_bind_forms() -> None:
     assert parse_bind("127.0.0.1:8080") == ("127.0.0.1", 8080)
     assert parse_bind("9000") == ("127.0.0.1", 9000)
