@@ -189,3 +189,42 @@ def test_a_public_bind_warns(store_url: str) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(HANG_GUARD)
+
+
+@pytest.mark.postgres
+def test_a_password_in_the_url_is_shown_nowhere() -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    from scheduler.stores.postgresql import PostgreSQLStore
+    from tests.services import require, unique_prefix
+
+    base = urlsplit(require("postgresql"))
+    user = base.username or "postgres"
+    netloc = f"{user}:hunter2@{base.hostname}:{base.port or 5432}"  # trust auth ignores it
+    url = urlunsplit(base._replace(netloc=netloc))
+    prefix = unique_prefix()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scheduler", "dashboard", "--store", url, "--prefix", prefix,
+         "--bind", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "hunter2" not in line and f"{user}:***@" in line, line
+        match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        assert match, line
+        for path in ("", "runs", "job?id=nope"):
+            _, _, body = _fetch(match.group(1) + path)
+            assert "hunter2" not in body
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=HANG_GUARD)
+        assert proc.returncode == 0 and "hunter2" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(HANG_GUARD)
+        store = PostgreSQLStore(url, prefix=prefix)
+        store.drop_schema()
+        store.close()
