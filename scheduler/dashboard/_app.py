@@ -273,6 +273,12 @@ class Dashboard:
             return self._error(req, cookie, new, 404, "No such job", str(exc))
         except _NotFound:
             return self._error(req, cookie, new, 404, "Not found", f"No page at {path}.")
+        except SchedulerError as exc:  # the store is down or returned what it cannot read
+            logger.warning("dashboard page %s failed: %s", path, exc,
+                           extra={"path": path, "error": str(exc)})
+            return self._error(req, cookie, new, 503, "The store cannot be read", str(exc),
+                               "The page shows again when the store answers.",
+                               extra=[("Retry-After", "10")])
         return self._respond(200, body, req, new)
 
     def _get(self, path: str, req: Request, cookie: str) -> str:

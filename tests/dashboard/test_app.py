@@ -320,3 +320,18 @@ def test_a_misspelt_answer_of_the_hook_is_an_error(value: str) -> None:
 
     with pytest.raises(ConfigurationError, match=r"return True .* 'actions'"):
         Access.from_hook(value)
+
+
+def test_a_store_that_cannot_be_read_is_503(source: FakeSource) -> None:
+    from scheduler.exceptions import StoreUnavailable
+
+    def down(*args: Any) -> Any:
+        raise StoreUnavailable(f"cannot connect to {XSS}")
+
+    source.jobs = down  # type: ignore[method-assign]
+    source.runs = down  # type: ignore[method-assign]
+    dash = Dashboard(source, secret="s")
+    for path in ("/", "/runs"):
+        resp = _get(dash, path)
+        assert resp.status == 503 and "cannot connect to &lt;script&gt;" in resp.text
+        assert dict(resp.headers)["Content-Security-Policy"] == CSP
