@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html.parser import HTMLParser
 from xml.etree import ElementTree
 
 from scheduler.dashboard import (
@@ -250,3 +251,40 @@ def test_a_worker_processs_own_traceback_is_kept() -> None:
     assert history_error("ValueError: x", exc).splitlines() == [
         "ValueError: x", "Traceback (most recent call last):", '  File "child.py", line 9, in job',
         "ValueError: x"]
+
+
+class _Balance(HTMLParser):
+    """Every opened element is closed, in order (void elements aside)."""
+
+    VOID = {"meta", "link", "input", "br", "hr", "img"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        pass
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack and self.stack[-1] == tag, (tag, self.stack[-5:])
+        self.stack.pop()
+
+
+def test_every_page_is_well_nested() -> None:
+    runs = [run(outcome=RunOutcome.FAILED, error="Traceback:\n  x\nValueError: <b>"),
+            run(minutes_ago=5, late=10), run(minutes_ago=1, outcome=None, took=None)]
+    pages = [render_overview(status(), [job(), job("b", paused=True, running=True)],
+                             page(can_act=True)),
+             render_overview(status(reachable=False, error="down", instances=None), [], page()),
+             render_job(job(), runs, page(can_act=True)), render_job(job(), [], page()),
+             render_runs(runs, page(), outcome="failed", page_no=2, has_more=True),
+             render_error(page(), "Forbidden", "no", "hint")]
+    for html in pages:
+        checker = _Balance()
+        checker.feed(html)
+        checker.close()
+        assert checker.stack == []
