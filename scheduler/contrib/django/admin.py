@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import JobRun, ScheduledJob
+from .models import JobRun, ScheduledJob, SchedulerInstance
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -42,3 +42,10 @@ class ScheduledJobAdmin(ReadOnlyAdmin):
     search_fields = ("id",)
     readonly_fields = ("id", "definition", "fingerprint", "anchor", "last_fire",
                        "registered_by", "registered_at", "broken")
+
+
+@admin.register(SchedulerInstance)
+class SchedulerInstanceAdmin(ReadOnlyAdmin):
+    list_display = ("instance", "host", "pid", "version", "started_at", "last_heartbeat",
+                    "lease_expires", "running")
+    readonly_fields = list_display
