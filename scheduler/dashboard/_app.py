@@ -13,7 +13,7 @@ Routes, relative to the mount point::
     GET  /static/dashboard.css  the stylesheet
 
 Security: the visitor's :class:`Access` comes from the embedding's auth hook (no access:
-403 on every route). Actions are POST only (a GET is 405), need ``Access.act`` and a CSRF
+403 on every page; the stylesheet alone is public, so the 403 page is styled). Actions are POST only (a GET is 405), need ``Access.act`` and a CSRF
 token: the form carries ``HMAC(secret, cookie)`` where the cookie is a random value set on the
 first page (a double-submit cookie that cannot be forged without the server's secret); an
 ``Origin`` header naming another host is refused as well. A framework that checks CSRF itself
@@ -250,14 +250,15 @@ class Dashboard:
         new = None
         if req.framework_csrf is None and not _valid_cookie(cookie):
             cookie = new = secrets.token_hex(16)
+        path = req.path or "/"
+        if path == "/static/dashboard.css" and req.method in ("GET", "HEAD"):
+            # the stylesheet holds nothing private: the 403 page is styled too
+            return self._respond(200, _css(), req, None, "text/css; charset=utf-8",
+                                 extra=[("Cache-Control", "max-age=3600")])
         if not req.access.view:
             return self._error(req, cookie, new, 403, "Forbidden",
                                "You are not allowed to see the scheduler dashboard.",
                                req.denied_hint)
-        path = req.path or "/"
-        if path == "/static/dashboard.css":
-            return self._respond(200, _css(), req, None, "text/css; charset=utf-8",
-                                 extra=[("Cache-Control", "max-age=3600")])
         if path == "/action":
             if req.method != "POST":
                 return self._error(req, cookie, new, 405, "Method not allowed",
@@ -298,7 +299,8 @@ class Dashboard:
             page_no = _positive(req.query.get("page"))
             runs, more = self._runs_page(outcome, page_no)
             return render_runs(runs, page, outcome=outcome, page_no=page_no, has_more=more,
-                               zones=self.source.zones())
+                               zones=self.source.zones(),
+                               window=RUNS_WINDOW if outcome else None)
         raise _NotFound(path)
 
     def _runs_page(self, outcome: str | None, page_no: int) -> tuple[list[RunRecord], bool]:

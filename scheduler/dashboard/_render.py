@@ -366,18 +366,21 @@ def render_job(job: JobView, runs: Sequence[RunRecord], page: Page) -> HTML:
 
 def render_runs(runs: Sequence[RunRecord], page: Page, *, outcome: str | None = None,
                 page_no: int = 1, has_more: bool = False,
-                zones: Mapping[str, tzinfo] | None = None) -> HTML:
+                zones: Mapping[str, tzinfo] | None = None, window: int | None = None) -> HTML:
     """Recent runs of every job (this page of them), with the outcome filter links and
     previous/next links.
 
     :param zones: each job's zone (times of other jobs' runs are shown in UTC)
+    :param window: the filter looked through only this many newest runs (said on the page)
     """
     links = [h('<a href="{}"{}>all</a>', page.links.runs(),
                HTML(' aria-current="page"') if not outcome else "")]
     links += [h('<a href="{}"{}>{}</a>', page.links.runs(outcome=o),
                 HTML(' aria-current="page"') if o == outcome else "", o)
               for o in OUTCOME_FILTERS]
-    filters = h('<nav class="filters" aria-label="outcome">{}</nav>', join(links, " "))
+    filters = h('<nav class="filters" aria-label="outcome">{}{}</nav>', join(links, " "),
+                h(' <span class="muted">among the newest {} runs</span>', window)
+                if outcome and window else "")
     zones = zones or {}
     table = _table(("Job", *_RUN_HEADERS), [
         _run_row(r, page, zones.get(r.job_id, timezone.utc), with_job=True) for r in runs

@@ -113,8 +113,7 @@ def _form(dash: Dashboard, cookie: str, action: str = "pause", job_id: str = "ba
             "csrf_token": dash.csrf_token(cookie)}
 
 
-@pytest.mark.parametrize("path", ["/", "/job", "/runs", "/action", "/static/dashboard.css",
-                                  "/nowhere"])
+@pytest.mark.parametrize("path", ["/", "/job", "/runs", "/action", "/nowhere"])
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_no_access_is_403_everywhere(dash: Dashboard, path: str, method: str) -> None:
     resp = dash.handle(Request(method=method, path=path, denied_hint="Set THE_HOOK."))
@@ -262,6 +261,7 @@ def test_the_runs_page_pages_and_filters() -> None:
     assert last.text.count("<tr><td><a href=") == 20 and 'rel="next"' not in last.text
     failed = _get(dash, "/runs", query={"outcome": "failed"})
     assert failed.text.count("o-failed\">failed") == 40 and 'rel="next"' not in failed.text
+    assert "among the newest 1000 runs" in failed.text
     bogus = _get(dash, "/runs", query={"outcome": "<x>", "page": "-4"})
     assert bogus.status == 200 and "page 1" in bogus.text
 
@@ -335,3 +335,9 @@ def test_a_store_that_cannot_be_read_is_503(source: FakeSource) -> None:
         resp = _get(dash, path)
         assert resp.status == 503 and "cannot connect to &lt;script&gt;" in resp.text
         assert dict(resp.headers)["Content-Security-Policy"] == CSP
+
+
+def test_the_stylesheet_needs_no_access(dash: Dashboard) -> None:
+    resp = dash.handle(Request(method="GET", path="/static/dashboard.css"))
+    assert resp.status == 200 and b"svg .bar" in resp.body
+    assert dash.handle(Request(method="POST", path="/static/dashboard.css")).status == 403
