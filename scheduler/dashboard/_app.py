@@ -12,13 +12,14 @@ Routes, relative to the mount point::
     POST /action                form: job_id, action=run|pause|resume, back=job|overview
     GET  /static/dashboard.css  the stylesheet
 
-Security: the visitor's :class:`Access` comes from the embedding's auth hook (no access:
-403 on every page; the stylesheet alone is public, so the 403 page is styled). Actions are POST only (a GET is 405), need ``Access.act`` and a CSRF
-token: the form carries ``HMAC(secret, cookie)`` where the cookie is a random value set on the
-first page (a double-submit cookie that cannot be forged without the server's secret); an
-``Origin`` header naming another host is refused as well. A framework that checks CSRF itself
-(Django) passes ``Request.framework_csrf`` and this check is skipped. Every response carries
-the strict CSP (:data:`CSP`) and ``nosniff``/``DENY`` framing headers.
+Security: the visitor's :class:`Access` comes from the embedding's auth hook (no access: 403
+on every page; the stylesheet alone is public, so the 403 page is styled). Actions are POST
+only (a GET is 405), need ``Access.act`` and a CSRF token: the form carries ``HMAC(secret,
+cookie)`` where the cookie is a random value set on the first page (a double-submit cookie
+that cannot be forged without the server's secret); an ``Origin`` header naming another host
+is refused as well. A framework that checks CSRF itself (Django) passes
+``Request.framework_csrf`` and this check is skipped. Every response carries the strict CSP
+(:data:`CSP`) and ``nosniff``/``DENY`` framing headers.
 
 Threads and state: a Dashboard keeps its source and secret only; requests may arrive on
 several threads at once.
