@@ -27,10 +27,14 @@ valid one; values given to the constructor are the defaults the config overrides
 ``SCHEDULER_TICK``,
 ``SCHEDULER_JOB_DEFAULTS`` (a dict of ``add_job`` options for the extension's jobs),
 ``SCHEDULER_ALLOWED_MODULES`` (modules whose functions jobs added at run time may name; see
-docs/security.md), ``SCHEDULER_AUTOSTART`` (``True``) and ``SCHEDULER_HEALTH_URL`` (``None``;
+docs/security.md), ``SCHEDULER_AUTOSTART`` (``True``), ``SCHEDULER_HEALTH_URL`` (``None``;
 a path such as ``"/healthz/scheduler"`` adds a GET route answering the scheduler's health as
 JSON, 200 when healthy and 503 when not: this process's scheduler when it runs here, else
-the cluster's as the shared store tells it; see :func:`scheduler._probe.health_of`).
+the cluster's as the shared store tells it; see :func:`scheduler._probe.health_of`), and the
+dashboard's ``SCHEDULER_DASHBOARD`` (a path such as ``"/scheduler"``; None, the default,
+mounts nothing) and ``SCHEDULER_DASHBOARD_AUTH`` (a callable ``(request) -> True |
+"actions"``; without it every dashboard request gets 403; see
+:mod:`scheduler.contrib._flask_dashboard`).
 
 When autostart is on, :meth:`FlaskScheduler.init_app` starts the scheduler, except:
 
@@ -60,6 +64,8 @@ from werkzeug.serving import is_running_from_reloader
 
 from ..exceptions import ConfigurationError, JobNotFound, StoreUnavailable
 from ._common import check_uwsgi_threads, scheduler_kwargs, validate_settings
+from ._flask_dashboard import DASHBOARD_SETTINGS
+from ._flask_dashboard import mount as mount_dashboard
 
 if TYPE_CHECKING:
     from ..scheduler import Scheduler
@@ -213,8 +219,8 @@ class FlaskScheduler:
         configured = {k: v for k, v in app.config.items() if k.startswith(PREFIX)}
         own = validate_settings(configured, spell=_config_key, extra=_FLASK_SETTINGS)
         settings = {**self._defaults, **own}
-
-        sched = Scheduler(**scheduler_kwargs(settings), run_context=_AppContext(app))
+        for_scheduler = {k: v for k, v in settings.items() if k not in DASHBOARD_SETTINGS}
+        sched = Scheduler(**scheduler_kwargs(for_scheduler), run_context=_AppContext(app))
         state = _AppState(extension=self, scheduler=sched, settings=settings)
         app.extensions[EXTENSION_KEY] = state
         self._states.add(state)
@@ -227,6 +233,8 @@ class FlaskScheduler:
             app.add_url_rule(
                 settings["health_url"], endpoint="scheduler_health", view_func=_health_view
             )
+        if settings.get("dashboard"):
+            mount_dashboard(app, sched, settings["dashboard"], settings.get("dashboard_auth"))
 
         if settings.get("autostart", True):
             veto = _autostart_veto()
@@ -344,7 +352,7 @@ def _health_url(name: str, value: Any) -> None:
 
 
 #: the settings only this integration has
-_FLASK_SETTINGS = {"health_url": _health_url}
+_FLASK_SETTINGS = {"health_url": _health_url, **DASHBOARD_SETTINGS}
 
 
 def _health_view() -> Any:
