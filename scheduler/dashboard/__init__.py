@@ -13,7 +13,7 @@ Three layers, each usable on its own:
   ``job(id) -> JobView`` (:class:`~scheduler.exceptions.JobNotFound`), ``runs(job_id=None,
   limit=50) -> list[RunRecord]``, ``zones() -> {job id: tzinfo}``, ``pause(id,
   requested_by=)``, ``resume(id, requested_by=)`` and ``request_run(id, requested_by=) ->
-  run id``; what an older store cannot do raises :class:`ActionUnavailable` (HTTP 501).
+  run id``; what a custom data source cannot do raises :class:`ActionUnavailable` (HTTP 501).
 * A run without an outcome is ``queued`` (requested, not claimed) or ``running``; a failed
   run's ``error`` is ``Type: message`` then the end of its traceback (shown folded).
 

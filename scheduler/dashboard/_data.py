@@ -43,8 +43,8 @@ logger = logging.getLogger("scheduler.dashboard")
 
 
 class ActionUnavailable(SchedulerError):
-    """The scheduler or store behind the dashboard cannot take this action (an older store
-    backend without shared pause or run requests)."""
+    """The data source behind the dashboard cannot take this action (a custom
+    :class:`DataSource` that is read-only); answered with HTTP 501."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,23 +123,6 @@ def store_label(store: Store) -> str:
     return type(store).__name__ if text.startswith("<") else mask_url(text)
 
 
-def _method(obj: object, name: str) -> Callable[..., Any] | None:
-    """``obj.name`` when ``obj`` offers it (a store or scheduler older than the operations
-    contract does not), else None."""
-    method = getattr(obj, name, None)
-    return method if callable(method) else None
-
-
-def _call(obj: object, name: str, *args: Any, **kwargs: Any) -> Any:
-    method = _method(obj, name)
-    if method is None:
-        raise ActionUnavailable(f"{type(obj).__name__} does not offer {name}() yet")
-    try:
-        return method(*args, **kwargs)
-    except NotImplementedError as exc:
-        raise ActionUnavailable(f"{type(obj).__name__} does not offer {name}(): {exc}") from None
-
-
 #: the newest runs of every job read at once for the overview, per job listed (at least
 #: RECENT_MIN): most jobs' last run is among them; the others are read one by one
 RECENT_PER_JOB, RECENT_MIN = 3, 200
@@ -204,7 +187,7 @@ class SchedulerSource:
                 return StatusView(store=shown, reachable=False, error=str(exc), health=health)
         return StatusView(
             store=shown, reachable=True, instances=instances, health=health,
-            can_pause=True, can_request=_method(sched, "request_run") is not None,
+            can_pause=True, can_request=True,
         )
 
     def _view(self, job: Any, running: set[str], last: RunRecord | None) -> JobView:
@@ -246,7 +229,7 @@ class SchedulerSource:
                     extra={"job_id": job_id, "requested_by": requested_by})
 
     def request_run(self, job_id: str, *, requested_by: str | None) -> str:
-        return str(_call(self.scheduler, "request_run", job_id, requested_by=requested_by))
+        return self.scheduler.request_run(job_id, requested_by=requested_by)
 
 
 class StoreSource:
@@ -282,13 +265,12 @@ class StoreSource:
             store=store_label(self.store), reachable=health.store_reachable,
             error=None if health.store_reachable else "; ".join(health.reasons),
             instances=health.instances, health=health,
-            can_pause=_method(self.store, "set_paused") is not None,
-            can_request=_method(self.store, "request_run") is not None,
+            can_pause=True, can_request=True,
         )
 
     def _view(self, item: StoredJob, running: set[str], last: RunRecord | None) -> JobView:
         d = item.definition
-        paused = bool(getattr(item, "paused", False))
+        paused = item.paused
         broken = item.broken
         trigger: Trigger | None
         try:
@@ -341,7 +323,7 @@ class StoreSource:
             return self.default_timezone
 
     def _set_paused(self, job_id: str, paused: bool, requested_by: str | None) -> None:
-        _call(self.store, "set_paused", job_id, paused)
+        self.store.set_paused(job_id, paused)
         logger.info("job %s %s from the dashboard by %s", job_id,
                     "paused" if paused else "resumed", requested_by,
                     extra={"job_id": job_id, "requested_by": requested_by})
@@ -355,4 +337,4 @@ class StoreSource:
     def request_run(self, job_id: str, *, requested_by: str | None) -> str:
         if self.store.get_job(job_id) is None:
             raise JobNotFound(job_id)
-        return str(_call(self.store, "request_run", job_id, requested_by=requested_by))
+        return self.store.request_run(job_id, requested_by=requested_by)

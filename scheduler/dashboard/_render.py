@@ -283,8 +283,8 @@ def _error_cell(run: RunRecord) -> HTML:
 def _run_row(run: RunRecord, page: Page, zone: Any, *, with_job: bool) -> HTML:
     late = lateness(run)
     late_text = duration_words(late) if late is not None and late > LATE_AFTER else ""
-    trigger = getattr(run, "trigger", "schedule")
-    by = getattr(run, "requested_by", None)
+    trigger = run.trigger
+    by = run.requested_by
     how = trigger if not by else f"{trigger} by {by}"
     job_cell = h('<td><a href="{}"><code>{}</code></a></td>', page.links.job(run.job_id),
                  run.job_id) if with_job else HTML("")
