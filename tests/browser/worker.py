@@ -1,0 +1,31 @@
+"""A scheduler process for the browser tests: ``python -m tests.browser.worker STORE_URL``.
+
+It registers :func:`tests.browser.dashjobs.add_jobs`, starts, prints ``ready`` and runs until
+SIGTERM or SIGINT, then shuts down gracefully. The dashboard under test runs in another
+process, so what it shows (runs, pauses, requested runs) crosses a process boundary.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from scheduler import Scheduler
+from tests.browser.dashjobs import add_jobs
+
+
+def main(store_url: str) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sched = Scheduler(store=store_url, timezone="Europe/Bratislava", shutdown_timeout=10.0)
+    add_jobs(sched)
+    sched.start()
+    print("ready", flush=True)
+    stop.wait()
+    return 0 if sched.shutdown(wait=True) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
