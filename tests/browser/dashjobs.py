@@ -3,7 +3,9 @@ process of its own (:mod:`tests.browser.worker`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from scheduler import Cron, Job, Scheduler
 
@@ -39,22 +41,19 @@ def hostile() -> None:
     raise RuntimeError(XSS)
 
 
+#: (function, trigger, add_job options) of each job: the worker, the Flask app and the Django
+#: project declare the same jobs, as a web process and its scheduler process share code
+JOBS: list[tuple[Callable[..., Any], Any, dict[str, Any]]] = [
+    (nightly_report, Cron("30 2 * * *", timezone="Europe/Bratislava"),
+     {"id": NIGHTLY, "name": "Nightly report", "tags": ("reports",)}),
+    (heartbeat, timedelta(seconds=1), {"id": PULSE, "name": "Heartbeat"}),
+    (sync_inventory, timedelta(seconds=1),
+     {"id": SYNC, "name": "Sync inventory", "tags": ("inventory",)}),
+    (rebuild_search_index, "0 0 1 1 *",
+     {"id": ON_DEMAND, "name": "Rebuild search index", "tags": ("search",)}),
+    (hostile, timedelta(seconds=2), {"id": HOSTILE, "name": XSS, "tags": ("xss",)}),
+]
+
+
 def add_jobs(sched: Scheduler) -> list[Job]:
-    """The jobs of the tests' worker (fires every second or two, so that outcomes show up in
-    seconds) and of the screenshots' demo data set."""
-    return [
-        sched.add_job(
-            nightly_report, Cron("30 2 * * *", timezone="Europe/Bratislava"),
-            id=NIGHTLY, name="Nightly report", tags=("reports",),
-        ),
-        sched.add_job(heartbeat, timedelta(seconds=1), id=PULSE, name="Heartbeat"),
-        sched.add_job(
-            sync_inventory, timedelta(seconds=1), id=SYNC, name="Sync inventory",
-            tags=("inventory",),
-        ),
-        sched.add_job(
-            rebuild_search_index, "0 0 1 1 *", id=ON_DEMAND, name="Rebuild search index",
-            tags=("search",),
-        ),
-        sched.add_job(hostile, timedelta(seconds=2), id=HOSTILE, name=XSS, tags=("xss",)),
-    ]
+    return [sched.add_job(func, trigger, **options) for func, trigger, options in JOBS]
