@@ -6,6 +6,7 @@ Commands::
     scheduler list myapp.tasks:sched
     scheduler next "30 2 * * *" [--tz Europe/Bratislava] [-n 5] [--after 2026-03-28T00:00]
     scheduler celery-beat proj.celery:app [--store URL]     (extra [celery])
+    scheduler dashboard --store URL [--bind 127.0.0.1:8080] [--allow-actions]
 
 ``run`` and ``list`` take ``module:attr``: ``attr`` (dotted for nested attributes) is a
 :class:`~scheduler.Scheduler` or a zero-argument factory that returns one. The current
@@ -379,6 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--store", required=True, help="store URL (sqlite:///..., postgresql://...)")
     rm.add_argument("job_id", help="the job's id")
     rm.set_defaults(func=cmd_jobs_remove)
+
+    from ._cli_dashboard import add_parser as add_dashboard
+
+    add_dashboard(sub)
 
     nxt = sub.add_parser(
         "next",
