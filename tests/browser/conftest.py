@@ -16,9 +16,9 @@ import pytest
 
 from tests.browser.harness import (
     CHROMIUM_ARGS,
-    HANG_GUARD,
     INSTALL_BROWSER,
     INSTALL_PLAYWRIGHT,
+    PAGE_TIMEOUT,
     find_chromium,
     unavailable,
 )
@@ -55,7 +55,7 @@ def page(browser: Any) -> Iterator[Any]:
     """A fresh page in a fresh context (no cookies shared between tests). A dialog (an
     ``alert`` an injected script might open) is recorded in ``page.dialogs`` and dismissed."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(HANG_GUARD * 1000)
+    context.set_default_timeout(PAGE_TIMEOUT * 1000)
     pg = context.new_page()
     pg.dialogs = []  # type: ignore[attr-defined]
     pg.console_errors = []  # type: ignore[attr-defined]

@@ -25,6 +25,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 HANG_GUARD = 60.0  # seconds: how long an effect in another process may take before we fail
+PAGE_TIMEOUT = 15.0  # seconds: how long Playwright waits for an element or a navigation
 
 T = TypeVar("T")
 
