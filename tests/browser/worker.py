@@ -1,6 +1,8 @@
-"""A scheduler process for the browser tests: ``python -m tests.browser.worker STORE_URL``.
+"""A scheduler process for the browser tests: ``python -m tests.browser.worker [--demo]
+STORE_URL``.
 
-It registers :func:`tests.browser.dashjobs.add_jobs`, starts, prints ``ready`` and runs until
+It registers :func:`tests.browser.dashjobs.add_jobs` (with ``--demo``, the screenshots'
+:func:`tests.browser.demo.add_demo_jobs`), starts, prints ``ready`` and runs until
 SIGTERM or SIGINT, then shuts down gracefully. The dashboard under test runs in another
 process, so what it shows (runs, pauses, requested runs) crosses a process boundary.
 """
@@ -15,12 +17,17 @@ from scheduler import Scheduler
 from tests.browser.dashjobs import add_jobs
 
 
-def main(store_url: str) -> int:
+def main(store_url: str, demo: bool = False) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     sched = Scheduler(store=store_url, timezone="Europe/Bratislava", shutdown_timeout=10.0)
-    add_jobs(sched)
+    if demo:
+        from tests.browser.demo import add_demo_jobs
+
+        add_demo_jobs(sched)
+    else:
+        add_jobs(sched)
     sched.start()
     print("ready", flush=True)
     stop.wait()
@@ -28,4 +35,4 @@ def main(store_url: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[-1], demo="--demo" in sys.argv[1:-1]))
