@@ -19,6 +19,7 @@ The contract names are importable from here; the rest lives in the modules named
 
 from __future__ import annotations
 
+from ._probe import Health
 from .context import RunContext, current_job
 from .exceptions import (
     ConfigurationError,
@@ -38,7 +39,7 @@ from .exceptions import (
 )
 from .job import Job, JobOptions
 from .scheduler import Scheduler
-from .stores import RunOutcome, RunRecord, Store
+from .stores import InstanceInfo, RunOutcome, RunRecord, Store
 from .triggers import Trigger
 from .triggers.cron import Cron
 from .triggers.daily import Daily
@@ -50,6 +51,8 @@ __all__ = [
     "Cron",
     "Daily",
     "DuplicateJobId",
+    "Health",
+    "InstanceInfo",
     "Interval",
     "InvalidCronExpression",
     "InvalidJob",

@@ -116,6 +116,7 @@ def cmd_dashboard(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError(str(exc)) from None
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        _stop_on_signals(server)
         bound_port = server.server_address[1]
         where = f"[{host}]" if ":" in host else host
         mode = "actions allowed" if args.allow_actions else "read-only"
@@ -125,27 +126,26 @@ def cmd_dashboard(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"warning: {host} is reachable from other machines and the pages have "
                       f"no login: put an authenticating proxy in front of it\n")
         out.flush()
-        _serve_until_signal(server)
+        try:
+            server.serve_forever(poll_interval=0.2)
+        finally:
+            server.server_close()
     finally:
         store.close()
     return EXIT_OK
 
 
-def _serve_until_signal(server: DashboardServer) -> None:
-    """Serve until SIGINT or SIGTERM (from the main thread; elsewhere until shutdown())."""
-    stop = threading.Event()
+def _stop_on_signals(server: DashboardServer) -> None:
+    """SIGINT and SIGTERM stop ``server`` (installed before the start-up line is printed,
+    so a supervisor that signals as soon as it reads it is heard). Main thread only."""
 
     def on_signal(signum: int, frame: object) -> None:
-        stop.set()
+        # shutdown() waits for serve_forever to return: not from the thread running it
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
 
 
 def add_parser(sub: Any) -> None:

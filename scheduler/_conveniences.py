@@ -1,8 +1,10 @@
 """Conveniences of the :class:`~scheduler.Scheduler` that build on its public API.
 
 The ``schedule`` library's vocabulary (:meth:`Conveniences.every`, :meth:`Conveniences.adopt`)
-and the hand-offs to Celery and RQ. Each only calls ``add_job``: kept apart from the facade
-(:mod:`scheduler.scheduler`) so that it stays the wiring and the core API.
+and the hand-offs to Celery and RQ, each of which only calls ``add_job``; and the operator's
+reads (:meth:`Conveniences.instances`, :meth:`Conveniences.health`), which read the store and
+the pieces (:mod:`scheduler._probe`). Kept apart from the facade (:mod:`scheduler.scheduler`)
+so that it stays the wiring and the core API.
 
 Threads and state: none of its own.
 """
@@ -13,8 +15,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    from ._probe import Health
     from .job import Job
     from .scheduler import Scheduler
+    from .stores import InstanceInfo
     from .triggers import Trigger
 
 __all__ = ["Conveniences"]
@@ -50,3 +54,26 @@ class Conveniences:
         from .contrib.rq import add_rq_job
 
         return add_rq_job(cast("Scheduler", self), func, trigger, **options)
+
+    def instances(self) -> list[InstanceInfo]:
+        """The live scheduler instances sharing this scheduler's store (every process with a
+        shared store; with the memory store, this one once started), oldest first. Each
+        started scheduler registers itself, refreshes its row every third of
+        ``lease_seconds`` and removes it on shutdown; a killed one drops out when its lease
+        expires. Works on a scheduler that was never started.
+
+        :raises StoreUnavailable: the store cannot be reached
+        """
+        return cast("Scheduler", self).store.list_instances()
+
+    def health(self) -> Health:
+        """Is this scheduler doing its job? ``ok`` is False, with ``reasons``, when it is
+        not running, the store cannot be reached, the ticker is late by more than
+        :data:`scheduler._probe.MAX_TICKER_LAG` seconds, or a job is overdue past its
+        ``misfire_grace_time`` (see :class:`scheduler.Health`). Cheap: no store call while
+        it runs (the store's state is the one the heartbeat saw last)."""
+        from ._probe import process_health
+        from .scheduler import pieces_of
+
+        sched = cast("Scheduler", self)
+        return process_health(pieces_of(sched), sched.state, sched.store)

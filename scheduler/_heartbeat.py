@@ -3,8 +3,9 @@
 Threads and state
 -----------------
 * Reads the runner's live runs (:meth:`Runner.live_runs`, a snapshot) and renews their
-  leases every third of the lease; a run whose lease could not be renewed is *fenced*: its
-  ``cancel_event`` is set and its late outcome will be refused by the store.
+  leases every third of the lease, with this instance's row (:mod:`scheduler._presence`);
+  a run whose lease could not be renewed is *fenced*: its ``cancel_event`` is set and its
+  late outcome will be refused by the store.
 * Sets ``cancel_event`` and reports a timeout when a run passes its deadline.
 * Reaps expired leases of any instance (runs of killed processes become ``lost``) and, when
   the job allows retries, claims the next attempt.
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from ._clock import Clock
     from ._dynamic import DynamicSync
     from ._health import StoreHealth
+    from ._presence import Presence
     from ._registry import JobRegistry
     from ._report import Reporter
     from ._runner import LiveRun, Runner
@@ -60,6 +62,7 @@ class Heartbeat(LoopThread):
         sync: DynamicSync,
         store_time: StoreTime,
         reporter: Reporter,
+        presence: Presence,
         wake: threading.Event | None = None,
     ) -> None:
         super().__init__(wake)
@@ -73,6 +76,7 @@ class Heartbeat(LoopThread):
         self._sync = sync
         self._store_time = store_time
         self._reporter = reporter
+        self._presence = presence
 
     def _loop(self) -> None:
         clock = self._clock
@@ -102,6 +106,7 @@ class Heartbeat(LoopThread):
                     health.settle_probe()
                     if now >= next_renew:
                         self._renew(now)
+                        self._presence.beat()
                         next_renew = now + lease / 3
                     if now >= next_reap:
                         self._reap()

@@ -28,6 +28,7 @@ from ._dynamic import DynamicSync, MakeJob
 from ._health import StoreHealth
 from ._heartbeat import Heartbeat
 from ._pool import DaemonPool
+from ._presence import Presence
 from ._preview import StorePreview
 from ._procpool import LazyProcessPool
 from ._registry import JobRegistry
@@ -68,6 +69,7 @@ class Pieces:
     runner: Runner
     heartbeat: Heartbeat
     preview: StorePreview
+    presence: Presence
 
     def place_jobs(self, store: Store) -> None:
         """At ``start()``, with the store open: measure the skew before placing any fire
@@ -83,6 +85,7 @@ class Pieces:
         if store.durable:
             self.sync.sync(place=False)
         self.registry.activate_all()
+        self.presence.join()
 
     def start_threads(self) -> None:
         """Start the ticker and the heartbeat (the pool starts threads as fires come)."""
@@ -105,6 +108,7 @@ class Pieces:
         if still:
             self.reporter.left_behind(still, timeout)
         self.heartbeat.stop(timeout=HEARTBEAT_STOP_TIMEOUT)
+        self.presence.leave()
         self.pool.shutdown(wait=False, cancel_futures=True)
         return clean, still
 
@@ -166,6 +170,10 @@ def build_pieces(
         new_context=new_context,
     )
     ticker.bind(runner.submit, registry.reschedule_after)
+    presence = Presence(
+        store=store, owner=owner, lease_seconds=lease_seconds, now=now,
+        running=runner.still_running,
+    )  # fmt: skip
     heartbeat = Heartbeat(
         clock=clock,
         store=store,
@@ -177,6 +185,7 @@ def build_pieces(
         sync=sync,
         store_time=store_time,
         reporter=reporter,
+        presence=presence,
         wake=beat,
     )
     preview = StorePreview(store=store, now=now, reporter=reporter, make_view=make_view)
@@ -193,4 +202,5 @@ def build_pieces(
         runner=runner,
         heartbeat=heartbeat,
         preview=preview,
+        presence=presence,
     )

@@ -23,6 +23,13 @@ The ticker receives what it uses: the clock (to wait), ``now`` (store time, to d
 due), the reporter, and, bound once the pieces exist (:meth:`Ticker.bind`), the runner's
 ``submit`` and the registry's ``reschedule_after``. It never sees the Scheduler.
 
+Lag: before each wait the loop notes when it means to wake, by the scheduler's clock and by
+the real monotonic clock (``_waiting``, one tuple rebound atomically); on waking it keeps
+how late it woke (``_late``), the smaller of the two so that a virtual clock moved forward by
+a test is not lag. :meth:`Ticker.lag` adds the time a wake or a pass is overdue right now,
+so a stuck ticker shows. ``last_tick`` is the store time of the last pass. These are written
+by the ticker thread only and read by any thread (``Scheduler.health()``).
+
 Assumptions: the ticker never runs job code, never does store I/O and never blocks on a job;
 whatever goes wrong in its own code is logged and the loop goes on.
 """
@@ -32,6 +39,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -99,6 +107,10 @@ class Ticker(LoopThread):
         # the heap, and _stale counts the heap's stale entries (compaction, see above)
         self._members: set[int] = set()
         self._stale = 0
+        # Invariant: the three below are rebound by the ticker thread only (see "Lag")
+        self._waiting: tuple[float, float] | None = None
+        self._late = 0.0
+        self.last_tick: datetime | None = None
 
     def bind(self, submit: Submit, reschedule: Callable[[Job, datetime], None]) -> None:
         """Where due fires go (the runner) and who places a job again after a failed
@@ -154,11 +166,25 @@ class Ticker(LoopThread):
             live = [e for e in self._heap if e[4] == e[3]._version]
         return min(live)[0] if live else None
 
+    def lag(self) -> float | None:
+        """Seconds the loop is late now, or was late at its last wake (None: not running)."""
+        if not self.alive:
+            return None
+        waiting = self._waiting
+        if waiting is None:
+            return self._late
+        overdue = min(self._clock.monotonic() - waiting[0], time.monotonic() - waiting[1])
+        return max(self._late, overdue, 0.0)
+
     # -- the thread ------------------------------------------------------------------------
     def _loop(self) -> None:
         clock = self._clock
         while not self._stop.is_set():
             self._wake.clear()
+            waiting = self._waiting
+            if waiting is not None:
+                late = min(clock.monotonic() - waiting[0], time.monotonic() - waiting[1])
+                self._late = late if late > 0.0 else 0.0
             timeout = self._tick
             try:
                 timeout = self._pass()
@@ -167,11 +193,12 @@ class Ticker(LoopThread):
             self._count_pass()
             if self._stop.is_set():
                 break
+            self._waiting = (clock.monotonic() + timeout, time.monotonic() + timeout)
             clock.wait(self._wake, timeout)
 
     def _pass(self) -> float:
         """Dispatch everything due; return seconds until the next wake-up."""
-        now = self._now()
+        now = self.last_tick = self._now()
         while True:
             # In batches: with 20,000 fires due at once the first starts after a batch has
             # been handed over, not after all of them have been popped.

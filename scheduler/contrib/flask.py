@@ -27,7 +27,10 @@ valid one; values given to the constructor are the defaults the config overrides
 ``SCHEDULER_TICK``,
 ``SCHEDULER_JOB_DEFAULTS`` (a dict of ``add_job`` options for the extension's jobs),
 ``SCHEDULER_ALLOWED_MODULES`` (modules whose functions jobs added at run time may name; see
-docs/security.md) and ``SCHEDULER_AUTOSTART`` (``True``).
+docs/security.md), ``SCHEDULER_AUTOSTART`` (``True``), and the dashboard's
+``SCHEDULER_DASHBOARD`` (a path such as ``"/scheduler"``; None, the default, mounts
+nothing) and ``SCHEDULER_DASHBOARD_AUTH`` (a callable ``(request) -> True | "actions"``;
+without it every dashboard request gets 403; see :mod:`scheduler.contrib._flask_dashboard`).
 
 When autostart is on, :meth:`FlaskScheduler.init_app` starts the scheduler, except:
 
@@ -57,6 +60,8 @@ from werkzeug.serving import is_running_from_reloader
 
 from ..exceptions import ConfigurationError, JobNotFound
 from ._common import check_uwsgi_threads, scheduler_kwargs, validate_settings
+from ._flask_dashboard import DASHBOARD_SETTINGS
+from ._flask_dashboard import mount as mount_dashboard
 
 if TYPE_CHECKING:
     from ..scheduler import Scheduler
@@ -184,7 +189,8 @@ class FlaskScheduler:
     """
 
     def __init__(self, app: Flask | None = None, **options: Any) -> None:
-        self._defaults = validate_settings(options, spell=str, kind="option")
+        self._defaults = validate_settings(options, spell=str, kind="option",
+                                           extra=DASHBOARD_SETTINGS)
         self._jobs: list[_JobSpec] = []
         self._tasks: list[Callable[..., Any]] = []
         # The states of the apps initialised so far, so jobs declared after init_app reach
@@ -206,9 +212,10 @@ class FlaskScheduler:
         from ..scheduler import Scheduler
 
         configured = {k: v for k, v in app.config.items() if k.startswith(PREFIX)}
-        settings = {**self._defaults, **validate_settings(configured, spell=_config_key)}
-
-        sched = Scheduler(**scheduler_kwargs(settings), run_context=_AppContext(app))
+        settings = {**self._defaults, **validate_settings(configured, spell=_config_key,
+                                                          extra=DASHBOARD_SETTINGS)}
+        own = {k: v for k, v in settings.items() if k not in DASHBOARD_SETTINGS}
+        sched = Scheduler(**scheduler_kwargs(own), run_context=_AppContext(app))
         state = _AppState(extension=self, scheduler=sched, settings=settings)
         app.extensions[EXTENSION_KEY] = state
         self._states.add(state)
@@ -217,6 +224,8 @@ class FlaskScheduler:
         for spec in self._jobs:
             self._add(state, spec)
         app.cli.add_command(_make_cli())
+        if settings.get("dashboard"):
+            mount_dashboard(app, sched, settings["dashboard"], settings.get("dashboard_auth"))
 
         if settings.get("autostart", True):
             veto = _autostart_veto()

@@ -108,6 +108,9 @@ class Request:
     :param denied_hint: what to say on the 403 page (how to configure access)
     """
 
+    def links_or(self, default: Links) -> Links:
+        return self.links if self.links is not None else default
+
     method: str
     path: str
     query: Mapping[str, str] = field(default_factory=dict)
@@ -119,6 +122,11 @@ class Request:
     origin: str | None = None
     framework_csrf: tuple[str, str] | None = None
     denied_hint: str = ""
+    #: over HTTPS (the CSRF cookie gets ``Secure``)
+    secure: bool = False
+    #: the URLs for this request (a framework mounted under a script root); else the
+    #: Dashboard's
+    links: Links | None = None
 
 
 @dataclass(slots=True)
@@ -200,7 +208,7 @@ class Dashboard:
         field_name, token = req.framework_csrf or (CSRF_FIELD, self.csrf_token(cookie))
         notice = _NOTICES.get(req.query.get("done", ""))
         return Page(
-            now=self.source.now(), links=self.links, user=req.access.user,
+            now=self.source.now(), links=req.links_or(self.links), user=req.access.user,
             can_act=req.access.act and self.allow_actions, csrf_field=field_name,
             csrf_token=token, notice=notice, title=self.title,
         )
@@ -211,8 +219,8 @@ class Dashboard:
         headers = [("Content-Type", content_type), ("Cache-Control", "no-store"),
                    *SECURITY_HEADERS, *extra]
         if new_cookie is not None:
-            path = self.links.prefix or "/"
-            secure = "; Secure" if self.secure_cookie else ""
+            path = req.links_or(self.links).prefix or "/"
+            secure = "; Secure" if self.secure_cookie or req.secure else ""
             headers.append(("Set-Cookie", f"{CSRF_COOKIE}={new_cookie}; Path={path}; "
                                           f"HttpOnly; SameSite=Strict{secure}"))
         data = body.encode("utf-8") if isinstance(body, str) else body
@@ -271,7 +279,8 @@ class Dashboard:
                 outcome = None
             page_no = _positive(req.query.get("page"))
             runs, more = self._runs_page(outcome, page_no)
-            return render_runs(runs, page, outcome=outcome, page_no=page_no, has_more=more)
+            return render_runs(runs, page, outcome=outcome, page_no=page_no, has_more=more,
+                               zones=self.source.zones())
         raise _NotFound(path)
 
     def _runs_page(self, outcome: str | None, page_no: int) -> tuple[list[RunRecord], bool]:
@@ -312,8 +321,8 @@ class Dashboard:
             return self._error(req, cookie, new, 501, "Not available", str(exc))
         except SchedulerError as exc:
             return self._error(req, cookie, new, 503, "The action failed", str(exc))
-        back = self.links.job(job_id) if req.form.get("back") == "job" else \
-            self.links.overview()
+        links = req.links_or(self.links)
+        back = links.job(job_id) if req.form.get("back") == "job" else links.overview()
         sep = "&" if "?" in back else "?"
         return self._respond(303, "", req, new, extra=[("Location", f"{back}{sep}done={action}")])
 
@@ -361,8 +370,11 @@ def _cookies(header: str) -> dict[str, str]:
 MAX_FORM = 64 * 1024
 
 
-def request_from_environ(environ: dict[str, Any], access: Access, hint: str = "") -> Request:
-    """A :class:`Request` from a WSGI environ (``PATH_INFO`` relative to the mount)."""
+def request_from_environ(environ: dict[str, Any], access: Access, hint: str = "",
+                         links: Links | None = None) -> Request:
+    """A :class:`Request` from a WSGI environ (``PATH_INFO`` relative to the mount;
+    ``SCRIPT_NAME`` is put before ``links``' prefix)."""
+    script = environ.get("SCRIPT_NAME", "").rstrip("/")
     method = environ.get("REQUEST_METHOD", "GET").upper()
     form: dict[str, str] = {}
     if method == "POST":
@@ -378,6 +390,8 @@ def request_from_environ(environ: dict[str, Any], access: Access, hint: str = ""
         cookies=_cookies(environ.get("HTTP_COOKIE", "")), access=access,
         remote_addr=environ.get("REMOTE_ADDR"), host=environ.get("HTTP_HOST"),
         origin=environ.get("HTTP_ORIGIN"), denied_hint=hint,
+        secure=environ.get("wsgi.url_scheme") == "https",
+        links=Links(script + links.prefix) if script and links is not None else None,
     )
 
 
@@ -386,7 +400,7 @@ def wsgi_app(dashboard: Dashboard, auth: EnvironAuth, *, hint: str = "") -> WSGI
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         access = Access.from_hook(auth(environ))
-        resp = dashboard.handle(request_from_environ(environ, access, hint))
+        resp = dashboard.handle(request_from_environ(environ, access, hint, dashboard.links))
         start_response(resp.status_line, resp.headers)
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [resp.body]
 

@@ -23,8 +23,9 @@ from .._tz import UTC
 from ..exceptions import JobNotFound, SchedulerError
 
 if TYPE_CHECKING:
+    from .._probe import Health
     from ..scheduler import Scheduler
-    from ..stores import RunRecord, Store, StoredJob
+    from ..stores import InstanceInfo, RunRecord, Store, StoredJob
     from ..triggers import Trigger
 
 __all__ = [
@@ -72,10 +73,11 @@ class StatusView:
     store: str  #: the store, credentials masked (``postgresql://app:***@db/app``)
     reachable: bool
     error: str | None = None  #: why the store could not be read
-    #: live instances (``InstanceInfo``); None when the store cannot list them
-    instances: list[Any] | None = None
-    #: ``Health`` of the scheduler behind the page; None without one (store only)
-    health: Any = None
+    #: live instances (``InstanceInfo``); None when they could not be read
+    instances: list[InstanceInfo] | None = None
+    #: :class:`~scheduler.Health`: this process's when its scheduler runs here, else the
+    #: cluster's as the store tells it
+    health: Health | None = None
     can_pause: bool = False
     can_request: bool = False
 
@@ -88,23 +90,21 @@ class DataSource(Protocol):
     def jobs(self) -> list[JobView]: ...
     def job(self, job_id: str) -> JobView: ...
     def runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]: ...
+    def zones(self) -> dict[str, tzinfo]: ...
     def pause(self, job_id: str, *, requested_by: str | None) -> None: ...
     def resume(self, job_id: str, *, requested_by: str | None) -> None: ...
     def request_run(self, job_id: str, *, requested_by: str | None) -> str: ...
 
 
-def _running_ids(instances: list[Any] | None) -> set[str]:
-    return {jid for inst in instances or () for jid in getattr(inst, "running", ())}
+def _running_ids(instances: list[InstanceInfo] | None) -> set[str]:
+    return {jid for inst in instances or () for jid in inst.running}
 
 
-def _list_instances(store: Store) -> list[Any] | None:
-    lister: Callable[[], list[Any]] | None = getattr(store, "list_instances", None)
-    if lister is None:
-        return None
+def _list_instances(store: Store) -> list[Any]:
     try:
-        return list(lister())
-    except NotImplementedError:
-        return None
+        return list(store.list_instances())
+    except SchedulerError:  # the page still shows the jobs; status() says why
+        return []
 
 
 def store_label(store: Store) -> str:
@@ -153,20 +153,22 @@ class SchedulerSource:
         return self._now() if self._now is not None else datetime.now(timezone.utc)
 
     def status(self) -> StatusView:
+        from .._probe import health_of
+
         sched, store = self.scheduler, self.scheduler.store
         shown = store_label(store)
-        health = None
-        get_health = _method(sched, "health")
-        if get_health is not None:
+        # Its own health when it runs here, else the cluster's (a web process with
+        # autostart off shows the instances that run the jobs).
+        health = health_of(sched)
+        if not health.store_reachable:
+            return StatusView(store=shown, reachable=False, error="; ".join(health.reasons),
+                              health=health)
+        instances = health.instances
+        if instances is None:
             try:
-                health = get_health()
-            except SchedulerError:
-                health = None
-        try:
-            store.ping()
-            instances = _list_instances(store)
-        except SchedulerError as exc:
-            return StatusView(store=shown, reachable=False, error=str(exc), health=health)
+                instances = store.list_instances()
+            except SchedulerError as exc:
+                return StatusView(store=shown, reachable=False, error=str(exc), health=health)
         return StatusView(
             store=shown, reachable=True, instances=instances, health=health,
             can_pause=True, can_request=_method(sched, "request_run") is not None,
@@ -202,6 +204,10 @@ class SchedulerSource:
 
     def runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         return self.scheduler.get_runs(job_id, limit)
+
+    def zones(self) -> dict[str, tzinfo]:
+        """Each job's zone (for the runs of every job), without reading any run."""
+        return {job.id: job.timezone for job in self.scheduler.get_jobs()}
 
     def pause(self, job_id: str, *, requested_by: str | None) -> None:
         self.scheduler.pause_job(job_id)
@@ -243,14 +249,13 @@ class StoreSource:
         return self._now() if self._now is not None else datetime.now(timezone.utc)
 
     def status(self) -> StatusView:
-        shown = store_label(self.store)
-        try:
-            self.store.ping()
-            instances = _list_instances(self.store)
-        except SchedulerError as exc:
-            return StatusView(store=shown, reachable=False, error=str(exc))
+        from .._probe import cluster_health
+
+        health = cluster_health(self.store)
         return StatusView(
-            store=shown, reachable=True, instances=instances,
+            store=store_label(self.store), reachable=health.store_reachable,
+            error=None if health.store_reachable else "; ".join(health.reasons),
+            instances=health.instances, health=health,
             can_pause=_method(self.store, "set_paused") is not None,
             can_request=_method(self.store, "request_run") is not None,
         )
@@ -294,6 +299,20 @@ class StoreSource:
 
     def runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         return self.store.get_runs(job_id, limit)
+
+    def zones(self) -> dict[str, tzinfo]:
+        """Each job's zone (for the runs of every job), without reading any run."""
+        return {item.definition.id: self._zone(item) for item in
+                self.store.load_jobs(dynamic_only=False)}
+
+    def _zone(self, item: StoredJob) -> tzinfo:
+        from .._tz import zone
+
+        name = item.definition.trigger.get("timezone")
+        try:
+            return zone(name) if isinstance(name, str) else self.default_timezone
+        except SchedulerError:
+            return self.default_timezone
 
     def _set_paused(self, job_id: str, paused: bool, requested_by: str | None) -> None:
         _call(self.store, "set_paused", job_id, paused)

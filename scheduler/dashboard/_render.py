@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -163,39 +163,35 @@ def _table(headers: Sequence[str], rows: Sequence[HTML], empty: str) -> HTML:
 def _status(status: StatusView, page: Page) -> HTML:
     store = h('<dt>Store</dt><dd><code>{}</code> {}</dd>', status.store,
               h('<span class="pill o-succeeded">reachable</span>') if status.reachable
-              else h('<span class="pill o-failed">unreachable</span> {}', status.error or ""))
+              else h('<span class="pill o-failed">unreachable</span> <span '
+                     'class="error-text">{}</span>', status.error or ""))
     health = status.health
     if health is None:
-        rows = h("<dt>Health</dt><dd class=\"muted\">{}</dd>",
-                 "not available (no scheduler in this process)")
-    else:
-        ok = getattr(health, "ok", False)
-        reasons = "; ".join(getattr(health, "reasons", []) or [])
-        lag = getattr(health, "ticker_lag", None)
-        rows = h(
-            '<dt>Health</dt><dd><span class="pill o-{}">{}</span> {}</dd>'
-            "<dt>Ticker lag</dt><dd>{}</dd><dt>Running</dt><dd>{}</dd>"
-            "<dt>Overdue</dt><dd>{}</dd><dt>Queued requests</dt><dd>{}</dd>",
-            "succeeded" if ok else "failed", "ok" if ok else "not ok", reasons,
-            "-" if lag is None else duration_words(lag),
-            getattr(health, "jobs_running", "-"),
-            ", ".join(getattr(health, "overdue", []) or []) or "none",
-            getattr(health, "queued_requests", "-"),
-        )
+        return h('<dl class="facts">{}</dl>', store)
+    seen = ("this process's scheduler" if health.view == "process"
+            else "the store (every instance)")
+    rows = h(
+        '<dt>Health</dt><dd><span class="pill o-{}">{}</span> {}</dd>'
+        "<dt>Seen by</dt><dd>{}</dd><dt>Ticker lag</dt><dd>{}</dd>"
+        "<dt>Last tick</dt><dd>{}</dd><dt>Running now</dt><dd>{}</dd>"
+        "<dt>Overdue</dt><dd>{}</dd><dt>Queued requests</dt><dd>{}</dd>",
+        "succeeded" if health.ok else "failed", "ok" if health.ok else "not ok",
+        "; ".join(health.reasons), seen,
+        "-" if health.ticker_lag is None else duration_words(health.ticker_lag),
+        _when(health.last_tick, page), health.jobs_running,
+        ", ".join(health.overdue) or "none", health.queued_requests,
+    )
     return h('<dl class="facts">{}{}</dl>', store, rows)
 
 
 def _instances(status: StatusView, page: Page) -> HTML:
     if status.instances is None:
-        return h('<p class="muted">{}</p>',
-                 "Not available: this store cannot list instances yet.")
+        return HTML('<p class="muted">Not available: the store could not be read.</p>')
     rows = [
         h("<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
           "<td>{}</td><td>{}</td></tr>",
-          getattr(i, "instance", ""), getattr(i, "host", ""), getattr(i, "pid", ""),
-          getattr(i, "version", ""), _when(getattr(i, "started_at", None), page),
-          _when(getattr(i, "last_heartbeat", None), page),
-          ", ".join(getattr(i, "running", ()) or ()) or "-")
+          i.instance, i.host, i.pid, i.version, _when(i.started_at, page),
+          _when(i.last_heartbeat, page), ", ".join(i.running) or "-")
         for i in status.instances
     ]
     return _table(("Instance", "Host", "PID", "Version", "Started", "Heartbeat", "Running"),
@@ -348,7 +344,8 @@ def _fires(job: JobView, page: Page) -> HTML:
           relative(m.when, page.now), m.mark or "")
         for m in marks
     ]
-    return _table(("When (job's zone)", "", "Daylight saving"), rows, "It will not fire again.")
+    return _table(("When (job's zone)", "From now", "Daylight saving"), rows,
+                  "It will not fire again.")
 
 
 def render_job(job: JobView, runs: Sequence[RunRecord], page: Page) -> HTML:
@@ -368,17 +365,23 @@ def render_job(job: JobView, runs: Sequence[RunRecord], page: Page) -> HTML:
 
 
 def render_runs(runs: Sequence[RunRecord], page: Page, *, outcome: str | None = None,
-                page_no: int = 1, has_more: bool = False) -> HTML:
+                page_no: int = 1, has_more: bool = False,
+                zones: Mapping[str, tzinfo] | None = None) -> HTML:
     """Recent runs of every job (this page of them), with the outcome filter links and
-    previous/next links."""
+    previous/next links.
+
+    :param zones: each job's zone (times of other jobs' runs are shown in UTC)
+    """
     links = [h('<a href="{}"{}>all</a>', page.links.runs(),
                HTML(' aria-current="page"') if not outcome else "")]
     links += [h('<a href="{}"{}>{}</a>', page.links.runs(outcome=o),
                 HTML(' aria-current="page"') if o == outcome else "", o)
               for o in OUTCOME_FILTERS]
     filters = h('<nav class="filters" aria-label="outcome">{}</nav>', join(links, " "))
-    table = _table(("Job", *_RUN_HEADERS), [_run_row(r, page, None, with_job=True)
-                                            for r in runs], "No runs.")
+    zones = zones or {}
+    table = _table(("Job", *_RUN_HEADERS), [
+        _run_row(r, page, zones.get(r.job_id, timezone.utc), with_job=True) for r in runs
+    ], "No runs.")
     pager = []
     if page_no > 1:
         pager.append(h('<a rel="prev" href="{}">&larr; newer</a>',

@@ -29,6 +29,8 @@ WIDTH, HEIGHT, TOP, BOTTOM, LEFT = 720, 140, 18, 20, 4
 MAX_BARS = 60
 #: bar height of a run that has no duration (missed, skipped, never started)
 STUB = 4
+#: the lowest bar of a run that has a duration (a very short run stays visible)
+MIN_BAR = 6
 
 
 def outcome_name(run: RunRecord) -> str:
@@ -68,7 +70,7 @@ def timeline_svg(runs: Sequence[RunRecord], zone: tzinfo | None = None) -> HTML:
     parts: list[HTML] = []
     for i, run in enumerate(shown):
         x = LEFT + i * slot
-        height = STUB if run.duration is None else max(2.0, run.duration / longest * usable)
+        height = STUB if run.duration is None else max(MIN_BAR, run.duration / longest * usable)
         parts.append(h(
             '<rect class="bar o-{}" x="{}" y="{}" width="{}" height="{}">'
             "<title>{}</title></rect>",

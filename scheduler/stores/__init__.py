@@ -11,6 +11,7 @@ What a store keeps:
   *claimed* fire time, a fencing counter, and whether it was added at run time (``dynamic``).
 * **runs**: one row per fire ``(job id, scheduled time)``: owner, lease expiry, fencing token,
   attempt, outcome (``None`` while claimed or running), timing, error, short result.
+* **instances**: one row per started scheduler, refreshed each heartbeat (:mod:`._instances`).
 
 The protocol, in the order the scheduler calls it:
 
@@ -46,11 +47,13 @@ from typing import Any
 
 from .._clock import Clock, SystemClock
 from ..exceptions import InvalidStoreURL
+from ._instances import InstanceInfo, Instances
 
 __all__ = [
     "Claim",
     "ClaimStatus",
     "FireKey",
+    "InstanceInfo",
     "JobDefinition",
     "Owner",
     "Registration",
@@ -266,7 +269,7 @@ class RunRecord:
         return FireKey(self.job_id, self.scheduled_time)
 
 
-class Store(ABC):
+class Store(Instances, ABC):
     """The interface every backend implements. See the module docstring for the protocol.
 
     Times passed in and returned are aware UTC datetimes. Methods are called from the
@@ -308,13 +311,13 @@ class Store(ABC):
         """The scheduler hands its clock over; stores without a server clock use it."""
         self.clock = clock
 
-    def open(self) -> None:  # noqa: B027 - optional hook
+    def open(self) -> None:
         """Connect and create or migrate the schema. :raises StoreUnavailable: unreachable."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections. Idempotent."""
 
-    def after_fork(self) -> None:  # noqa: B027 - optional hook
+    def after_fork(self) -> None:
         """In a forked child: drop inherited connections *without closing them* (closing
         would end the parent's session) so the next call opens fresh ones."""
 

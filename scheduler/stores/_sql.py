@@ -44,6 +44,7 @@ from . import (
     Store,
     StoredJob,
 )
+from ._sql_instances import SQLInstances
 from ._sql_schema import (
     _META,
     _SQL,
@@ -78,7 +79,7 @@ class _Abort(Exception):
         self.value = value
 
 
-class SQLStore(Store):
+class SQLStore(SQLInstances, Store):
     """The protocol in SQL; subclasses supply :meth:`_transaction` and a :class:`Dialect`.
 
     :param prefix: prepended to every table and index name

@@ -8,6 +8,7 @@ Tables (``{prefix}`` defaults to ``scheduler_``):
   per-job fencing counter (it grows on every claim, so tokens can have gaps).
 * ``{prefix}runs``: one row per fire, unique on ``(job_id, scheduled_time)``; ``outcome`` is
   NULL while the run is claimed or running.
+* ``{prefix}instances``: one row per started scheduler (:mod:`~scheduler.stores._instances`).
 * ``{prefix}meta``: ``schema_version``.
 
 Instants are integer microseconds since the epoch on SQLite (:mod:`scheduler._time`: they
@@ -140,6 +141,19 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ("ALTER TABLE {p}runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",),
     # 3: the scheduler killed the run's worker process (#17)
     ("ALTER TABLE {p}runs ADD COLUMN killed INTEGER NOT NULL DEFAULT 0",),
+    # 4: live scheduler instances, one row each, refreshed every heartbeat (#12)
+    (
+        """CREATE TABLE IF NOT EXISTS {p}instances (
+            instance TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            version TEXT NOT NULL,
+            started_at {ts} NOT NULL,
+            last_heartbeat {ts} NOT NULL,
+            lease_expires {ts} NOT NULL,
+            running TEXT NOT NULL DEFAULT '[]'
+        )""",
+    ),
 ]
 
 _META = "CREATE TABLE IF NOT EXISTS {p}meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"

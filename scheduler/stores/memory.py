@@ -21,6 +21,7 @@ from . import (
     Claim,
     ClaimStatus,
     FireKey,
+    InstanceInfo,
     JobDefinition,
     Owner,
     Registration,
@@ -29,6 +30,7 @@ from . import (
     Store,
     StoredJob,
 )
+from ._instances import FORGET_AFTER
 from ._memory_rows import _History, _Job, _Run
 
 __all__ = ["MemoryStore"]
@@ -60,6 +62,7 @@ class MemoryStore(Store):
         self._owner_str = ""
         self._lease_seconds = -1.0
         self._lease = timedelta(0)
+        self._instances: dict[str, InstanceInfo] = {}  #: by owner label
 
     def _owner_name(self, owner: Owner) -> str:
         """``str(owner)``, formatted once per owner rather than once per row."""
@@ -408,3 +411,41 @@ class MemoryStore(Store):
         with self._lock:
             run = self._runs.get(run_id)
             return None if run is None else run.frozen()
+
+    # -- instances -------------------------------------------------------------------------
+    def beat_instance(
+        self,
+        owner: Owner,
+        *,
+        version: str,
+        started_at: datetime,
+        running: Sequence[str],
+        lease_seconds: float,
+    ) -> None:
+        now = self.now()
+        label = str(owner)
+        with self._lock:
+            old = self._instances.get(label)
+            self._instances[label] = InstanceInfo(
+                instance=label,
+                host=owner.host,
+                pid=owner.pid,
+                version=version,
+                started_at=started_at if old is None else old.started_at,
+                last_heartbeat=now,
+                lease_expires=now + timedelta(seconds=lease_seconds),
+                running=tuple(sorted(set(running))),
+            )
+            forget = now - FORGET_AFTER
+            for gone in [k for k, i in self._instances.items() if i.lease_expires < forget]:
+                del self._instances[gone]
+
+    def remove_instance(self, instance: str) -> None:
+        with self._lock:
+            self._instances.pop(instance, None)
+
+    def list_instances(self) -> list[InstanceInfo]:
+        now = self.now()
+        with self._lock:
+            live = [i for i in self._instances.values() if i.lease_expires > now]
+        return sorted(live, key=lambda i: (i.started_at, i.instance))

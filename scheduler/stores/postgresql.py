@@ -328,7 +328,7 @@ class PostgreSQLStore(SQLStore):
 
         def tx(cur: Cursor) -> None:
             self._lock_schema(cur)
-            cur.execute(f"DROP TABLE IF EXISTS {p}runs, {p}jobs, {p}meta")
+            cur.execute(f"DROP TABLE IF EXISTS {p}runs, {p}jobs, {p}instances, {p}meta")
 
         self._ready = True  # dropping needs no schema
         try:

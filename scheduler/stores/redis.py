@@ -16,8 +16,9 @@ Keys, all under ``prefix``: ``epoch`` (a random id, see below); ``jobs`` (sorted
 by first registration); ``job:<id>`` (hash); ``tokens`` (hash of fencing counters per job);
 ``fire:<job>@<µs>`` (the unique run key of a fire, ``SET NX``); ``run:<run id>`` (hash);
 ``runs:<job>`` and ``allruns`` (sorted sets of run ids by scheduled time); ``leases:<job>`` and
-``leases`` (sorted sets of live run ids by lease expiry). Redis Cluster is not supported: the
-scripts touch keys they compute.
+``leases`` (sorted sets of live run ids by lease expiry); ``instance:<owner>`` and
+``instances`` (live scheduler instances, :mod:`._redis_instances`). Redis Cluster is not
+supported: the scripts touch keys they compute.
 
 What it guarantees, and what it does not:
 
@@ -59,6 +60,7 @@ from . import (
     StoredJob,
 )
 from ._redis_conn import Client, RedisConnection
+from ._redis_instances import RedisInstances
 from ._redis_scripts import from_us, job_from_hash, pairs, record_from_hash
 from ._url import mask_url
 
@@ -70,7 +72,7 @@ log = logging.getLogger("scheduler.stores.redis")
 REAP_BATCH = 100
 
 
-class RedisStore(Store):
+class RedisStore(RedisInstances, Store):
     """Jobs and run history in Redis, shared by every process that uses the same ``prefix``.
 
     Thread-safe: redis-py's connection pool hands each thread its own connection.

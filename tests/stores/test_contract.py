@@ -664,3 +664,49 @@ def test_history_stays_readable_after_close(registered: Store) -> None:
     runs = registered.get_runs("tasks:report")
     assert [r.outcome for r in runs] == [RunOutcome.SUCCEEDED]
     registered.close()
+
+
+# -- live instances (#12) ----------------------------------------------------------------------
+def beat(store: Store, owner: Owner = ME, *, running=(), lease: float = LONG) -> None:
+    store.beat_instance(
+        owner, version="9.9", started_at=store.now(), running=list(running), lease_seconds=lease
+    )
+
+
+def test_a_beating_instance_is_listed_with_what_it_runs(store: Store) -> None:
+    before = store.now()
+    beat(store, running=["b", "a", "b"])
+    (info,) = store.list_instances()
+    assert (info.instance, info.host, info.pid, info.version) == (str(ME), "host-a", 101, "9.9")
+    assert info.running == ("a", "b")
+    assert before <= info.started_at <= info.last_heartbeat <= store.now()
+    assert info.lease_expires - info.last_heartbeat == timedelta(seconds=LONG)
+    first = info
+    beat(store, running=[])  # the next heartbeat: new lease, what runs now, same start
+    (info,) = store.list_instances()
+    assert info.running == ()
+    assert info.started_at == first.started_at
+    assert info.last_heartbeat >= first.last_heartbeat
+
+
+def test_instances_of_every_process_are_listed_and_removed_one_by_one(store_factory) -> None:
+    a, b = store_factory(), store_factory()
+    beat(a, ME)
+    beat(b, PEER, running=["tasks:report"])
+    assert [i.instance for i in a.list_instances()] == [str(ME), str(PEER)]
+    assert {i.instance: i.running for i in b.list_instances()}[str(PEER)] == ("tasks:report",)
+    b.remove_instance(str(PEER))
+    b.remove_instance("no-such-host:1:ffffffffffff")  # ignored
+    assert [i.instance for i in a.list_instances()] == [str(ME)]
+
+
+def test_an_instance_whose_lease_expired_is_not_listed(store: Store) -> None:
+    beat(store, ME, lease=EXPIRED)  # it stopped beating (killed): its lease ran out
+    beat(store, PEER)
+    assert [i.instance for i in store.list_instances()] == [str(PEER)]
+    beat(store, ME)  # it beats again (it was only cut off): listed again
+    assert {i.instance for i in store.list_instances()} == {str(ME), str(PEER)}
+
+
+def test_no_instances_in_a_new_store(store: Store) -> None:
+    assert store.list_instances() == []
