@@ -1,11 +1,11 @@
 """The demo data set of the dashboard's screenshots (docs/dashboard-*.png): six ordinary jobs
-and a day of their history, every outcome included.
+and a day of their history, every outcome included; one job paused.
 
 :func:`seed` writes the history through the store's own API (register, claim, start,
 finish) with a virtual clock bound to the store, so each run has the times and outcome of a
 real one (durations, lateness, a traceback) without waiting a day. A real scheduler process
 then runs the same jobs (``python -m tests.browser.worker --demo URL``), so the pages show a
-live instance too.
+live instance too, and a run requested by hand (:data:`REQUESTED`).
 """
 
 from __future__ import annotations
@@ -70,6 +70,10 @@ DEMO_JOBS: list[tuple[Callable[..., Any], Any, dict[str, Any]]] = [
 ]
 
 
+#: the job the screenshots' operator runs by hand, and who they are
+REQUESTED = ("rebuild-search-index", "alice")
+
+
 def add_demo_jobs(sched: Scheduler) -> list[Job]:
     return [sched.add_job(func, trigger, **options) for func, trigger, options in DEMO_JOBS]
 
@@ -104,6 +108,7 @@ def seed(store: Store, now: datetime, *, hours: float = 24.0) -> None:
         fires.sort(key=lambda f: f[0])
         for when, job in fires:
             _record(store, clock, owner, job, when, now, rng)
+        store.set_paused("refresh-exchange-rates", True)  # an operator paused it
     finally:
         if original is not None:
             store.bind_clock(original)

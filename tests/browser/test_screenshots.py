@@ -14,7 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tests.browser.demo import seed
+from scheduler.stores import RunOutcome
+from tests.browser.demo import REQUESTED, seed
+from tests.browser.harness import wait_for
 from tests.browser.processes import ROOT, running
 from tests.browser.sites import sqlite_store, start_standalone
 
@@ -46,13 +48,19 @@ def test_screenshots_of_the_three_pages(browser: Any, tmp_path: Path) -> None:
         seed(store, datetime.now(timezone.utc))
         with running([sys.executable, "-m", "tests.browser.worker", "--demo", url]) as worker:
             worker.wait_for_line("ready")
+            job_id, who = REQUESTED
+            store.request_run(job_id, requested_by=who)
+            wait_for(lambda: any(r.outcome is RunOutcome.SUCCEEDED
+                                 for r in store.get_runs(job_id, 5)),
+                     "the scheduler process to run the requested job")
             server, base = start_standalone(url, "--allow-actions",
                                             "--timezone", "Europe/Bratislava")
             try:
                 context = browser.new_context(viewport={"width": 1280, "height": 800})
                 page = context.new_page()
                 page.goto(base)
-                assert page.locator("tbody tr").count() == 6
+                job_links = page.locator("tbody tr td:first-child a[href*='job?id=']")
+                assert job_links.count() == 6
                 shoot(page, out / "dashboard-overview.png")
                 page.goto(f"{base}job?id=sync-inventory")
                 assert page.locator("svg").count() >= 1
