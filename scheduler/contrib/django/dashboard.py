@@ -108,4 +108,5 @@ def dashboard_view(route: str, admin_site_name: str = "admin") -> Callable[..., 
         return out
 
     view.__name__ = f"scheduler_dashboard_{ROUTES[route]}"
-    return csrf_protect(never_cache(view))
+    protected: Callable[..., HttpResponse] = csrf_protect(never_cache(view))
+    return protected
