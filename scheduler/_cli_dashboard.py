@@ -26,7 +26,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 if TYPE_CHECKING:
     from .stores import Store
 
-__all__ = ["DashboardServer", "add_parser", "cmd_dashboard", "parse_bind", "serve"]
+__all__ = ["DashboardServer", "add_parser", "build_store", "cmd_dashboard", "parse_bind", "serve"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -87,21 +87,46 @@ def serve(
 
 
 
+def build_store(url: str, prefix: str | None) -> Store:
+    """The store at ``url`` (not opened yet).
+
+    :raises UsageError: a bad URL or prefix, or a store private to one process (memory)
+    """
+    from .cli import UsageError
+    from .exceptions import ConfigurationError
+    from .stores import from_url
+    from .stores._url import mask_url
+
+    shown = mask_url(url)
+    try:
+        store = from_url(url, **({"prefix": prefix} if prefix else {}))
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+    except TypeError:
+        raise UsageError(f"--prefix does not apply to {shown}") from None
+    if not store.shared:
+        raise UsageError(
+            f"{shown} is private to one process, so this one would show an empty store: give "
+            f"the URL of the store the schedulers share (sqlite:///..., postgresql://..., "
+            f"redis://...)"
+        )
+    return store
+
+
 def cmd_dashboard(args: argparse.Namespace, out: TextIO) -> int:
+    from ._tz import zone
     from .cli import UsageError
     from .exceptions import ConfigurationError, StoreUnavailable
-    from .stores import from_url
     from .stores._url import mask_url
 
     try:
         host, port = parse_bind(args.bind)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        default_zone = zone(args.timezone) if args.timezone else None
+    except (ValueError, ConfigurationError) as exc:
+        raise UsageError(f"{'--timezone: ' if isinstance(exc, ConfigurationError) else ''}"
+                         f"{exc}") from None
     shown = mask_url(args.store)
-    try:
-        store = from_url(args.store)
-    except ConfigurationError as exc:
-        raise UsageError(str(exc)) from None
+    store = build_store(args.store, args.prefix)
     try:
         store.open()
     except StoreUnavailable as exc:
@@ -111,9 +136,7 @@ def cmd_dashboard(args: argparse.Namespace, out: TextIO) -> int:
     try:
         try:
             server = serve(store, host=host, port=port, allow_actions=args.allow_actions,
-                           default_timezone=args.timezone)
-        except ConfigurationError as exc:
-            raise UsageError(str(exc)) from None
+                           default_timezone=default_zone)
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         _stop_on_signals(server)
@@ -161,6 +184,8 @@ def add_parser(sub: Any) -> None:
     dash.add_argument("--bind", default="127.0.0.1:8080", help="HOST:PORT (127.0.0.1:8080)")
     dash.add_argument("--allow-actions", action="store_true",
                       help="show Run now, Pause and Resume (POST, CSRF-protected)")
+    dash.add_argument("--prefix", default=None,
+                      help="table/key prefix the schedulers use (the store's default)")
     dash.add_argument("--timezone", default=None,
                       help="zone of jobs whose trigger has none (the app's default; UTC)")
     dash.set_defaults(func=cmd_dashboard)

@@ -23,13 +23,39 @@ from ._tz import tz_name
 if TYPE_CHECKING:
     from .job import Job
 
-__all__ = ["RunReports", "fire_extra", "short_repr"]
+__all__ = ["RunReports", "fire_extra", "history_error", "short_repr"]
 
 log = logging.getLogger("scheduler")
 
 _repr = reprlib.Repr()
 _repr.maxstring = 120
 _repr.maxother = 120
+
+
+#: how much of a failed run's traceback the run history keeps (its last lines)
+TRACEBACK_LINES, TRACEBACK_CHARS = 16, 2000
+
+
+def history_error(error: str, exc: BaseException) -> str:
+    """The error text a failed run leaves in the history: ``error`` (``Type: message``) on
+    the first line, then the end of the traceback (a worker process's own, for
+    ``executor="process"``), at most :data:`TRACEBACK_LINES` lines and about
+    :data:`TRACEBACK_CHARS` characters: what the dashboard shows as the excerpt."""
+    import traceback
+
+    cause = exc.__cause__
+    if type(cause).__name__ == "_RemoteTraceback" and cause is not None and cause.args:
+        text = str(cause.args[0])  # _procwire: the worker process's traceback text
+    else:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__,
+                                                  chain=False))
+    lines = text.rstrip().splitlines()
+    if len(lines) > TRACEBACK_LINES:
+        lines = [lines[0], "  ...", *lines[-(TRACEBACK_LINES - 2):]]
+    excerpt = "\n".join(lines)
+    if len(excerpt) > TRACEBACK_CHARS:
+        excerpt = "...\n" + excerpt[-TRACEBACK_CHARS:].split("\n", 1)[-1]
+    return f"{error}\n{excerpt}" if excerpt else error
 
 
 def short_repr(value: object) -> str | None:

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from . import context
 from ._claim import FireClaimer
 from ._log import format_duration
-from ._report import short_repr
+from ._report_runs import history_error, short_repr
 from ._retry import FINISH_RETRY_DELAYS, job_retry_delay
 from .exceptions import StoreUnavailable
 from .stores import Claim, RunOutcome
@@ -404,7 +404,8 @@ class Runner:
                     attempt += 1
                     continue
                 error += " (retry cancelled by shutdown)"
-            self._finish(run, RunOutcome.FAILED, attempt, error=error, killed=killed)
+            self._finish(run, RunOutcome.FAILED, attempt, error=history_error(error, exc),
+                         killed=killed)
             report.failed_event(job, fire, attempt, duration, error, exc)
             return
 

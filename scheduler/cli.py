@@ -7,6 +7,7 @@ Commands::
     scheduler next "30 2 * * *" [--tz Europe/Bratislava] [-n 5] [--after 2026-03-28T00:00]
     scheduler celery-beat proj.celery:app [--store URL]     (extra [celery])
     scheduler dashboard --store URL [--bind 127.0.0.1:8080] [--allow-actions]
+    scheduler health myapp.tasks:sched | --store URL [--this-host]   (JSON; exit 0/1)
 
 ``run`` and ``list`` take ``module:attr``: ``attr`` (dotted for nested attributes) is a
 :class:`~scheduler.Scheduler` or a zero-argument factory that returns one. The current
@@ -382,8 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     rm.set_defaults(func=cmd_jobs_remove)
 
     from ._cli_dashboard import add_parser as add_dashboard
+    from ._cli_health import add_command as add_health
 
     add_dashboard(sub)
+    add_health(sub)
 
     nxt = sub.add_parser(
         "next",

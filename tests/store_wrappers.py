@@ -16,6 +16,7 @@ from scheduler.exceptions import StoreUnavailable
 from scheduler.stores import (
     Claim,
     FireKey,
+    InstanceInfo,
     JobDefinition,
     Owner,
     Registration,
@@ -95,6 +96,15 @@ class Wrapped(Store):
 
     def get_run(self, run_id: str) -> RunRecord | None:
         return self.inner.get_run(run_id)
+
+    def beat_instance(self, owner: Owner, **kwargs: Any) -> None:
+        self.inner.beat_instance(owner, **kwargs)
+
+    def remove_instance(self, instance: str) -> None:
+        self.inner.remove_instance(instance)
+
+    def list_instances(self) -> list[InstanceInfo]:
+        return self.inner.list_instances()
 
 
 class Switchable(Wrapped):

@@ -119,7 +119,7 @@ def validate_settings(
 
 def scheduler_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The subset of validated settings that :class:`~scheduler.Scheduler` takes."""
-    own = ("autostart", "job_defaults", "jobs")
+    own = ("autostart", "job_defaults", "jobs", "health_url")
     return {k: v for k, v in settings.items() if k not in own and v is not None}
 
 

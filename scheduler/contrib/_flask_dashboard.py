@@ -16,6 +16,8 @@ key random per process, which breaks actions behind several workers: set ``SECRE
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from ..scheduler import Scheduler
 
 __all__ = ["DASHBOARD_SETTINGS", "mount"]
+
+logger = logging.getLogger("scheduler.contrib.flask")
 
 ENDPOINT = "scheduler_dashboard"
 HOW_TO = (
@@ -72,12 +76,27 @@ def mount(app: Flask, scheduler: Scheduler, path: str, auth: Callable[[Any], obj
     from ..dashboard import Access, Dashboard, Links, Request, SchedulerSource
 
     prefix = path.rstrip("/")
-    dashboard = Dashboard(SchedulerSource(scheduler), secret=app.secret_key or None,
-                          links=Links(prefix))
+    made: list[Dashboard] = []
+    lock = threading.Lock()
+
+    def dashboard() -> Dashboard:
+        # Built at the first request, when SECRET_KEY is surely set (a factory may set it
+        # after init_app); once, under a lock, so that one key signs every token.
+        with lock:
+            if not made:
+                if not app.secret_key:
+                    logger.warning(
+                        "the scheduler dashboard of %s signs its CSRF tokens with a key of "
+                        "this process (the app has no SECRET_KEY): behind several workers, "
+                        "Run now, Pause and Resume fail; set SECRET_KEY", app.name,
+                        extra={"app": app.name})
+                made.append(Dashboard(SchedulerSource(scheduler),
+                                      secret=app.secret_key or None, links=Links(prefix)))
+            return made[0]
 
     def view(sub: str = "") -> FlaskResponse:
         access = Access.from_hook(auth(request)) if auth is not None else Access()
-        resp = dashboard.handle(Request(
+        resp = dashboard().handle(Request(
             method=request.method, path="/" + sub, query=request.args.to_dict(),
             form=request.form.to_dict() if request.method == "POST" else {},
             cookies=dict(request.cookies), access=access, remote_addr=request.remote_addr,

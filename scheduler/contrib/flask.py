@@ -27,10 +27,14 @@ valid one; values given to the constructor are the defaults the config overrides
 ``SCHEDULER_TICK``,
 ``SCHEDULER_JOB_DEFAULTS`` (a dict of ``add_job`` options for the extension's jobs),
 ``SCHEDULER_ALLOWED_MODULES`` (modules whose functions jobs added at run time may name; see
-docs/security.md), ``SCHEDULER_AUTOSTART`` (``True``), and the dashboard's
-``SCHEDULER_DASHBOARD`` (a path such as ``"/scheduler"``; None, the default, mounts
-nothing) and ``SCHEDULER_DASHBOARD_AUTH`` (a callable ``(request) -> True | "actions"``;
-without it every dashboard request gets 403; see :mod:`scheduler.contrib._flask_dashboard`).
+docs/security.md), ``SCHEDULER_AUTOSTART`` (``True``), ``SCHEDULER_HEALTH_URL`` (``None``;
+a path such as ``"/healthz/scheduler"`` adds a GET route answering the scheduler's health as
+JSON, 200 when healthy and 503 when not: this process's scheduler when it runs here, else
+the cluster's as the shared store tells it; see :func:`scheduler._probe.health_of`), and the
+dashboard's ``SCHEDULER_DASHBOARD`` (a path such as ``"/scheduler"``; None, the default,
+mounts nothing) and ``SCHEDULER_DASHBOARD_AUTH`` (a callable ``(request) -> True |
+"actions"``; without it every dashboard request gets 403; see
+:mod:`scheduler.contrib._flask_dashboard`).
 
 When autostart is on, :meth:`FlaskScheduler.init_app` starts the scheduler, except:
 
@@ -189,8 +193,9 @@ class FlaskScheduler:
     """
 
     def __init__(self, app: Flask | None = None, **options: Any) -> None:
-        self._defaults = validate_settings(options, spell=str, kind="option",
-                                           extra=DASHBOARD_SETTINGS)
+        self._defaults = validate_settings(
+            options, spell=str, kind="option", extra=_FLASK_SETTINGS
+        )
         self._jobs: list[_JobSpec] = []
         self._tasks: list[Callable[..., Any]] = []
         # The states of the apps initialised so far, so jobs declared after init_app reach
@@ -212,10 +217,10 @@ class FlaskScheduler:
         from ..scheduler import Scheduler
 
         configured = {k: v for k, v in app.config.items() if k.startswith(PREFIX)}
-        settings = {**self._defaults, **validate_settings(configured, spell=_config_key,
-                                                          extra=DASHBOARD_SETTINGS)}
-        own = {k: v for k, v in settings.items() if k not in DASHBOARD_SETTINGS}
-        sched = Scheduler(**scheduler_kwargs(own), run_context=_AppContext(app))
+        own = validate_settings(configured, spell=_config_key, extra=_FLASK_SETTINGS)
+        settings = {**self._defaults, **own}
+        for_scheduler = {k: v for k, v in settings.items() if k not in DASHBOARD_SETTINGS}
+        sched = Scheduler(**scheduler_kwargs(for_scheduler), run_context=_AppContext(app))
         state = _AppState(extension=self, scheduler=sched, settings=settings)
         app.extensions[EXTENSION_KEY] = state
         self._states.add(state)
@@ -224,6 +229,10 @@ class FlaskScheduler:
         for spec in self._jobs:
             self._add(state, spec)
         app.cli.add_command(_make_cli())
+        if settings.get("health_url"):
+            app.add_url_rule(
+                settings["health_url"], endpoint="scheduler_health", view_func=_health_view
+            )
         if settings.get("dashboard"):
             mount_dashboard(app, sched, settings["dashboard"], settings.get("dashboard_auth"))
 
@@ -332,6 +341,31 @@ def _current_state() -> _AppState:
         raise click.ClickException(
             "the scheduler extension is not initialised on this app"
         ) from None
+
+
+def _health_url(name: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value.startswith("/")):
+        raise ConfigurationError(
+            f"{name} must be None (no route) or a path starting with '/', such as "
+            f"'/healthz/scheduler', got {value!r}"
+        )
+
+
+#: the settings only this integration has
+_FLASK_SETTINGS = {"health_url": _health_url, **DASHBOARD_SETTINGS}
+
+
+def _health_view() -> Any:
+    """``SCHEDULER_HEALTH_URL``: the health as JSON, 200 when ok, 503 when not."""
+    from flask import jsonify
+
+    from .._probe import health_of
+
+    health = health_of(_current_state().scheduler)
+    response = jsonify(health.to_dict())
+    response.status_code = 200 if health.ok else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _make_cli() -> AppGroup:

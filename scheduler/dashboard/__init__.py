@@ -8,11 +8,14 @@ Three layers, each usable on its own:
 * :class:`SchedulerSource` ``(scheduler)``: a :class:`~scheduler.Scheduler` in this process,
   started or not (a web process may show the jobs a ``scheduler run`` process runs).
 * :class:`StoreSource` ``(store, default_timezone=UTC)``: an opened store, no app.
-* Both offer ``now()``, ``status() -> StatusView``, ``jobs() -> list[JobView]``,
+* Both offer ``now()``, ``status() -> StatusView`` (store, reachable, ``instances``,
+  ``health``), ``jobs() -> list[JobView]`` (with each job's last run, read in one query),
   ``job(id) -> JobView`` (:class:`~scheduler.exceptions.JobNotFound`), ``runs(job_id=None,
-  limit=50) -> list[RunRecord]``, ``pause(id, requested_by=)``, ``resume(id,
-  requested_by=)`` and ``request_run(id, requested_by=) -> run id``; what an older store
-  cannot do raises :class:`ActionUnavailable` (and reads as "not available" on the page).
+  limit=50) -> list[RunRecord]``, ``zones() -> {job id: tzinfo}``, ``pause(id,
+  requested_by=)``, ``resume(id, requested_by=)`` and ``request_run(id, requested_by=) ->
+  run id``; what an older store cannot do raises :class:`ActionUnavailable` (HTTP 501).
+* A run without an outcome is ``queued`` (requested, not claimed) or ``running``; a failed
+  run's ``error`` is ``Type: message`` then the end of its traceback (shown folded).
 
 **Pages** (``_render``): pure functions, facts and a :class:`Page` in, HTML text out.
 
@@ -21,7 +24,7 @@ Three layers, each usable on its own:
   for another URL scheme).
 * :func:`render_overview` ``(status, jobs, page, outcome=None, tag=None)``,
   :func:`render_job` ``(job, runs, page)``, :func:`render_runs` ``(runs, page, outcome=,
-  page_no=, has_more=)``, :func:`render_error` ``(page, heading, message)``.
+  page_no=, has_more=, zones=)``, :func:`render_error` ``(page, heading, message)``.
 * Everything is escaped unless it is :class:`HTML` built here: a job name, id or error
   holding ``<script>`` renders as text. Templates live in ``templates/``, the stylesheet in
   ``static/dashboard.css`` (:func:`stylesheet`); pages carry no inline style or script, so

@@ -12,13 +12,14 @@ Routes, relative to the mount point::
     POST /action                form: job_id, action=run|pause|resume, back=job|overview
     GET  /static/dashboard.css  the stylesheet
 
-Security: the visitor's :class:`Access` comes from the embedding's auth hook (no access:
-403 on every route). Actions are POST only (a GET is 405), need ``Access.act`` and a CSRF
-token: the form carries ``HMAC(secret, cookie)`` where the cookie is a random value set on the
-first page (a double-submit cookie that cannot be forged without the server's secret); an
-``Origin`` header naming another host is refused as well. A framework that checks CSRF itself
-(Django) passes ``Request.framework_csrf`` and this check is skipped. Every response carries
-the strict CSP (:data:`CSP`) and ``nosniff``/``DENY`` framing headers.
+Security: the visitor's :class:`Access` comes from the embedding's auth hook (no access: 403
+on every page; the stylesheet alone is public, so the 403 page is styled). Actions are POST
+only (a GET is 405), need ``Access.act`` and a CSRF token: the form carries ``HMAC(secret,
+cookie)`` where the cookie is a random value set on the first page (a double-submit cookie
+that cannot be forged without the server's secret); an ``Origin`` header naming another host
+is refused as well. A framework that checks CSRF itself (Django) passes
+``Request.framework_csrf`` and this check is skipped. Every response carries the strict CSP
+(:data:`CSP`) and ``nosniff``/``DENY`` framing headers.
 
 Threads and state: a Dashboard keeps its source and secret only; requests may arrive on
 several threads at once.
@@ -36,7 +37,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ..exceptions import JobNotFound, SchedulerError
+from ..exceptions import ConfigurationError, JobNotFound, SchedulerError
 from ._data import ActionUnavailable, DataSource
 from ._render import (
     OUTCOME_FILTERS,
@@ -86,13 +87,22 @@ class Access:
 
     @classmethod
     def from_hook(cls, value: object, user: str | None = None) -> Access:
+        """Read what an auth hook returned: an Access as is; ``"actions"``: view and act;
+        another true value: view; a false one: nothing.
+
+        :raises ConfigurationError: another string (``"action"``, ``"view"``): a typo in
+            the hook must not quietly grant or refuse
+        """
         if isinstance(value, Access):
             return value
-        if value == "actions":
+        if isinstance(value, str) and value:
+            if value != "actions":
+                raise ConfigurationError(
+                    f"the dashboard's auth hook returned {value!r}; return True (may see the "
+                    f"pages), 'actions' (may also act), an Access, or False"
+                )
             return cls(view=True, act=True, user=user)
-        if value is True:
-            return cls(view=True, user=user)
-        return cls()
+        return cls(view=True, user=user) if value else cls()
 
 
 DENIED = Access()
@@ -219,10 +229,13 @@ class Dashboard:
         headers = [("Content-Type", content_type), ("Cache-Control", "no-store"),
                    *SECURITY_HEADERS, *extra]
         if new_cookie is not None:
+            # Lax, not Strict: a visit by a link from elsewhere would come without the
+            # cookie and get a new one, spoiling the forms of tabs already open. The token,
+            # not SameSite, is what stops a forged POST.
             path = req.links_or(self.links).prefix or "/"
             secure = "; Secure" if self.secure_cookie or req.secure else ""
             headers.append(("Set-Cookie", f"{CSRF_COOKIE}={new_cookie}; Path={path}; "
-                                          f"HttpOnly; SameSite=Strict{secure}"))
+                                          f"HttpOnly; SameSite=Lax{secure}"))
         data = body.encode("utf-8") if isinstance(body, str) else body
         return Response(status, headers, data)
 
@@ -238,14 +251,15 @@ class Dashboard:
         new = None
         if req.framework_csrf is None and not _valid_cookie(cookie):
             cookie = new = secrets.token_hex(16)
+        path = req.path or "/"
+        if path == "/static/dashboard.css" and req.method in ("GET", "HEAD"):
+            # the stylesheet holds nothing private: the 403 page is styled too
+            return self._respond(200, _css(), req, None, "text/css; charset=utf-8",
+                                 extra=[("Cache-Control", "max-age=3600")])
         if not req.access.view:
             return self._error(req, cookie, new, 403, "Forbidden",
                                "You are not allowed to see the scheduler dashboard.",
                                req.denied_hint)
-        path = req.path or "/"
-        if path == "/static/dashboard.css":
-            return self._respond(200, _css(), req, None, "text/css; charset=utf-8",
-                                 extra=[("Cache-Control", "max-age=3600")])
         if path == "/action":
             if req.method != "POST":
                 return self._error(req, cookie, new, 405, "Method not allowed",
@@ -261,6 +275,12 @@ class Dashboard:
             return self._error(req, cookie, new, 404, "No such job", str(exc))
         except _NotFound:
             return self._error(req, cookie, new, 404, "Not found", f"No page at {path}.")
+        except SchedulerError as exc:  # the store is down or returned what it cannot read
+            logger.warning("dashboard page %s failed: %s", path, exc,
+                           extra={"path": path, "error": str(exc)})
+            return self._error(req, cookie, new, 503, "The store cannot be read", str(exc),
+                               "The page shows again when the store answers.",
+                               extra=[("Retry-After", "10")])
         return self._respond(200, body, req, new)
 
     def _get(self, path: str, req: Request, cookie: str) -> str:
@@ -280,7 +300,8 @@ class Dashboard:
             page_no = _positive(req.query.get("page"))
             runs, more = self._runs_page(outcome, page_no)
             return render_runs(runs, page, outcome=outcome, page_no=page_no, has_more=more,
-                               zones=self.source.zones())
+                               zones=self.source.zones(),
+                               window=RUNS_WINDOW if outcome else None)
         raise _NotFound(path)
 
     def _runs_page(self, outcome: str | None, page_no: int) -> tuple[list[RunRecord], bool]:

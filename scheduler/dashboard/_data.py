@@ -13,6 +13,8 @@ threads at once; schedulers and stores are thread-safe.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,6 +98,11 @@ class DataSource(Protocol):
     def request_run(self, job_id: str, *, requested_by: str | None) -> str: ...
 
 
+def _claimed(run: RunRecord | None) -> bool:
+    """A run that an instance claimed and has not finished (not a queued request)."""
+    return run is not None and run.outcome is None and run.claimed_at is not None
+
+
 def _running_ids(instances: list[InstanceInfo] | None) -> set[str]:
     return {jid for inst in instances or () for jid in inst.running}
 
@@ -133,9 +140,35 @@ def _call(obj: object, name: str, *args: Any, **kwargs: Any) -> Any:
         raise ActionUnavailable(f"{type(obj).__name__} does not offer {name}(): {exc}") from None
 
 
-def _last_runs(runs_of: Callable[[str], list[RunRecord]], job_id: str) -> RunRecord | None:
-    runs = runs_of(job_id)
-    return runs[0] if runs else None
+#: the newest runs of every job read at once for the overview, per job listed (at least
+#: RECENT_MIN): most jobs' last run is among them; the others are read one by one
+RECENT_PER_JOB, RECENT_MIN = 3, 200
+
+
+def last_runs(get_runs: Callable[[str | None, int], list[RunRecord]],
+              job_ids: list[str]) -> dict[str, RunRecord | None]:
+    """The last run of each job: one read of the newest runs of every job, then one read
+    per job that had none among them (so a page of 1,000 jobs is not 1,000 queries)."""
+    found: dict[str, RunRecord | None] = {}
+    try:
+        if len(job_ids) > 1:
+            for run in get_runs(None, max(RECENT_MIN, RECENT_PER_JOB * len(job_ids))):
+                found.setdefault(run.job_id, run)
+        for job_id in job_ids:
+            if job_id not in found:
+                runs = get_runs(job_id, 1)
+                found[job_id] = runs[0] if runs else None
+    except SchedulerError:  # the page still lists the jobs; status() says why
+        pass
+    return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _trigger(text: str) -> Trigger:
+    """A stored trigger definition parsed once (triggers are immutable)."""
+    from ..triggers import from_dict
+
+    return from_dict(json.loads(text))
 
 
 class SchedulerSource:
@@ -178,29 +211,22 @@ class SchedulerSource:
         return JobView(
             id=job.id, name=job.name, func_ref=job.func_ref, trigger=job.trigger,
             timezone=job.timezone, next_fire=job.next_run_time, paused=bool(job.paused),
-            running=job.id in running or (last is not None and last.outcome is None),
+            running=job.id in running or _claimed(last),
             dynamic=bool(job.dynamic), broken=job.broken, tags=tuple(sorted(job.tags)),
             options=job.options.to_dict(), args=tuple(job.args), kwargs=dict(job.kwargs),
             last_run=last,
         )
 
-    def _runs_of(self, job_id: str) -> list[RunRecord]:
-        try:
-            return self.scheduler.get_runs(job_id, 1)
-        except SchedulerError:
-            return []
-
     def jobs(self) -> list[JobView]:
         running = _running_ids(_list_instances(self.scheduler.store))
-        return [
-            self._view(job, running, _last_runs(self._runs_of, job.id))
-            for job in self.scheduler.get_jobs()
-        ]
+        jobs = self.scheduler.get_jobs()
+        last = last_runs(self.scheduler.get_runs, [job.id for job in jobs])
+        return [self._view(job, running, last.get(job.id)) for job in jobs]
 
     def job(self, job_id: str) -> JobView:
         job = self.scheduler.get_job(job_id)  # JobNotFound
         running = _running_ids(_list_instances(self.scheduler.store))
-        return self._view(job, running, _last_runs(self._runs_of, job_id))
+        return self._view(job, running, last_runs(self.scheduler.get_runs, [job_id]).get(job_id))
 
     def runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         return self.scheduler.get_runs(job_id, limit)
@@ -260,16 +286,14 @@ class StoreSource:
             can_request=_method(self.store, "request_run") is not None,
         )
 
-    def _view(self, item: StoredJob, running: set[str]) -> JobView:
-        from ..triggers import from_dict
-
+    def _view(self, item: StoredJob, running: set[str], last: RunRecord | None) -> JobView:
         d = item.definition
-        last = _last_runs(lambda jid: self.store.get_runs(jid, 1), d.id)
         paused = bool(getattr(item, "paused", False))
         broken = item.broken
         trigger: Trigger | None
         try:
-            trigger = from_dict(d.trigger).with_default_timezone(self.default_timezone)
+            text = json.dumps(d.trigger, sort_keys=True)
+            trigger = _trigger(text).with_default_timezone(self.default_timezone)
         except (SchedulerError, ValueError, TypeError, KeyError) as exc:
             trigger, broken = None, broken or f"unreadable definition: {exc}"
         zone = (trigger.timezone if trigger is not None else None) or self.default_timezone
@@ -281,7 +305,7 @@ class StoreSource:
         return JobView(
             id=d.id, name=d.name, func_ref=d.func_ref, trigger=trigger, timezone=zone,
             next_fire=nxt.astimezone(zone) if nxt is not None else None, paused=paused,
-            running=d.id in running or (last is not None and last.outcome is None),
+            running=d.id in running or _claimed(last),
             dynamic=d.dynamic, broken=broken, options=dict(d.options), args=tuple(d.args),
             kwargs=dict(d.kwargs), last_run=last,
         )
@@ -289,13 +313,15 @@ class StoreSource:
     def jobs(self) -> list[JobView]:
         running = _running_ids(_list_instances(self.store))
         items = sorted(self.store.load_jobs(dynamic_only=False), key=lambda i: i.definition.id)
-        return [self._view(item, running) for item in items]
+        last = last_runs(self.store.get_runs, [item.definition.id for item in items])
+        return [self._view(item, running, last.get(item.definition.id)) for item in items]
 
     def job(self, job_id: str) -> JobView:
         item = self.store.get_job(job_id)
         if item is None:
             raise JobNotFound(job_id)
-        return self._view(item, _running_ids(_list_instances(self.store)))
+        last = last_runs(self.store.get_runs, [job_id]).get(job_id)
+        return self._view(item, _running_ids(_list_instances(self.store)), last)
 
     def runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         return self.store.get_runs(job_id, limit)

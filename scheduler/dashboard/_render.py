@@ -39,7 +39,7 @@ __all__ = [
 OUTCOME_FILTERS = ("failed", "lost", "missed", "timed_out", "skipped")
 #: what the overview's outcome filter offers (the last run's outcome of each job)
 JOB_OUTCOMES = ("succeeded", "failed", "timed_out", "lost", "missed", "skipped",
-                "uncertain", "running", "never")
+                "uncertain", "running", "queued", "never")
 
 
 _TINY = timedelta(microseconds=1)
@@ -269,15 +269,15 @@ def render_overview(status: StatusView, jobs: Sequence[JobView], page: Page, *,
 
 
 def _error_cell(run: RunRecord) -> HTML:
+    """The error's first line (``Type: message``); the rest (the traceback excerpt the
+    history keeps) folded under it."""
     if not run.error:
         return HTML("")
-    lines = run.error.strip().splitlines()
-    first = lines[0][:300] if lines else ""
-    if len(lines) <= 1 and len(first) == len(run.error.strip()):
+    first, _, rest = run.error.strip().partition("\n")
+    if not rest.strip():
         return h('<span class="error-text">{}</span>', first)
-    excerpt = "\n".join(lines[-15:])  # a traceback's useful end
     return h('<details><summary class="error-text">{}</summary><pre>{}</pre></details>',
-             first, excerpt)
+             first, rest)
 
 
 def _run_row(run: RunRecord, page: Page, zone: Any, *, with_job: bool) -> HTML:
@@ -366,18 +366,21 @@ def render_job(job: JobView, runs: Sequence[RunRecord], page: Page) -> HTML:
 
 def render_runs(runs: Sequence[RunRecord], page: Page, *, outcome: str | None = None,
                 page_no: int = 1, has_more: bool = False,
-                zones: Mapping[str, tzinfo] | None = None) -> HTML:
+                zones: Mapping[str, tzinfo] | None = None, window: int | None = None) -> HTML:
     """Recent runs of every job (this page of them), with the outcome filter links and
     previous/next links.
 
     :param zones: each job's zone (times of other jobs' runs are shown in UTC)
+    :param window: the filter looked through only this many newest runs (said on the page)
     """
     links = [h('<a href="{}"{}>all</a>', page.links.runs(),
                HTML(' aria-current="page"') if not outcome else "")]
     links += [h('<a href="{}"{}>{}</a>', page.links.runs(outcome=o),
                 HTML(' aria-current="page"') if o == outcome else "", o)
               for o in OUTCOME_FILTERS]
-    filters = h('<nav class="filters" aria-label="outcome">{}</nav>', join(links, " "))
+    filters = h('<nav class="filters" aria-label="outcome">{}{}</nav>', join(links, " "),
+                h(' <span class="muted">among the newest {} runs</span>', window)
+                if outcome and window else "")
     zones = zones or {}
     table = _table(("Job", *_RUN_HEADERS), [
         _run_row(r, page, zones.get(r.job_id, timezone.utc), with_job=True) for r in runs

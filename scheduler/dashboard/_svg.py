@@ -34,8 +34,11 @@ MIN_BAR = 6
 
 
 def outcome_name(run: RunRecord) -> str:
-    """``succeeded``, ``failed``, ... or ``running`` (no outcome yet)."""
-    return str(run.outcome) if run.outcome is not None else "running"
+    """``succeeded``, ``failed``, ...; without an outcome yet, ``queued`` (a requested run
+    no instance has claimed) or ``running`` (claimed, starting or started)."""
+    if run.outcome is not None:
+        return str(run.outcome)
+    return "queued" if run.claimed_at is None else "running"
 
 
 def lateness(run: RunRecord) -> float | None:
@@ -62,7 +65,8 @@ def timeline_svg(runs: Sequence[RunRecord], zone: tzinfo | None = None) -> HTML:
     shown = list(reversed(list(runs)[:MAX_BARS]))
     if not shown:
         return HTML('<p class="muted">No runs yet.</p>')
-    longest = max((r.duration or 0.0 for r in shown), default=0.0) or 1.0
+    measured = max((r.duration or 0.0 for r in shown), default=0.0)
+    longest = measured or 1.0  # the scale; every bar a stub or minimal when nothing took time
     slot = (WIDTH - 2 * LEFT) / max(len(shown), 20)
     width = max(2.0, slot * 0.7)
     usable = HEIGHT - TOP - BOTTOM
@@ -89,11 +93,18 @@ def timeline_svg(runs: Sequence[RunRecord], zone: tzinfo | None = None) -> HTML:
         '<text class="axis-label" x="{}" y="12">longest: {}</text>'
         '<text class="axis-label" x="{}" y="{}">oldest</text>'
         '<text class="axis-label end" x="{}" y="{}">newest</text>',
-        base, WIDTH, base, LEFT, duration_words(longest), LEFT, HEIGHT - 4,
+        base, WIDTH, base, LEFT, duration_words(measured), LEFT, HEIGHT - 4,
         WIDTH - LEFT, HEIGHT - 4,
     )
-    return h(
+    svg = h(
         '<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" '
         'role="img" aria-label="{}">{}{}</svg>',
         WIDTH, HEIGHT, f"timeline of the last {len(shown)} runs", axis, join(parts),
     )
+    seen = sorted({outcome_name(r) for r in shown})
+    legend = [h('<span class="pill o-{}">{}</span>', name, name) for name in seen]
+    if any((lateness(r) or 0.0) > LATE_AFTER for r in shown):
+        legend.append(h('<span class="late-mark">&#9660; started late (more than {})</span>',
+                        duration_words(LATE_AFTER)))
+    legend.append(HTML('<span class="muted">height: how long it took</span>'))
+    return h('{}<p class="legend">{}</p>', svg, join(legend, " "))

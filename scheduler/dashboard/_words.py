@@ -156,8 +156,9 @@ def _span(seconds: float) -> str:
     if seconds < 86_400:
         hours, rest = divmod(int(seconds), 3600)
         return f"{hours} h {rest // 60} min" if rest >= 60 and hours < 10 else f"{hours} h"
-    days = int(seconds // 86_400)
-    return f"{days} day{'s' if days != 1 else ''}"
+    days, rest = divmod(int(seconds), 86_400)
+    text = f"{days} day{'s' if days != 1 else ''}"
+    return f"{text} {rest // 3600} h" if days < 3 and rest >= 3600 else text
 
 
 def relative(dt: datetime | None, now: datetime) -> str:

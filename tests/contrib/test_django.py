@@ -551,3 +551,75 @@ def test_no_jobs_says_where_discovery_looked_and_names_a_stray_jobs_py(
     assert "tests.contrib.django_project.testapp" in text
     assert "Found straysite.jobs, which is not in an installed app" in text
     assert "'jobs': ['straysite.jobs']" in text
+
+
+# -- the health view (#12) -----------------------------------------------------------------------
+
+
+def test_health_view_answers_200_while_running_and_503_when_not() -> None:
+    from django.test import Client
+
+    client = Client()
+    response = client.get("/healthz/scheduler")
+    assert response.status_code == 503
+    assert response.json()["reasons"] == ["the scheduler is not running (state: stopped)"]
+    assert "no-cache" in response["Cache-Control"]
+    dj.start()
+    response = client.get("/healthz/scheduler")
+    assert response.status_code == 200
+    assert response.json()["ok"] is True
+    assert client.post("/healthz/scheduler").status_code == 405  # read-only
+
+
+def test_health_view_of_a_web_process_reports_the_cluster(tmp_path: Path) -> None:
+    """autostart off and a shared store (the recommended layout): the scheduler process's
+    instance in the store is what makes it healthy."""
+    from django.test import Client
+
+    from scheduler import Scheduler
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    runner = Scheduler(store=url)  # runscheduler's, in another process in production
+    with override_settings(SCHEDULER={"store": url, "autostart": False}):
+        dj.reset()
+        client = Client()
+        runner.start()
+        try:
+            response = client.get("/healthz/scheduler")
+            assert response.status_code == 200
+            assert response.json()["view"] == "cluster"
+            assert [i["instance"] for i in response.json()["instances"]] == [str(runner.owner)]
+        finally:
+            runner.shutdown()
+        response = client.get("/healthz/scheduler")
+        assert response.status_code == 503
+        assert response.json()["reasons"] == ["no live scheduler instance"]
+        assert not dj.get_scheduler().running  # the view never starts it
+
+
+def test_instances_with_the_django_store_and_in_the_admin(migrated: None) -> None:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from scheduler.contrib.django.models import SchedulerInstance
+
+    try:
+        with override_settings(SCHEDULER={"store": "django"}):
+            dj.reset()
+            sched = dj.start()
+            (info,) = sched.instances()
+            row = SchedulerInstance.objects.get(instance=info.instance)
+            assert (row.host, row.pid, row.version) == (info.host, info.pid, info.version)
+            assert row.last_heartbeat == info.last_heartbeat
+            assert row.lease_expires == info.lease_expires
+            user = get_user_model().objects.create_superuser("admin", "a@example.com", "pw")
+            client = Client()
+            client.force_login(user)
+            listing = client.get("/admin/scheduler/schedulerinstance/")
+            assert listing.status_code == 200
+            assert info.instance.encode() in listing.content
+            assert client.get("/admin/scheduler/schedulerinstance/add/").status_code == 403
+            sched.shutdown()
+            assert not SchedulerInstance.objects.filter(instance=info.instance).exists()
+    finally:
+        get_user_model().objects.filter(username="admin").delete()

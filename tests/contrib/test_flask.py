@@ -409,3 +409,55 @@ def _module_level_job() -> None:
 def test_max_processes_config_key(make_app: Callable[..., Flask]) -> None:
     app = make_app(SCHEDULER_MAX_PROCESSES=3)
     assert ext.get_scheduler(app).max_processes == 3
+
+
+# -- the health route (#12) ----------------------------------------------------------------------
+
+
+def test_health_route_is_off_by_default(make_app: Callable[..., Flask]) -> None:
+    assert make_app().test_client().get("/healthz/scheduler").status_code == 404
+
+
+def test_health_route_answers_200_while_running_and_503_when_not(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(SCHEDULER_HEALTH_URL="/healthz/scheduler")
+    client = app.test_client()
+    response = client.get("/healthz/scheduler")
+    assert response.status_code == 503
+    assert response.json is not None
+    assert response.json["reasons"] == ["the scheduler is not running (state: stopped)"]
+    assert response.headers["Cache-Control"] == "no-store"
+    ext.start(app)
+    response = client.get("/healthz/scheduler")
+    assert response.status_code == 200
+    assert response.json is not None
+    assert response.json["ok"] is True and response.json["view"] == "process"
+
+
+def test_health_route_of_a_web_worker_reports_the_cluster(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    """Autostart off, shared store: healthy while another process's scheduler is alive."""
+    from scheduler import Scheduler
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    client = make_app(SCHEDULER_STORE=url, SCHEDULER_HEALTH_URL="/health").test_client()
+    runner = Scheduler(store=url)  # the scheduler process
+    runner.start()
+    try:
+        response = client.get("/health")
+        assert response.status_code == 200
+        assert response.json is not None and response.json["view"] == "cluster"
+        assert [i["instance"] for i in response.json["instances"]] == [str(runner.owner)]
+    finally:
+        runner.shutdown()
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json is not None
+    assert response.json["reasons"] == ["no live scheduler instance"]
+
+
+def test_bad_health_url_is_a_configuration_error(make_app: Callable[..., Flask]) -> None:
+    with pytest.raises(ConfigurationError, match="SCHEDULER_HEALTH_URL must be None"):
+        make_app(SCHEDULER_HEALTH_URL="healthz")

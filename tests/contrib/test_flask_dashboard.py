@@ -144,3 +144,18 @@ def test_a_bad_auth_is_a_configuration_error(make_app: Callable[..., Flask]) -> 
 def test_a_misspelt_setting_names_the_right_one(make_app: Callable[..., Flask]) -> None:
     with pytest.raises(ConfigurationError, match="SCHEDULER_DASHBOARD_AUTH"):
         make_app(SCHEDULER_DASHBOARD_AUHT=lambda r: True)
+
+
+def test_a_secret_key_set_after_init_app_is_used(make_app: Callable[..., Flask],
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    config = {"SCHEDULER_DASHBOARD": "/scheduler", "SCHEDULER_DASHBOARD_AUTH": lambda r: True,
+              "SECRET_KEY": None}
+    late, none = make_app(**config), make_app(**config)
+    late.config["SECRET_KEY"] = "set-by-the-factory-later"
+    with caplog.at_level("WARNING", logger="scheduler.contrib.flask"):
+        assert late.test_client().get("/scheduler/").status_code == 200
+        assert not [r for r in caplog.records if "SECRET_KEY" in r.getMessage()]
+        none.test_client().get("/scheduler/")
+        none.test_client().get("/scheduler/runs")
+    warned = [r for r in caplog.records if "SECRET_KEY" in r.getMessage()]
+    assert len(warned) == 1  # once per app

@@ -94,7 +94,7 @@ def _get(dash: Dashboard, path: str = "/", access: Access = ACT, **kw: Any) -> R
 
 def _cookie(resp: Response) -> str:
     header = dict(resp.headers)["Set-Cookie"]
-    match = re.match(r"scheduler_csrf=([0-9a-f]{32}); Path=/scheduler; HttpOnly; SameSite=Strict",
+    match = re.match(r"scheduler_csrf=([0-9a-f]{32}); Path=/scheduler; HttpOnly; SameSite=Lax",
                      header)
     assert match, header
     return match.group(1)
@@ -113,8 +113,7 @@ def _form(dash: Dashboard, cookie: str, action: str = "pause", job_id: str = "ba
             "csrf_token": dash.csrf_token(cookie)}
 
 
-@pytest.mark.parametrize("path", ["/", "/job", "/runs", "/action", "/static/dashboard.css",
-                                  "/nowhere"])
+@pytest.mark.parametrize("path", ["/", "/job", "/runs", "/action", "/nowhere"])
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_no_access_is_403_everywhere(dash: Dashboard, path: str, method: str) -> None:
     resp = dash.handle(Request(method=method, path=path, denied_hint="Set THE_HOOK."))
@@ -262,6 +261,7 @@ def test_the_runs_page_pages_and_filters() -> None:
     assert last.text.count("<tr><td><a href=") == 20 and 'rel="next"' not in last.text
     failed = _get(dash, "/runs", query={"outcome": "failed"})
     assert failed.text.count("o-failed\">failed") == 40 and 'rel="next"' not in failed.text
+    assert "among the newest 1000 runs" in failed.text
     bogus = _get(dash, "/runs", query={"outcome": "<x>", "page": "-4"})
     assert bogus.status == 200 and "page 1" in bogus.text
 
@@ -301,3 +301,43 @@ def test_the_wsgi_app_under_a_script_name(source: FakeSource) -> None:
     _, headers, body = _wsgi(app, "/", SCRIPT_NAME="/ops")
     assert b'href="/ops/job?id=backup"' in body
     assert "Path=/ops;" in headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize(
+    ("value", "view", "act"),
+    [(True, True, False), ("actions", True, True), (False, False, False), (None, False, False),
+     ("", False, False), (object(), True, False)],
+)
+def test_what_an_auth_hook_may_return(value: object, view: bool, act: bool) -> None:
+    access = Access.from_hook(value)
+    assert (access.view, access.act) == (view, act)
+    assert Access.from_hook(ACT) is ACT
+
+
+@pytest.mark.parametrize("value", ["action", "view", "True"])
+def test_a_misspelt_answer_of_the_hook_is_an_error(value: str) -> None:
+    from scheduler.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"return True .* 'actions'"):
+        Access.from_hook(value)
+
+
+def test_a_store_that_cannot_be_read_is_503(source: FakeSource) -> None:
+    from scheduler.exceptions import StoreUnavailable
+
+    def down(*args: Any) -> Any:
+        raise StoreUnavailable(f"cannot connect to {XSS}")
+
+    source.jobs = down  # type: ignore[method-assign]
+    source.runs = down  # type: ignore[method-assign]
+    dash = Dashboard(source, secret="s")
+    for path in ("/", "/runs"):
+        resp = _get(dash, path)
+        assert resp.status == 503 and "cannot connect to &lt;script&gt;" in resp.text
+        assert dict(resp.headers)["Content-Security-Policy"] == CSP
+
+
+def test_the_stylesheet_needs_no_access(dash: Dashboard) -> None:
+    resp = dash.handle(Request(method="GET", path="/static/dashboard.css"))
+    assert resp.status == 200 and b"svg .bar" in resp.body
+    assert dash.handle(Request(method="POST", path="/static/dashboard.css")).status == 403

@@ -53,6 +53,37 @@ def test_a_bad_bind_exits_2(capsys: pytest.CaptureFixture[str], bind: str) -> No
     assert code == 2 and "--bind" in err
 
 
+def test_a_store_private_to_one_process_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "dashboard", "--store", "memory")
+    assert code == 2 and "private to one process" in err
+    code, _, err = run_cli(capsys, "dashboard", "--store", "memory", "--prefix", "x_")
+    assert code == 2 and "--prefix does not apply" in err
+
+
+def test_a_bad_zone_exits_2_before_the_store_is_opened(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "dashboard", "--store", "postgresql://app:pw@127.0.0.1:1/x",
+                           "--timezone", "Mars/Olympus")
+    assert code == 2 and "--timezone" in err and "Mars/Olympus" in err
+
+
+def test_the_prefix_names_the_schedulers_tables(tmp_path: Path) -> None:
+    from scheduler._cli_dashboard import build_store
+
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    sched = Scheduler(store=from_url(url, prefix="ops_"))
+    sched.add_job(jobs.tidy, "*/10 * * * *", id="tidy")
+    sched.start()
+    sched.shutdown()
+    for prefix, ids in (("ops_", ["tidy"]), (None, [])):
+        store = build_store(url, prefix)
+        store.open()
+        try:
+            assert [i.definition.id for i in store.load_jobs(dynamic_only=False)] == ids
+        finally:
+            store.close()
+
+
 def test_bind_forms() -> None:
     assert parse_bind("127.0.0.1:8080") == ("127.0.0.1", 8080)
     assert parse_bind("9000") == ("127.0.0.1", 9000)
@@ -158,3 +189,42 @@ def test_a_public_bind_warns(store_url: str) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(HANG_GUARD)
+
+
+@pytest.mark.postgres
+def test_a_password_in_the_url_is_shown_nowhere() -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    from scheduler.stores.postgresql import PostgreSQLStore
+    from tests.services import require, unique_prefix
+
+    base = urlsplit(require("postgresql"))
+    user = base.username or "postgres"
+    netloc = f"{user}:hunter2@{base.hostname}:{base.port or 5432}"  # trust auth ignores it
+    url = urlunsplit(base._replace(netloc=netloc))
+    prefix = unique_prefix()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scheduler", "dashboard", "--store", url, "--prefix", prefix,
+         "--bind", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "hunter2" not in line and f"{user}:***@" in line, line
+        match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        assert match, line
+        for path in ("", "runs", "job?id=nope"):
+            _, _, body = _fetch(match.group(1) + path)
+            assert "hunter2" not in body
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=HANG_GUARD)
+        assert proc.returncode == 0 and "hunter2" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(HANG_GUARD)
+        store = PostgreSQLStore(url, prefix=prefix)
+        store.drop_schema()
+        store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html.parser import HTMLParser
 from xml.etree import ElementTree
 
 from scheduler.dashboard import (
@@ -162,6 +163,9 @@ def test_the_timeline_is_svg_with_one_bar_per_run() -> None:
     assert heights[0] == 4  # no duration: a stub
     late = tree.findall(f"{ns}path")
     assert len(late) == 1 and "started 5.0 s late" in (late[0].findtext(f"{ns}title") or "")
+    legend = html[html.index("</svg>"):]
+    assert legend.index("o-failed") < legend.index("o-missed") < legend.index("o-succeeded")
+    assert "started late" in legend
 
 
 def test_the_timeline_escapes_error_text_in_its_tooltips() -> None:
@@ -217,3 +221,70 @@ def test_every_page_links_the_stylesheet_and_nothing_external() -> None:
         assert '<link rel="stylesheet" href="/static/dashboard.css">' in html
         assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
         assert "https://" not in html
+
+
+def test_a_long_traceback_is_cut_to_its_end() -> None:
+    from scheduler._report_runs import TRACEBACK_CHARS, TRACEBACK_LINES, history_error
+
+    def deep(n: int) -> None:
+        if n == 0:
+            raise KeyError(XSS * 50)
+        deep(n - 1)
+
+    try:
+        deep(40)
+    except KeyError as exc:
+        text = history_error(f"KeyError: {exc}", exc)
+    lines = text.splitlines()
+    assert lines[0].startswith("KeyError: ") and len(lines) <= TRACEBACK_LINES + 2
+    assert len(text) <= len(lines[0]) + TRACEBACK_CHARS + 10
+    assert "in deep" in text
+
+
+def test_a_worker_processs_own_traceback_is_kept() -> None:
+    from scheduler._procwire import _RemoteTraceback
+    from scheduler._report_runs import history_error
+
+    exc = ValueError("x")
+    exc.__cause__ = _RemoteTraceback(
+        'Traceback (most recent call last):\n  File "child.py", line 9, in job\nValueError: x')
+    assert history_error("ValueError: x", exc).splitlines() == [
+        "ValueError: x", "Traceback (most recent call last):", '  File "child.py", line 9, in job',
+        "ValueError: x"]
+
+
+class _Balance(HTMLParser):
+    """Every opened element is closed, in order (void elements aside)."""
+
+    VOID = {"meta", "link", "input", "br", "hr", "img"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        pass
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack and self.stack[-1] == tag, (tag, self.stack[-5:])
+        self.stack.pop()
+
+
+def test_every_page_is_well_nested() -> None:
+    runs = [run(outcome=RunOutcome.FAILED, error="Traceback:\n  x\nValueError: <b>"),
+            run(minutes_ago=5, late=10), run(minutes_ago=1, outcome=None, took=None)]
+    pages = [render_overview(status(), [job(), job("b", paused=True, running=True)],
+                             page(can_act=True)),
+             render_overview(status(reachable=False, error="down", instances=None), [], page()),
+             render_job(job(), runs, page(can_act=True)), render_job(job(), [], page()),
+             render_runs(runs, page(), outcome="failed", page_no=2, has_more=True),
+             render_error(page(), "Forbidden", "no", "hint")]
+    for html in pages:
+        checker = _Balance()
+        checker.feed(html)
+        checker.close()
+        assert checker.stack == []

@@ -75,7 +75,9 @@ def test_other_triggers_in_words() -> None:
         (timedelta(days=3, hours=1), "in 3 days"),
         (timedelta(days=1), "in 1 day"),
         (-timedelta(minutes=3), "3 min ago"),
-        (-timedelta(hours=26), "1 day ago"),
+        (-timedelta(hours=26), "1 day 2 h ago"),
+        (timedelta(days=2, hours=23, minutes=59), "in 2 days 23 h"),
+        (-timedelta(hours=24, minutes=30), "1 day ago"),
     ],
 )
 def test_relative_times(delta: timedelta, words: str) -> None:

@@ -57,7 +57,7 @@ def test_job_that_raises_is_recorded_failed_and_the_next_fire_runs() -> None:
         clock.advance(minutes=3, scheduler=sched)
         runs = runs_of(sched, "boom")
         assert [str(r.outcome) for r in runs] == ["failed"] * 3
-        assert all(r.error == "ValueError: boom" for r in runs)
+        assert all((r.error or "").splitlines()[0] == "ValueError: boom" for r in runs)
         assert_healthy(sched)
 
 

@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .dashboard import ROUTES, dashboard_view
-from .models import Job, JobRun, ScheduledJob
+from .models import Job, JobRun, ScheduledJob, SchedulerInstance
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -106,3 +106,9 @@ class DashboardAdmin(admin.ModelAdmin):
             path(route.lstrip("/"), dashboard_view(route, site), name=f"scheduler_job_{name}")
             for route, name in ROUTES.items()
         ]
+
+@admin.register(SchedulerInstance)
+class SchedulerInstanceAdmin(ReadOnlyAdmin):
+    list_display = ("instance", "host", "pid", "version", "started_at", "last_heartbeat",
+                    "lease_expires", "running")
+    readonly_fields = list_display

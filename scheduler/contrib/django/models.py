@@ -1,9 +1,10 @@
 """Read-only Django models over the scheduler's own tables, for the admin.
 
-They are unmanaged: the store creates and migrates ``scheduler_jobs`` and ``scheduler_runs``
-itself (with ``"store": "django"`` they live in the project's database), and Django never
-writes to them. On SQLite the store keeps instants as integer microseconds since the epoch,
-on PostgreSQL as ``timestamptz``; :class:`InstantField` reads both as aware datetimes.
+They are unmanaged: the store creates and migrates ``scheduler_jobs``, ``scheduler_runs`` and
+``scheduler_instances`` itself (with ``"store": "django"`` they live in the project's
+database), and Django never writes to them. On SQLite the store keeps instants as integer
+microseconds since the epoch, on PostgreSQL as ``timestamptz``; :class:`InstantField` reads
+both as aware datetimes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from django.utils.translation import gettext_lazy as _
 
 from ..._time import from_us, to_us
 
-__all__ = ["InstantField", "Job", "JobRun", "ScheduledJob"]
+__all__ = ["InstantField", "Job", "JobRun", "ScheduledJob", "SchedulerInstance"]
+
 
 
 class InstantField(models.Field):
@@ -115,3 +117,27 @@ class Job(ScheduledJob):
         proxy = True
         verbose_name = _("job")
         verbose_name_plural = _("dashboard")
+
+
+class SchedulerInstance(models.Model):
+    """A started scheduler, refreshed every heartbeat; rows whose lease expired are dead
+    (killed) instances that :meth:`~scheduler.Scheduler.instances` no longer lists."""
+
+    instance = models.TextField(primary_key=True, verbose_name=_("instance (host:pid:id)"))
+    host = models.TextField(_("host"))
+    pid = models.IntegerField(_("pid"))
+    version = models.TextField(_("version"))
+    started_at = InstantField(_("started at"))
+    last_heartbeat = InstantField(_("last heartbeat"))
+    lease_expires = InstantField(_("lease expires"))
+    running = models.TextField(_("jobs running (JSON)"), default="[]")
+
+    class Meta:
+        managed = False
+        db_table = "scheduler_instances"
+        ordering = ["started_at"]
+        verbose_name = _("scheduler instance")
+        verbose_name_plural = _("scheduler instances")
+
+    def __str__(self) -> str:
+        return str(self.instance)

@@ -7,7 +7,7 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    dependencies = [("scheduler", "0003_jobrun_killed")]
+    dependencies = [("scheduler", "0004_schedulerinstance")]
 
     operations = [
         migrations.CreateModel(
