@@ -20,7 +20,6 @@ from ..._time import from_us, to_us
 __all__ = ["InstantField", "Job", "JobRun", "ScheduledJob", "SchedulerInstance"]
 
 
-
 class InstantField(models.Field):
     """An instant as the scheduler's SQL stores keep it; read-only."""
 
