@@ -12,7 +12,6 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -88,11 +87,3 @@ def running(args: list[str], env: dict[str, str] | None = None) -> Iterator[Proc
         yield proc
     finally:
         proc.stop()
-
-
-@contextmanager
-def worker(store_url: str) -> Iterator[Process]:
-    """A scheduler process running :mod:`tests.browser.dashjobs` on ``store_url``."""
-    with running([sys.executable, "-m", "tests.browser.worker", store_url]) as proc:
-        proc.wait_for_line("ready")
-        yield proc

@@ -126,8 +126,7 @@ def flask_site() -> Iterator[Site]:
         port = server.wait_for_line("port ").split()[1]
         wait_until_the_worker_runs(store)
         base = f"http://127.0.0.1:{port}/scheduler/"
-        yield Site("flask", base, store, url, _cookie_role(base), operator="operator",
-                   extra={"server": server})
+        yield Site("flask", base, store, url, _cookie_role(base), operator="operator")
 
 
 @contextmanager
