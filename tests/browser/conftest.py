@@ -32,9 +32,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole session; each test gets its own context."""
+    """One headless Chromium for the tests of this package; each test gets its own context.
+
+    Package scope, not session: Playwright's sync API keeps an asyncio loop running in the
+    main thread while it is open, and Django refuses database calls from a thread with a
+    running loop (``SynchronousOnlyOperation``), so the browser must be closed before the
+    Django tests of the same session run."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
