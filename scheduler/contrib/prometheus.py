@@ -30,8 +30,9 @@ run that is retried counts ``lost`` and then its retry's outcome.
 ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before the server starts, serve
 ``/metrics`` with a registry holding ``prometheus_client.multiprocess.MultiProcessCollector``,
 and call ``multiprocess.mark_process_dead(worker.pid)`` from gunicorn's ``child_exit`` hook.
-In that mode a scrape cannot call into each worker, so the gauges are set by each worker
-every :data:`REFRESH` seconds and on every run event, and aggregated with
+In that mode a scrape cannot call into each worker, so each worker sets the gauges every
+:data:`REFRESH` seconds and when a run starts (``scheduler_jobs_running`` may count a run
+that just ended until the next refresh), and they are aggregated with
 ``multiprocess_mode``: ``scheduler_jobs_running`` is ``livesum`` (summed over live workers),
 ``scheduler_store_up`` is ``livemin`` (0 when any live worker cannot reach the store) and
 ``scheduler_last_success_timestamp_seconds`` is ``max``. Counters and histograms need nothing.
@@ -153,6 +154,8 @@ class SchedulerMetrics:
         """The listener (events run on the emitting thread: keep it short)."""
         if isinstance(event, SchedulerShutdown):
             self._stop.set()
+            if self._multiprocess:
+                self.running.set(0)  # its file outlives it until mark_process_dead
             return
         if isinstance(event, JobStarted):
             if event.attempt == 1:
@@ -172,8 +175,6 @@ class SchedulerMetrics:
             self.last_success.labels(job).set(_unix(event.timestamp))
         elif isinstance(event, JobMissed):
             self.missed.labels(job).inc()
-        if self._multiprocess:
-            self.refresh()
 
 
 def _unix(when: datetime) -> float:

@@ -6,10 +6,11 @@ lease) and ``instances`` (a sorted set of instance names by lease expiry, which
 :meth:`RedisInstances.list_instances` reads from now on). Times are Redis's clock
 (``TIME``), in microseconds since the epoch, like the rest of the store.
 
-A beat is one ``MULTI`` pipeline after reading the clock: ``started`` is set only when
-missing (``HSETNX``), so it stays the first beat's. The data is advisory, so it is not
-guarded by the store's epoch check: a Redis that lost its data shows the instances again at
-their next beat.
+A beat is one pipeline after reading the clock: ``started`` is set only when missing
+(``HSETNX``), so it stays the first beat's. The data is advisory: the pipeline is not a
+``MULTI`` (a beat cut half-way is repaired by the next one, and an ACL limited to
+``+@read +@write +@scripting`` allows it), and it is not guarded by the store's epoch check
+(a Redis that lost its data shows the instances again at their next beat).
 
 Threads and state: mixed into :class:`~scheduler.stores.redis.RedisStore`; nothing of its
 own.
@@ -61,7 +62,7 @@ class RedisInstances:
                   "heartbeat": str(now), "lease": str(expires),
                   "running": running_json(running)}  # fmt: skip
         with self._conn.errors("beat_instance"):
-            pipe = self._redis.pipeline(transaction=True)
+            pipe = self._redis.pipeline(transaction=False)
             pipe.hsetnx(key, "started", str(to_us(started_at)))
             pipe.hset(key, mapping=fields)
             pipe.pexpire(key, (expires - now + _FORGET_US) // 1000)
@@ -71,7 +72,7 @@ class RedisInstances:
 
     def remove_instance(self, instance: str) -> None:
         with self._conn.errors("remove_instance"):
-            pipe = self._redis.pipeline(transaction=True)
+            pipe = self._redis.pipeline(transaction=False)
             pipe.delete(self._conn.key("instance:", instance))
             pipe.zrem(self._conn.key("instances"), instance)
             pipe.execute()

@@ -6,6 +6,7 @@ import threading
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
@@ -137,3 +138,64 @@ def test_instrument_takes_a_scheduler() -> None:
         from scheduler.contrib.flask import FlaskScheduler
 
         instrument(FlaskScheduler(), registry=CollectorRegistry())  # type: ignore[arg-type]
+
+
+_MULTIPROCESS_WORKER = """
+import sys
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+from scheduler import Interval, Scheduler
+from scheduler.contrib.prometheus import instrument
+from scheduler.testing import VirtualClock
+from tests.contrib.test_prometheus import broken, fine
+
+clock = VirtualClock("2026-03-02T12:00:00+00:00")
+sched = Scheduler(clock=clock)
+sched.add_job(fine, Interval(minutes=1), id="fine")
+sched.add_job(broken, Interval(minutes=2), id="broken")
+metrics = instrument(sched)  # the default registry: its values go to the directory's files
+with sched:
+    clock.advance(minutes=4, scheduler=sched)
+    metrics.refresh()  # what its refresher thread does every few seconds
+    if sys.argv[1] == "collect":  # what the /metrics view of a gunicorn app does
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        sys.stdout.write(generate_latest(registry).decode())
+"""
+
+
+def test_multiprocess_mode_aggregates_the_workers(tmp_path) -> None:
+    """Two processes (gunicorn workers) write their values to PROMETHEUS_MULTIPROC_DIR; a
+    MultiProcessCollector sums the counters and aggregates the gauges by their mode."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+
+    def worker(mode: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _MULTIPROCESS_WORKER, mode],
+            cwd=root, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    worker("run")  # a worker that has exited (its values stay in the directory)
+    text = worker("collect")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    # each process ran fine 4 times and broken twice
+    assert samples[("scheduler_runs_total", (("job", "fine"), ("outcome", "succeeded")))] == 8
+    assert samples[("scheduler_runs_total", (("job", "broken"), ("outcome", "failed")))] == 4
+    assert samples[("scheduler_run_duration_seconds_count", (("job", "fine"),))] == 8
+    # the gauges, one value over both processes' files (mark_process_dead, which gunicorn's
+    # child_exit hook calls, would drop the first one's from the live* modes)
+    assert samples[("scheduler_jobs_running", ())] == 0.0
+    assert samples[("scheduler_store_up", ())] == 1.0
+    last = samples[("scheduler_last_success_timestamp_seconds", (("job", "fine"),))]
+    assert last == datetime(2026, 3, 2, 12, 4, tzinfo=timezone.utc).timestamp()
