@@ -17,8 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..._time import from_us, to_us
 
-__all__ = ["InstantField", "JobRun", "ScheduledJob", "SchedulerInstance"]
-
+__all__ = ["InstantField", "Job", "JobRun", "ScheduledJob", "SchedulerInstance"]
 
 
 class InstantField(models.Field):
@@ -107,6 +106,20 @@ class JobRun(models.Model):
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at  # type: ignore[no-any-return]
+
+
+class Job(ScheduledJob):
+    """The dashboard's entry in the admin ("Scheduler" > "Dashboard") and its permission.
+
+    A proxy of :class:`ScheduledJob` with no table of its own. Its ``change`` permission,
+    ``scheduler.change_job``, is what the dashboard's actions (run now, pause, resume) need;
+    any active staff user may look at the pages.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = _("job")
+        verbose_name_plural = _("dashboard")
 
 
 class SchedulerInstance(models.Model):
