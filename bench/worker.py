@@ -183,7 +183,9 @@ def import_time(system: str, quick: bool) -> dict:
     reps = 5 if quick else 9
     stmt = IMPORTS[system]
     base, full, cumulative = [], [], []
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="0")
+    # Python reads any non-empty PYTHONDONTWRITEBYTECODE (even "0") as "do not write": unset
+    # it, or a tree without .pyc files (a --commit snapshot) is compiled on every import
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     subprocess.run([sys.executable, "-c", stmt], check=True, env=env)  # warm the .pyc cache
     for _ in range(reps):
         for target, code in ((base, "pass"), (full, stmt)):

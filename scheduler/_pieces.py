@@ -29,7 +29,7 @@ from ._health import StoreHealth
 from ._heartbeat import Heartbeat
 from ._pool import DaemonPool
 from ._preview import StorePreview
-from ._procpool import LazyProcessPool
+from ._proclazy import LazyProcessPool
 from ._registry import JobRegistry
 from ._report import Reporter
 from ._runner import Runner

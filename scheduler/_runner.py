@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from ._clock import Clock
     from ._health import StoreHealth
     from ._pool import DaemonPool
-    from ._procpool import LazyProcessPool
+    from ._proclazy import LazyProcessPool
     from ._registry import JobRegistry
     from ._report import Reporter
     from .job import Job

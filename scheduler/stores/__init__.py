@@ -36,7 +36,6 @@ programming errors through.
 from __future__ import annotations
 
 import enum
-import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -147,6 +146,8 @@ class JobDefinition:
         return fp
 
     def to_json(self) -> str:
+        import json  # the memory store never needs it: `import scheduler` stays light
+
         return json.dumps(
             {
                 "id": self.id,
@@ -164,6 +165,8 @@ class JobDefinition:
 
     @classmethod
     def from_json(cls, text: str) -> JobDefinition:
+        import json
+
         data = json.loads(text)
         return cls(**data)
 
@@ -174,6 +177,7 @@ def fingerprint(definition: JobDefinition) -> str:
     The name and ``dynamic`` flag are left out: renaming a job is not a conflict.
     """
     import hashlib  # here, not at import: `import scheduler` stays cheap
+    import json
 
     payload = json.dumps(
         [

@@ -7,7 +7,6 @@ process computes the same instants.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from datetime import datetime, timedelta
 from typing import Any
@@ -230,6 +229,8 @@ class RandomInterval(Trigger):
     def _fire(self, start: int, k: int) -> int:
         mid2 = self._low + self._high  # twice the mean gap, to stay in integers
         spread = (self._high - self._low) // 2
+        import hashlib  # only random intervals need it: `import scheduler` stays light
+
         digest = hashlib.sha256(f"{self.seed}:{k}".encode()).digest()
         offset = int.from_bytes(digest[:8], "big") % (spread + 1)
         return start + (k * mid2) // 2 + offset
