@@ -53,6 +53,8 @@ def check_id(job_id: object) -> str:
     """
     if not isinstance(job_id, str) or not job_id.strip():
         raise InvalidJob(f"id must be a non-empty string, got {job_id!r}")
+    if len(job_id) <= MAX_ID_BYTES and job_id.isascii() and job_id.isprintable():
+        return job_id  # the usual id: short printable ASCII (no control character in it)
     try:
         size = len(job_id.encode("utf-8"))
     except UnicodeEncodeError:
@@ -275,12 +277,13 @@ class Job:
         if kwargs is not None and not isinstance(kwargs, Mapping):
             raise InvalidJob(f"kwargs must be a dict, got {kwargs!r}", job_id=self.id)
         self.args = tuple(args)
-        self.kwargs = dict(kwargs or {})
+        # jobs without keyword arguments share one empty dict (attributes are read-only)
+        self.kwargs = dict(kwargs) if kwargs else _NO_KWARGS
         if isinstance(tags, str):
             tags = (tags,)
         self.tags = frozenset(tags) if tags else _NO_TAGS
         self.options = options
-        self.trigger = trigger
+        self.trigger = trigger = trigger.shared()
         self.dynamic = dynamic
         self.broken: str | None = None
         self._preview: datetime | None = None  # a stored view's next fire (from_stored)
@@ -421,6 +424,11 @@ class Job:
         if fire is None:
             return None
         return fire.astimezone(self.timezone)
+
+    def __lt__(self, other: Job) -> bool:
+        """An arbitrary, consistent order: the ticker's heap breaks a full tie with it (two
+        jobs of one id due at one instant, the old one replaced by the new one)."""
+        return id(self) < id(other)
 
     def pause(self) -> None:
         self._scheduler.pause_job(self.id)

@@ -29,7 +29,7 @@ from . import (
     Store,
     StoredJob,
 )
-from ._memory_rows import _History, _Job, _Run
+from ._memory_rows import _Definition, _DefinitionSource, _History, _Job, _Run
 
 __all__ = ["MemoryStore"]
 
@@ -81,13 +81,31 @@ class MemoryStore(Store):
 
     # -- jobs ------------------------------------------------------------------------------
     def register(self, definition: JobDefinition, *, owner: Owner) -> Registration:
+        return self._register(definition.id, definition.fingerprint, definition, owner)
+
+    def register_local(
+        self,
+        job_id: str,
+        fingerprint: str,
+        source: _DefinitionSource,
+        *,
+        owner: Owner,
+    ) -> Registration:
+        """:meth:`register` for a job of this process whose definition is built only if
+        someone reads it (:meth:`get_job`, :meth:`load_jobs`), by ``source.get_definition()``:
+        the scheduler's registry uses it unless a subclass overrides :meth:`register`.
+        ``fingerprint`` is the job's own."""
+        return self._register(job_id, fingerprint, source, owner)
+
+    def _register(
+        self, job_id: str, fp: str, definition: _Definition, owner: Owner
+    ) -> Registration:
         now = self.now()
-        fp = definition.fingerprint
         with self._lock:
             by = self._owner_name(owner)
-            old = self._jobs.get(definition.id)
+            old = self._jobs.get(job_id)
             if old is None:
-                self._jobs[definition.id] = _Job(definition, fp, now, None, by)
+                self._jobs[job_id] = _Job(definition, fp, now, None, by)
                 return Registration(anchor=now, last_fire=None)
             if old.fingerprint == fp:
                 old.definition = definition
@@ -116,7 +134,7 @@ class MemoryStore(Store):
             return [
                 j.frozen()
                 for j in self._jobs.values()
-                if j.definition.dynamic or not dynamic_only
+                if not dynamic_only or j.stored_definition().dynamic
             ]
 
     def mark_broken(self, job_id: str, reason: str) -> None:
