@@ -99,11 +99,10 @@ class RunReports:
     def taken(self, key: str) -> None:
         log.debug("fire %s taken by another instance", key)
 
-    def run_started(
-        self, job: Job, fire: datetime, local: datetime, attempt: int, coalesced: int
-    ) -> None:
+    def run_started(self, job: Job, fire: datetime, attempt: int, coalesced: int) -> None:
         # The log facts cost a few microseconds a fire: built only when logged.
         if log.isEnabledFor(logging.INFO):
+            local = fire.astimezone(job.timezone)
             safe_log(
                 log,
                 logging.INFO,

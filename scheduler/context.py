@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
@@ -61,10 +61,19 @@ class RunContext:
         return self.cancel_event.is_set()
 
 
+class _Pending(Protocol):
+    """A run whose context is built when first asked for (``scheduler._liverun.LiveRun``)."""
+
+    def context(self) -> RunContext: ...
+
+
 def current_job() -> RunContext | None:
     """The run executing on this thread, or None outside a job."""
-    return getattr(_local, "run", None)
+    run: RunContext | _Pending | None = getattr(_local, "run", None)
+    if run is None or isinstance(run, RunContext):
+        return run
+    return run.context()
 
 
-def _set(run: RunContext | None) -> None:
+def _set(run: RunContext | _Pending | None) -> None:
     _local.run = run

@@ -37,6 +37,8 @@ _SHARED: dict[tuple[Any, ...], Interval] = {}
 def _aware(dt: datetime | None, what: str) -> datetime | None:
     if dt is None:
         return None
+    if dt.__class__ is datetime and dt.tzinfo is UTC:
+        return dt  # the usual instant (the clock's, a fire's): aware and in UTC already
     if not isinstance(dt, datetime):
         raise InvalidTrigger(f"{what} must be a datetime, got {type(dt).__name__}")
     if not is_aware(dt):
