@@ -61,7 +61,7 @@ class RunReports:
     now: Callable[[], datetime]
 
     def _emit(self, kind: str, **fields: Any) -> None:
-        if self.events:
+        if self.events.listeners:  # (an attribute: this runs a few times per fire)
             self.events.emit(kind, timestamp=self.now(), **fields)
 
     def submitted(self, job: Job, fire: datetime) -> None:

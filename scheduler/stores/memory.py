@@ -345,7 +345,8 @@ class MemoryStore(Store):
         killed: bool = False,
     ) -> bool:
         now = self.now()
-        outcome = RunOutcome(outcome)
+        if outcome.__class__ is not RunOutcome:
+            outcome = RunOutcome(outcome)
         with self._lock:
             run = self._held.get(claim.run_id or "")
             if run is None or run.token != claim.token:
