@@ -20,10 +20,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from .scheduler import Scheduler
+
+    class _Pending(Protocol):
+        """A run whose context is built when first asked for (``_liverun.LiveRun``)."""
+
+        def context(self) -> RunContext: ...
+
 
 __all__ = ["RunContext", "current_job"]
 
@@ -59,12 +67,6 @@ class RunContext:
     @property
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
-
-
-class _Pending(Protocol):
-    """A run whose context is built when first asked for (``scheduler._liverun.LiveRun``)."""
-
-    def context(self) -> RunContext: ...
 
 
 def current_job() -> RunContext | None:

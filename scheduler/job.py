@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -66,6 +65,8 @@ def check_id(job_id: object) -> str:
             f"id {job_id[:40]!r}... is {size} bytes of UTF-8; ids are at most {MAX_ID_BYTES} "
             f"bytes (every store must index them): pass a shorter id="
         )
+    import unicodedata  # only ids that are not plain printable ASCII get here
+
     for char in job_id:
         if unicodedata.category(char) == "Cc":
             raise InvalidJob(
