@@ -353,7 +353,8 @@ class Runner:
             duration = time.monotonic() - began
             with self._lock:
                 job.run_count += 1
-            killed = bool(getattr(exc, "killed", False))  # a worker process we had to kill
+            # a worker process we had to kill
+            killed = exc is not None and bool(getattr(exc, "killed", False))
             if run.timed_out:
                 self._finish(
                     run,
@@ -365,8 +366,9 @@ class Runner:
                 )
                 return
             if ok:
-                self._recovered(job, fire, attempt)
-                result = short_repr(value)
+                if job._failing is not None:
+                    self._recovered(job, fire, attempt)
+                result = None if value is None else short_repr(value)
                 cancelled = run.cancelled
                 report.succeeded(job, fire, attempt, duration, result, cancelled)
                 self._finish(run, RunOutcome.SUCCEEDED, attempt, result=result)
