@@ -210,6 +210,15 @@ def _options_dict(options: JobOptions) -> dict[str, Any]:
     return out
 
 
+def _shown(value: Any) -> str:
+    """An argument as a memory-store definition shows it: its repr (built when the store is
+    first asked, so a repr that fails cannot fail ``add_job``, nor the listing)."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
 _NO_TAGS: frozenset[str] = frozenset()
 _NO_ARGS: list[Any] = []  # shared by every memory-store definition without arguments
 _NO_KWARGS: dict[str, Any] = {}
@@ -394,8 +403,8 @@ class Job:
         reprs standing in for arguments that need not be JSON there)."""
         if self.definition is None:
             self.definition = self._build_definition(
-                [repr(a) for a in self.args] if self.args else _NO_ARGS,
-                {k: repr(v) for k, v in self.kwargs.items()} if self.kwargs else _NO_KWARGS,
+                [_shown(a) for a in self.args] if self.args else _NO_ARGS,
+                {k: _shown(v) for k, v in self.kwargs.items()} if self.kwargs else _NO_KWARGS,
                 self._fingerprint,
             )
         return self.definition

@@ -59,6 +59,8 @@ class _Job:
         self.broken: str | None = None
 
     def stored_definition(self) -> JobDefinition:
+        """The definition, built here if :meth:`MemoryStore._resolve` has not built it (a
+        row re-registered between the two: rare)."""
         definition = self.definition
         if not isinstance(definition, JobDefinition):
             definition = self.definition = definition.get_definition()

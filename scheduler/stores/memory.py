@@ -101,6 +101,9 @@ class MemoryStore(Store):
         self, job_id: str, fp: str, definition: _Definition, owner: Owner
     ) -> Registration:
         now = self.now()
+        peek = self._jobs.get(job_id)  # (a dict read is atomic)
+        if peek is not None and peek.fingerprint != fp:
+            self._resolve(peek)  # it is replaced: the Registration says what it was
         with self._lock:
             by = self._owner_name(owner)
             old = self._jobs.get(job_id)
@@ -124,18 +127,38 @@ class MemoryStore(Store):
         with self._lock:
             self._jobs.pop(job_id, None)
 
+    def _resolve(self, row: _Job) -> None:
+        """Build the definition of a row of this process's job, if it is not built yet,
+        outside the lock: building it reprs the job's arguments, which is user code (a
+        ``__repr__`` may even ask this store something)."""
+        source = row.definition
+        if not isinstance(source, JobDefinition):
+            built = source.get_definition()
+            with self._lock:
+                if row.definition is source:
+                    row.definition = built
+
     def get_job(self, job_id: str) -> StoredJob | None:
         with self._lock:
             job = self._jobs.get(job_id)
-            return None if job is None else job.frozen()
+        if job is None:
+            return None
+        self._resolve(job)
+        with self._lock:
+            return job.frozen()
 
     def load_jobs(self, *, dynamic_only: bool = True) -> list[StoredJob]:
-        with self._lock:
-            return [
-                j.frozen()
+        with self._lock:  # rows whose definition is not built are this process's: not dynamic
+            rows = [
+                j
                 for j in self._jobs.values()
-                if not dynamic_only or j.stored_definition().dynamic
+                if not dynamic_only
+                or (isinstance(j.definition, JobDefinition) and j.definition.dynamic)
             ]
+        for row in rows:
+            self._resolve(row)
+        with self._lock:
+            return [row.frozen() for row in rows]
 
     def mark_broken(self, job_id: str, reason: str) -> None:
         with self._lock:
