@@ -80,8 +80,8 @@ class FireClaimer:
         """
         registry = self._registry
         key = FireKey(job.id, fire)
-        late = (self._now() - start_time(job, fire)).total_seconds()
         grace = job.options.misfire_grace_time
+        late = 0.0 if grace is None else (self._now() - start_time(job, fire)).total_seconds()
         missed = None
         if grace is not None and late > grace:
             missed = (

@@ -36,6 +36,8 @@ class Dispatcher:
     def __init__(self) -> None:
         self._lock = threading.Lock()  # guards replacing _listeners; never held by emit()
         self._listeners: tuple[tuple[Listener, tuple[type[Event], ...]], ...] = ()
+        #: whether any listener is registered (kept with _listeners; read without the lock)
+        self.listeners = False
         self._reported: set[int] = set()  # listeners whose error was logged (set ops only)
 
     def after_fork(self) -> None:
@@ -56,10 +58,12 @@ class Dispatcher:
                 )
         with self._lock:
             self._listeners = (*self._listeners, (callback, kinds))
+            self.listeners = True
 
     def remove(self, callback: Listener) -> None:
         with self._lock:
             self._listeners = tuple(pair for pair in self._listeners if pair[0] != callback)
+            self.listeners = bool(self._listeners)
 
     def __bool__(self) -> bool:
         return bool(self._listeners)

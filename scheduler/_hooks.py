@@ -23,7 +23,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import signal
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -77,6 +76,8 @@ def on_stop_signals(callback: Callable[[str], None]) -> Iterator[None]:
     """Call ``callback(signal name)`` on SIGINT and SIGTERM inside the block (in the main
     thread; elsewhere signals cannot be handled and nothing changes), then put the previous
     handlers back."""
+    import signal  # run_forever only: `import scheduler` stays light
+
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
 

@@ -32,7 +32,7 @@ from ._heartbeat import Heartbeat
 from ._pool import DaemonPool
 from ._presence import Presence
 from ._preview import StorePreview
-from ._procpool import LazyProcessPool
+from ._proclazy import LazyProcessPool
 from ._registry import JobRegistry
 from ._report import Reporter
 from ._runner import Runner

@@ -41,7 +41,7 @@ from .exceptions import DuplicateJobId, JobNotFound, StoreUnavailable
 if TYPE_CHECKING:
     from ._report import Reporter
     from .job import Job
-    from .stores import Owner, Store, StoredJob
+    from .stores import Owner, Registration, Store, StoredJob
 
 __all__ = ["JobRegistry"]
 
@@ -74,6 +74,7 @@ class JobRegistry:
         self._loss_lock = threading.Lock()
         #: the store's data_losses when this instance last registered its jobs
         self._losses_seen = store.data_losses  # Invariant: under _loss_lock
+        self._register_local = _local_registration(store)
 
     # -- reading ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -211,7 +212,11 @@ class JobRegistry:
 
         :raises StoreUnavailable: the store cannot be reached
         """
-        reg = self._store.register(job.get_definition(), owner=self._owner)
+        local = self._register_local
+        if local is not None and job.definition is None:  # nothing durable: built if read
+            reg = local(job.id, job._fingerprint, job, owner=self._owner)
+        else:
+            reg = self._store.register(job.get_definition(), owner=self._owner)
         if reg.replaced is not None and reg.replaced.registered_by != str(self._owner):
             self._reporter.definition_replaced(job, reg.replaced, self._owner)
         self._reporter.registered(job.id)
@@ -366,3 +371,14 @@ def _past_anchor(job: Job, after: datetime) -> datetime:
     if anchor is not None and job._effective is not job.trigger and after < anchor:
         return anchor
     return after
+
+
+def _local_registration(store: Store) -> Callable[..., Registration] | None:
+    """The memory store's :meth:`~scheduler.stores.memory.MemoryStore.register_local`, which
+    builds a job's definition only when read; None for another store, or a memory store
+    whose ``register`` a subclass overrides (every registration must go through it)."""
+    from .stores.memory import MemoryStore
+
+    if isinstance(store, MemoryStore) and type(store).register is MemoryStore.register:
+        return store.register_local
+    return None

@@ -54,7 +54,11 @@ class Reporter(RunReports):
         self.events.after_fork()
 
     # -- the scheduler's life ------------------------------------------------------------
-    def started(self, owner: Owner, jobs: int, store: str, zone: str, workers: int) -> None:
+    def started(self, owner: Owner, jobs: int, store: object, zone: str, workers: int) -> None:
+        """``store``: the store object, described here (its password masked)."""
+        from .stores._url import describe_store  # start() only: `import scheduler` stays light
+
+        store = describe_store(store)
         safe_log(
             log,
             logging.INFO,

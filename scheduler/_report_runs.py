@@ -87,7 +87,7 @@ class RunReports:
     now: Callable[[], datetime]
 
     def _emit(self, kind: str, **fields: Any) -> None:
-        if self.events:
+        if self.events.listeners:  # (an attribute: this runs a few times per fire)
             self.events.emit(kind, timestamp=self.now(), **fields)
 
     def submitted(self, job: Job, fire: datetime) -> None:
@@ -125,11 +125,10 @@ class RunReports:
     def taken(self, key: str) -> None:
         log.debug("fire %s taken by another instance", key)
 
-    def run_started(
-        self, job: Job, fire: datetime, local: datetime, attempt: int, coalesced: int
-    ) -> None:
+    def run_started(self, job: Job, fire: datetime, attempt: int, coalesced: int) -> None:
         # The log facts cost a few microseconds a fire: built only when logged.
         if log.isEnabledFor(logging.INFO):
+            local = fire.astimezone(job.timezone)
             safe_log(
                 log,
                 logging.INFO,

@@ -33,13 +33,12 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import context
 from ._claim import FireClaimer
+from ._liverun import LiveRun
 from ._log import format_duration
 from ._report_runs import history_error, short_repr
 from ._retry import FINISH_RETRY_DELAYS, job_retry_delay
@@ -50,7 +49,7 @@ if TYPE_CHECKING:
     from ._clock import Clock
     from ._health import StoreHealth
     from ._pool import DaemonPool
-    from ._procpool import LazyProcessPool
+    from ._proclazy import LazyProcessPool
     from ._registry import JobRegistry
     from ._report import Reporter
     from .job import Job
@@ -65,22 +64,6 @@ IDLE_POLL = 0.005
 #: after killing the worker processes, how long shutdown waits for their runs to be
 #: recorded (real seconds)
 PROCESS_RECORD_WAIT = 5.0
-
-
-@dataclass(eq=False)
-class LiveRun:
-    job: Job
-    claim: Claim
-    ctx: context.RunContext
-    deadline: float | None  #: monotonic time of the timeout, or None
-    lease_until: float  #: monotonic estimate of the lease's expiry (self-fencing)
-    timed_out: bool = False  #: set by the heartbeat
-    fenced: bool = False  #: set by the heartbeat
-    #: its outcome is being written (set under Runner._lock): a renewal that finds the lease
-    #: gone was overtaken by that write, and the write itself says whether it landed
-    finishing: bool = False
-    #: what the last attempt's call gave: (ok, value, exception), for run_job's Future
-    last: tuple[bool, Any, BaseException | None] | None = None
 
 
 class Runner:
@@ -146,9 +129,9 @@ class Runner:
     def cancel_all(self) -> None:
         """Set the ``cancel_event`` of every run, scheduled or manual."""
         with self._lock:
-            contexts = [run.ctx for run in self._live.values()]
-        for ctx in contexts:
-            ctx.cancel_event.set()
+            runs = list(self._live.values())
+        for run in runs:
+            run.cancel()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait up to ``timeout`` real seconds for every fire to finish; True if they did.
@@ -195,7 +178,7 @@ class Runner:
                 self._store.finish(
                     run.claim,
                     outcome=RunOutcome.TIMED_OUT,
-                    attempt=run.ctx.attempt,
+                    attempt=run.attempt,
                     error="timed out; still running when the scheduler shut down",
                     cancel_requested=True,
                 )
@@ -299,21 +282,12 @@ class Runner:
 
     def execute(self, job: Job, claim: Claim, *, coalesced: int = 0) -> LiveRun:
         """Run a claimed fire to its recorded outcome (attempts, retries, timeout)."""
-        fire = claim.fire.scheduled_time
-        ctx = self._new_context(
-            job_id=job.id,
-            scheduled_time=fire.astimezone(job.timezone),
-            attempt=claim.attempt,
-            cancel_event=threading.Event(),
-            fencing_token=claim.token,
-            run_id=claim.run_id,
-        )
         timeout = job.options.timeout
         now = self._clock.monotonic()
-        run = LiveRun(
+        run = LiveRun(  # its context is built if the job (or a canceller) asks for it
             job=job,
             claim=claim,
-            ctx=ctx,
+            new_context=self._new_context,
             deadline=now + timeout if timeout else None,
             lease_until=now + self._lease_seconds,
         )
@@ -343,15 +317,15 @@ class Runner:
                     return
             except StoreUnavailable:
                 pass  # the lease still protects the run; the outcome is written later
-            if run.ctx.attempt != attempt:
-                run.ctx = dc_replace(run.ctx, attempt=attempt)
-            report.run_started(job, fire, run.ctx.scheduled_time, attempt, coalesced)
+            run.attempt = attempt
+            report.run_started(job, fire, attempt, coalesced)
             began = time.monotonic()
-            ok, value, exc = run.last = self._call(job, run.ctx)
+            ok, value, exc = run.last = self._call(job, run)
             duration = time.monotonic() - began
             with self._lock:
                 job.run_count += 1
-            killed = bool(getattr(exc, "killed", False))  # a worker process we had to kill
+            # a worker process we had to kill
+            killed = exc is not None and bool(getattr(exc, "killed", False))
             if run.timed_out:
                 self._finish(
                     run,
@@ -363,16 +337,17 @@ class Runner:
                 )
                 return
             if ok:
-                self._recovered(job, fire, attempt)
-                result = short_repr(value)
-                cancelled = run.ctx.cancel_event.is_set()
+                if job._failing is not None:
+                    self._recovered(job, fire, attempt)
+                result = None if value is None else short_repr(value)
+                cancelled = run.cancelled
                 report.succeeded(job, fire, attempt, duration, result, cancelled)
                 self._finish(run, RunOutcome.SUCCEEDED, attempt, result=result)
                 report.succeeded_event(job, fire, attempt, duration, result)
                 return
             assert exc is not None
             error = report.failed(job, fire, attempt, duration, exc, self._failures(job, exc))
-            if attempt <= job.options.retries and not run.ctx.cancel_event.is_set():
+            if attempt <= job.options.retries and not run.cancelled:
                 delay = job_retry_delay(attempt)
                 report.retrying(job, fire, attempt, delay, error)
                 if not self._clock.sleep(delay, run.ctx.cancel_event):
@@ -401,11 +376,14 @@ class Runner:
         if streak is not None:
             self._reporter.recovered(job, fire, attempt, streak[0])
 
-    def _call(self, job: Job, ctx: context.RunContext) -> tuple[bool, Any, BaseException | None]:
+    def _call(
+        self, job: Job, run: context.RunContext | LiveRun
+    ) -> tuple[bool, Any, BaseException | None]:
         if job.options.executor == "process":
+            ctx = run.ctx if isinstance(run, LiveRun) else run
             return self._processes.get().call(job, ctx)
         wrap = self._run_context
-        context._set(ctx)
+        context._set(run)  # a LiveRun builds its context if current_job() asks
         try:
             if wrap is None:
                 return True, job.func(*job.args, **job.kwargs), None
@@ -441,11 +419,11 @@ class Runner:
                     attempt=attempt,
                     error=error,
                     result=result,
-                    cancel_requested=run.ctx.cancel_event.is_set(),
+                    cancel_requested=run.cancelled,
                     killed=killed,
                 ):
                     why = f"its outcome ({outcome}) came after the lease was lost"
-                    self._reporter.fenced_late(run.job, fire, run.ctx.attempt, why)
+                    self._reporter.fenced_late(run.job, fire, run.attempt, why)
                 else:
                     self._registry.after_run(run.job)
                 return
@@ -456,5 +434,5 @@ class Runner:
     # -- called by the heartbeat -----------------------------------------------------------
     def time_out(self, run: LiveRun) -> None:
         run.timed_out = True
-        run.ctx.cancel_event.set()
-        self._reporter.timed_out(run.job, run.claim.fire.scheduled_time, run.ctx.attempt)
+        run.cancel()
+        self._reporter.timed_out(run.job, run.claim.fire.scheduled_time, run.attempt)

@@ -2,17 +2,20 @@
 
 Threads and state
 -----------------
-* The heap of ``(due, seq, fire, job, version)`` belongs to this module and is guarded by
+* The heap of ``(due, job id, version, job)`` belongs to this module and is guarded by
   ``Ticker._lock``, and so are two fields of every job: ``job._version`` and
-  ``job._next_fire``. Any thread may push or drop (through the job registry, which holds its
-  own lock around the call: registry lock, then ticker lock); only the ticker thread pops.
+  ``job._next_fire`` (the fire of its live entry, if it has one). Any thread may push or
+  drop (through the job registry, which holds its own lock around the call: registry lock,
+  then ticker lock); only the ticker thread pops.
   ``_lock`` is otherwise a leaf: nothing is reported and no store is called under it.
 * Entries are never removed from the middle: pausing, removing or re-scheduling a job bumps
   ``job._version``, and the ticker drops entries whose version is stale when it meets them.
   Stale entries of far-off fires would wait years to be met (adding and removing 10,000
   jobs a month out grew the heap by 10,000 entries a cycle), so they are counted and the
   heap is rebuilt without them once they outnumber the live ones: O(1) amortised, and the
-  heap never holds more than twice the live entries (plus a small floor).
+  heap never holds more than twice the live entries (plus a small floor). Whether a job has
+  a live entry is the parity of its version (odd: it has one), so that nothing else is
+  kept per job (:func:`_queued`, :func:`_unqueued`).
 * A job is in the heap at most once. When its fire is handed to the pool the job leaves the
   heap, and the pool thread puts it back (with its next fire) when it picks the fire up.
   So a saturated pool holds at most one waiting fire per job: memory stays bounded, and the
@@ -37,7 +40,6 @@ whatever goes wrong in its own code is logged and the loop goes on.
 from __future__ import annotations
 
 import heapq
-import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -80,6 +82,16 @@ def jitter_offset(job_id: str, fire: datetime, jitter: float) -> timedelta:
     return timedelta(seconds=fraction * jitter)
 
 
+def _queued(version: int) -> int:
+    """The next version of a job that gets a live entry: odd."""
+    return version + 2 if version & 1 else version + 1
+
+
+def _unqueued(version: int) -> int:
+    """The next version of a job without a live entry: even."""
+    return version + 1 if version & 1 else version + 2
+
+
 class Ticker(LoopThread):
     name = "scheduler-ticker"
 
@@ -101,11 +113,11 @@ class Ticker(LoopThread):
         self._reschedule: Callable[[Job, datetime], None] | None = None
         self._lock = threading.Lock()
         # Invariant: the heap, job._version and job._next_fire change only under _lock
-        self._heap: list[tuple[datetime, int, datetime, Job, int]] = []
-        self._seq = itertools.count()
-        # Invariant (under _lock): _members holds id(job) of every job with a live entry in
-        # the heap, and _stale counts the heap's stale entries (compaction, see above)
-        self._members: set[int] = set()
+        # entries: (due, job id, version, job): fires due at one instant go by id, and the
+        # entries of one job (a stale one and the live one) by version, never by the job
+        self._heap: list[tuple[datetime, str, int, Job]] = []
+        # Invariant (under _lock): a job's version is odd while it has a live entry in the
+        # heap, and _stale counts the heap's stale entries (compaction, see above)
         self._stale = 0
         # Invariant: the three below are rebound by the ticker thread only (see "Lag")
         self._waiting: tuple[float, float] | None = None
@@ -123,11 +135,10 @@ class Ticker(LoopThread):
         """Put ``job`` in the heap for ``fire`` (aware UTC), replacing any entry it had."""
         due = start_time(job, fire)
         with self._lock:
-            job._version += 1
-            job._next_fire = fire
             self._forget(job)
-            self._members.add(id(job))
-            entry = (due, next(self._seq), fire, job, job._version)
+            job._version = version = _queued(job._version)
+            job._next_fire = fire
+            entry = (due, job.id, version, job)
             heapq.heappush(self._heap, entry)
             earliest = self._heap[0] is entry
         if earliest:
@@ -136,19 +147,20 @@ class Ticker(LoopThread):
     def drop(self, job: Job) -> None:
         """Take ``job`` out of the heap (lazily: its entry goes stale)."""
         with self._lock:
-            job._version += 1
-            job._next_fire = None
             self._forget(job)
+            job._next_fire = None
 
     def _forget(self, job: Job) -> None:
-        """The job's entry, if it had one, has just gone stale. Called with the lock held."""
-        if id(job) not in self._members:
+        """The job's entry, if it has one, goes stale (its version turns even). Called with
+        the lock held."""
+        version = job._version
+        if not version & 1:
             return
-        self._members.discard(id(job))
+        job._version = version + 1
         self._stale += 1
         heap = self._heap
         if self._stale * 2 > len(heap) > COMPACT_FLOOR:
-            heap[:] = [e for e in heap if e[4] == e[3]._version]
+            heap[:] = [e for e in heap if e[2] == e[3]._version]
             heapq.heapify(heap)
             self._stale = 0
 
@@ -157,13 +169,13 @@ class Ticker(LoopThread):
         """In a forked child (one thread): the jobs are in no heap, the parent's ticker gone
         with its thread. Without the lock, which a vanished parent thread may hold."""
         for job in jobs:
-            job._version += 1
+            job._version = _unqueued(job._version)
             job._next_fire = None
 
     def next_due(self) -> datetime | None:
         """When the earliest live entry is due (used by scheduler.testing)."""
         with self._lock:
-            live = [e for e in self._heap if e[4] == e[3]._version]
+            live = [e for e in self._heap if e[2] == e[3]._version]
         return min(live)[0] if live else None
 
     def lag(self) -> float | None:
@@ -206,14 +218,15 @@ class Ticker(LoopThread):
             with self._lock:
                 heap = self._heap
                 while heap and heap[0][0] <= now and len(due) < BATCH:
-                    _, _, fire, job, version = heapq.heappop(heap)
+                    _, _, version, job = heapq.heappop(heap)
                     if version == job._version:
-                        job._version += 1  # the job leaves the heap until its fire is picked up
-                        self._members.discard(id(job))
+                        job._version = version + 1  # out of the heap until its fire is picked up
+                        fire = job._next_fire
+                        assert fire is not None
                         due.append((fire, job))
                     elif self._stale:
                         self._stale -= 1
-                while heap and heap[0][4] != heap[0][3]._version:
+                while heap and heap[0][2] != heap[0][3]._version:
                     heapq.heappop(heap)  # stale heads would only shorten the next wait
                     if self._stale:
                         self._stale -= 1

@@ -8,8 +8,8 @@ Accepted: an IANA name, a ``ZoneInfo``, a pytz zone (by its ``zone`` name), ``da
 from __future__ import annotations
 
 import functools
+import sys
 from datetime import timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .exceptions import InvalidTimezone
 
@@ -22,6 +22,8 @@ UTC = timezone.utc
 def _by_name(name: str) -> tzinfo:
     if name.upper() in ("UTC", "Z", "ETC/UTC"):
         return UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # here: UTC needs none of it
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
@@ -37,8 +39,9 @@ def zone(value: object) -> tzinfo:
         if not value.strip():
             raise InvalidTimezone(value, "empty time zone name")
         return _by_name(value.strip())
-    if isinstance(value, ZoneInfo):
-        return value
+    zoneinfo = sys.modules.get("zoneinfo")  # a ZoneInfo exists only once it was imported
+    if zoneinfo is not None and isinstance(value, zoneinfo.ZoneInfo):
+        return value  # type: ignore[no-any-return]
     if isinstance(value, timezone):
         return UTC if value.utcoffset(None) == timedelta(0) else value
     if isinstance(value, tzinfo):

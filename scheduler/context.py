@@ -23,7 +23,15 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from .scheduler import Scheduler
+
+    class _Pending(Protocol):
+        """A run whose context is built when first asked for (``_liverun.LiveRun``)."""
+
+        def context(self) -> RunContext: ...
+
 
 __all__ = ["RunContext", "current_job"]
 
@@ -63,8 +71,11 @@ class RunContext:
 
 def current_job() -> RunContext | None:
     """The run executing on this thread, or None outside a job."""
-    return getattr(_local, "run", None)
+    run: RunContext | _Pending | None = getattr(_local, "run", None)
+    if run is None or isinstance(run, RunContext):
+        return run
+    return run.context()
 
 
-def _set(run: RunContext | None) -> None:
+def _set(run: RunContext | _Pending | None) -> None:
     _local.run = run

@@ -25,7 +25,6 @@ logged, recorded in the run history and turned into events.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 __all__ = [
@@ -51,6 +50,8 @@ __all__ = [
 def unknown_name_message(kind: str, name: str, valid: Iterable[str]) -> str:
     """``unknown option 'max_instance'; did you mean 'max_instances'?`` (click's habit)."""
     valid = sorted(valid)
+    import difflib  # only on this error path
+
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(valid)}"
     return f"unknown {kind} {name!r}{hint}"

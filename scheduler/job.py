@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -53,6 +52,8 @@ def check_id(job_id: object) -> str:
     """
     if not isinstance(job_id, str) or not job_id.strip():
         raise InvalidJob(f"id must be a non-empty string, got {job_id!r}")
+    if len(job_id) <= MAX_ID_BYTES and job_id.isascii() and job_id.isprintable():
+        return job_id  # the usual id: short printable ASCII (no control character in it)
     try:
         size = len(job_id.encode("utf-8"))
     except UnicodeEncodeError:
@@ -64,6 +65,8 @@ def check_id(job_id: object) -> str:
             f"id {job_id[:40]!r}... is {size} bytes of UTF-8; ids are at most {MAX_ID_BYTES} "
             f"bytes (every store must index them): pass a shorter id="
         )
+    import unicodedata  # only ids that are not plain printable ASCII get here
+
     for char in job_id:
         if unicodedata.category(char) == "Cc":
             raise InvalidJob(
@@ -207,6 +210,15 @@ def _options_dict(options: JobOptions) -> dict[str, Any]:
     return out
 
 
+def _shown(value: Any) -> str:
+    """An argument as a memory-store definition shows it: its repr (built when the store is
+    first asked, so a repr that fails cannot fail ``add_job``, nor the listing)."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
 _NO_TAGS: frozenset[str] = frozenset()
 _NO_ARGS: list[Any] = []  # shared by every memory-store definition without arguments
 _NO_KWARGS: dict[str, Any] = {}
@@ -275,12 +287,13 @@ class Job:
         if kwargs is not None and not isinstance(kwargs, Mapping):
             raise InvalidJob(f"kwargs must be a dict, got {kwargs!r}", job_id=self.id)
         self.args = tuple(args)
-        self.kwargs = dict(kwargs or {})
+        # jobs without keyword arguments share one empty dict (attributes are read-only)
+        self.kwargs = dict(kwargs) if kwargs else _NO_KWARGS
         if isinstance(tags, str):
             tags = (tags,)
         self.tags = frozenset(tags) if tags else _NO_TAGS
         self.options = options
-        self.trigger = trigger
+        self.trigger = trigger = trigger.shared()
         self.dynamic = dynamic
         self.broken: str | None = None
         self._preview: datetime | None = None  # a stored view's next fire (from_stored)
@@ -391,8 +404,8 @@ class Job:
         reprs standing in for arguments that need not be JSON there)."""
         if self.definition is None:
             self.definition = self._build_definition(
-                [repr(a) for a in self.args] if self.args else _NO_ARGS,
-                {k: repr(v) for k, v in self.kwargs.items()} if self.kwargs else _NO_KWARGS,
+                [_shown(a) for a in self.args] if self.args else _NO_ARGS,
+                {k: _shown(v) for k, v in self.kwargs.items()} if self.kwargs else _NO_KWARGS,
                 self._fingerprint,
             )
         return self.definition
@@ -422,6 +435,11 @@ class Job:
         if fire is None:
             return None
         return fire.astimezone(self.timezone)
+
+    def __lt__(self, other: Job) -> bool:
+        """An arbitrary, consistent order: the ticker's heap breaks a full tie with it (two
+        jobs of one id due at one instant, the old one replaced by the new one)."""
+        return id(self) < id(other)
 
     def pause(self) -> None:
         """Pause it for every instance sharing the store (:meth:`Scheduler.pause_job`)."""

@@ -47,7 +47,6 @@ from .exceptions import (
 )
 from .job import Job, JobOptions, args_of
 from .stores import Owner, Store, from_url
-from .stores._url import describe_store
 from .triggers import Trigger, coerce
 from .triggers.once import Once
 
@@ -380,7 +379,7 @@ class Scheduler(Conveniences):
         self._reporter.started(
             self.owner,
             len(self._registry),
-            describe_store(self.store),
+            self.store,
             tz_name(self.timezone),
             self.max_workers,
         )

@@ -39,7 +39,6 @@ programming errors through.
 from __future__ import annotations
 
 import enum
-import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -48,9 +47,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .._clock import Clock, SystemClock
-from ..exceptions import InvalidStoreURL
 from ._control import ControlStore
 from ._instances import InstanceInfo, Instances
+from ._open import from_url
 
 __all__ = [
     "Claim",
@@ -154,6 +153,8 @@ class JobDefinition:
         return fp
 
     def to_json(self) -> str:
+        import json  # the memory store never needs it: `import scheduler` stays light
+
         return json.dumps(
             {
                 "id": self.id,
@@ -171,6 +172,8 @@ class JobDefinition:
 
     @classmethod
     def from_json(cls, text: str) -> JobDefinition:
+        import json
+
         data = json.loads(text)
         return cls(**data)
 
@@ -181,6 +184,7 @@ def fingerprint(definition: JobDefinition) -> str:
     The name and ``dynamic`` flag are left out: renaming a job is not a conflict.
     """
     import hashlib  # here, not at import: `import scheduler` stays cheap
+    import json
 
     payload = json.dumps(
         [
@@ -460,38 +464,3 @@ class Store(Instances, ControlStore, ABC):
     def get_run(self, run_id: str) -> RunRecord | None:
         """One run, or None."""
 
-
-def from_url(url: str | None, **options: Any) -> Store:
-    """Build a store from a URL: ``memory``, ``sqlite:///path.db``, ``postgresql://...``,
-    ``redis://...``. Extra keyword options go to the backend's constructor.
-
-    :raises InvalidStoreURL: an unknown scheme, naming the ones that exist
-    """
-    if url is None or url in ("memory", "memory://", ":memory:"):
-        from .memory import MemoryStore
-
-        return MemoryStore(**options)
-    from ._url import mask_url
-
-    if not isinstance(url, str):
-        raise InvalidStoreURL(
-            f"store must be a URL string or a Store instance, got {type(url).__name__}"
-        )
-    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-    if scheme == "sqlite":
-        from .sqlite import SQLiteStore
-
-        return SQLiteStore(url, **options)
-    if scheme in ("postgresql", "postgres"):
-        from .postgresql import PostgreSQLStore
-
-        return PostgreSQLStore(url, **options)
-    if scheme in ("redis", "rediss", "unix"):
-        from .redis import RedisStore
-
-        return RedisStore(url, **options)
-    shown = mask_url(url)
-    raise InvalidStoreURL(
-        f"unknown store URL scheme {mask_url(scheme) or shown!r} in {shown!r}; use 'memory', "
-        f"'sqlite:///path/to/file.db', 'postgresql://user@host/db' or 'redis://host:6379/0'"
-    )

@@ -10,14 +10,27 @@ Threads and state: no lock of their own; every access is under ``MemoryStore._lo
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from . import JobDefinition, RunOutcome, RunRecord, StoredJob
 
-__all__ = ["_History", "_Job", "_Run"]
+__all__ = ["_Definition", "_DefinitionSource", "_History", "_Job", "_Run"]
+
+
+class _DefinitionSource(Protocol):
+    """What builds a definition when it is first read (a :class:`~scheduler.job.Job`)."""
+
+    def get_definition(self) -> JobDefinition: ...
+
+
+#: a row's definition, or (a job of this process: :meth:`MemoryStore.register_local`) what
+#: builds it on first read
+_Definition = JobDefinition | _DefinitionSource
 
 
 class _Job:
-    """A job row. Anchor and registration time are usually one shared datetime object."""
+    """A job row. Anchor and registration time are usually one shared datetime object; the
+    definition of a job of this process is built when first read."""
 
     __slots__ = (
         "anchor",
@@ -32,7 +45,7 @@ class _Job:
 
     def __init__(
         self,
-        definition: JobDefinition,
+        definition: _Definition,
         fingerprint: str,
         anchor: datetime,
         last_fire: datetime | None,
@@ -47,9 +60,17 @@ class _Job:
         self.broken: str | None = None
         self.paused = False
 
+    def stored_definition(self) -> JobDefinition:
+        """The definition, built here if :meth:`MemoryStore._resolve` has not built it (a
+        row re-registered between the two: rare)."""
+        definition = self.definition
+        if not isinstance(definition, JobDefinition):
+            definition = self.definition = definition.get_definition()
+        return definition
+
     def frozen(self) -> StoredJob:
         return StoredJob(
-            definition=self.definition,
+            definition=self.stored_definition(),
             fingerprint=self.fingerprint,
             anchor=self.anchor,
             last_fire=self.last_fire,

@@ -32,7 +32,7 @@ from . import (
 )
 from ._instances import FORGET_AFTER
 from ._memory_control import MemoryControl
-from ._memory_rows import _History, _Job, _Run
+from ._memory_rows import _Definition, _DefinitionSource, _History, _Job, _Run
 
 __all__ = ["MemoryStore"]
 
@@ -86,13 +86,34 @@ class MemoryStore(MemoryControl, Store):
 
     # -- jobs ------------------------------------------------------------------------------
     def register(self, definition: JobDefinition, *, owner: Owner) -> Registration:
+        return self._register(definition.id, definition.fingerprint, definition, owner)
+
+    def register_local(
+        self,
+        job_id: str,
+        fingerprint: str,
+        source: _DefinitionSource,
+        *,
+        owner: Owner,
+    ) -> Registration:
+        """:meth:`register` for a job of this process whose definition is built only if
+        someone reads it (:meth:`get_job`, :meth:`load_jobs`), by ``source.get_definition()``:
+        the scheduler's registry uses it unless a subclass overrides :meth:`register`.
+        ``fingerprint`` is the job's own."""
+        return self._register(job_id, fingerprint, source, owner)
+
+    def _register(
+        self, job_id: str, fp: str, definition: _Definition, owner: Owner
+    ) -> Registration:
         now = self.now()
-        fp = definition.fingerprint
+        peek = self._jobs.get(job_id)  # (a dict read is atomic)
+        if peek is not None and peek.fingerprint != fp:
+            self._resolve(peek)  # it is replaced: the Registration says what it was
         with self._lock:
             by = self._owner_name(owner)
-            old = self._jobs.get(definition.id)
+            old = self._jobs.get(job_id)
             if old is None:
-                self._jobs[definition.id] = _Job(definition, fp, now, None, by)
+                self._jobs[job_id] = _Job(definition, fp, now, None, by)
                 return Registration(anchor=now, last_fire=None)
             if old.fingerprint == fp:
                 old.definition = definition
@@ -111,18 +132,38 @@ class MemoryStore(MemoryControl, Store):
         with self._lock:
             self._jobs.pop(job_id, None)
 
+    def _resolve(self, row: _Job) -> None:
+        """Build the definition of a row of this process's job, if it is not built yet,
+        outside the lock: building it reprs the job's arguments, which is user code (a
+        ``__repr__`` may even ask this store something)."""
+        source = row.definition
+        if not isinstance(source, JobDefinition):
+            built = source.get_definition()
+            with self._lock:
+                if row.definition is source:
+                    row.definition = built
+
     def get_job(self, job_id: str) -> StoredJob | None:
         with self._lock:
             job = self._jobs.get(job_id)
-            return None if job is None else job.frozen()
+        if job is None:
+            return None
+        self._resolve(job)
+        with self._lock:
+            return job.frozen()
 
     def load_jobs(self, *, dynamic_only: bool = True) -> list[StoredJob]:
-        with self._lock:
-            return [
-                j.frozen()
+        with self._lock:  # rows whose definition is not built are this process's: not dynamic
+            rows = [
+                j
                 for j in self._jobs.values()
-                if j.definition.dynamic or not dynamic_only
+                if not dynamic_only
+                or (isinstance(j.definition, JobDefinition) and j.definition.dynamic)
             ]
+        for row in rows:
+            self._resolve(row)
+        with self._lock:
+            return [row.frozen() for row in rows]
 
     def mark_broken(self, job_id: str, reason: str) -> None:
         with self._lock:
@@ -332,7 +373,8 @@ class MemoryStore(MemoryControl, Store):
         killed: bool = False,
     ) -> bool:
         now = self.now()
-        outcome = RunOutcome(outcome)
+        if outcome.__class__ is not RunOutcome:
+            outcome = RunOutcome(outcome)
         with self._lock:
             run = self._held.get(claim.run_id or "")
             if run is None or run.token != claim.token:

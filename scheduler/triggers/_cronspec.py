@@ -24,7 +24,6 @@ with a handful of ``bisect`` calls instead of walking minutes.
 
 from __future__ import annotations
 
-import calendar
 import logging
 import re
 from bisect import bisect_left
@@ -106,6 +105,8 @@ class CronSpec:
 
     def compute_days(self, year: int, month: int) -> tuple[int, ...]:
         """The days of ``month`` that match both day fields, under Vixie's OR rule."""
+        import calendar  # here: once per (year, month), and `import scheduler` stays light
+
         first_wd, ndays = calendar.monthrange(year, month)  # Monday = 0
         first = (first_wd + 1) % 7  # cron's Sunday = 0
         all_days = range(1, ndays + 1)

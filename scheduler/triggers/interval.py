@@ -7,7 +7,6 @@ process computes the same instants.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,12 +24,21 @@ _LAST_US = ((datetime.max - datetime(1970, 1, 1)) // _ONE_US)
 #: the shortest interval: finer ones would keep a core busy folding fires that never run
 MIN_INTERVAL = timedelta(milliseconds=1)
 
-
+#: most entries kept by each of the caches below (then they start over)
+_CACHE_SIZE = 1024
+#: checked lengths (µs) by ``(seconds, minutes, hours, days, weeks)`` of plain ints and
+#: floats: 100,000 jobs on ``Interval(minutes=5)`` check it once
+_LENGTHS: dict[tuple[float, ...], int] = {}
+_PLAIN = frozenset((int, float))
+#: one Interval per definition, shared by the jobs that use it (:meth:`Interval.shared`)
+_SHARED: dict[tuple[Any, ...], Interval] = {}
 
 
 def _aware(dt: datetime | None, what: str) -> datetime | None:
     if dt is None:
         return None
+    if dt.__class__ is datetime and dt.tzinfo is UTC:
+        return dt  # the usual instant (the clock's, a fire's): aware and in UTC already
     if not isinstance(dt, datetime):
         raise InvalidTrigger(f"{what} must be a datetime, got {type(dt).__name__}")
     if not is_aware(dt):
@@ -105,20 +113,37 @@ class Interval(Trigger):
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> None:
-        length = _length_us(seconds, minutes, hours, days, weeks)
-        raw = seconds + 60 * minutes + 3600 * hours + 86_400 * days + 604_800 * weeks
-        if length <= 0 and raw <= 0:  # (a positive total below 1 µs is 'too short' below)
-            raise InvalidTrigger(
-                f"the interval must be positive, got {timedelta(microseconds=length)} "
-                f"(seconds={seconds}, minutes={minutes}, hours={hours}, days={days}, "
-                f"weeks={weeks})"
-            )
-        _check_length(length, "the interval")
+        key = (seconds, minutes, hours, days, weeks)
+        length = _LENGTHS.get(key)
+        plain = set(map(type, key)) <= _PLAIN  # True == 1: a bool must not hit the cache
+        if length is None or not plain:
+            length = _length_us(seconds, minutes, hours, days, weeks)
+            raw = seconds + 60 * minutes + 3600 * hours + 86_400 * days + 604_800 * weeks
+            if length <= 0 and raw <= 0:  # (a positive total below 1 µs is 'too short' below)
+                raise InvalidTrigger(
+                    f"the interval must be positive, got {timedelta(microseconds=length)} "
+                    f"(seconds={seconds}, minutes={minutes}, hours={hours}, days={days}, "
+                    f"weeks={weeks})"
+                )
+            _check_length(length, "the interval")
+            if plain:
+                if len(_LENGTHS) >= _CACHE_SIZE:
+                    _LENGTHS.clear()
+                _LENGTHS[key] = length
         self._us = length
-        self.start = _aware(start, "start")
-        self.end = _aware(end, "end")
+        self.start = None if start is None else _aware(start, "start")
+        self.end = None if end is None else _aware(end, "end")
         if self.start is not None and self.end is not None and self.end < self.start:
             raise InvalidTrigger(f"end {self.end.isoformat()} is before start")
+
+    def shared(self) -> Interval:
+        key = (type(self), self._us, self.start, self.end)
+        same = _SHARED.get(key)
+        if same is None:
+            if len(_SHARED) >= _CACHE_SIZE:
+                _SHARED.clear()
+            same = _SHARED[key] = self
+        return same
 
     @property
     def interval(self) -> timedelta:
@@ -230,6 +255,8 @@ class RandomInterval(Trigger):
     def _fire(self, start: int, k: int) -> int:
         mid2 = self._low + self._high  # twice the mean gap, to stay in integers
         spread = (self._high - self._low) // 2
+        import hashlib  # only random intervals need it: `import scheduler` stays light
+
         digest = hashlib.sha256(f"{self.seed}:{k}".encode()).digest()
         offset = int.from_bytes(digest[:8], "big") % (spread + 1)
         return start + (k * mid2) // 2 + offset
