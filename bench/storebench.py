@@ -10,9 +10,10 @@ start, one finish) over the wall time of the busiest process.
 the same 10 jobs, as three instances of one app do. Each walks the fires in time order and
 claims every one; the store gives each fire to one of them (the others get TAKEN), and the
 winner starts and finishes it (``max_instances`` is high: fires come back to back here, and
-a run still live when the next fire of its job is claimed would make that fire SKIPPED). Throughput is fires settled per second, all processes
-together; ``exactly_once`` checks that every fire up to the last one all three reached was
-claimed by exactly one process and recorded as one succeeded run.
+a run still live when the next fire of its job is claimed would make that fire SKIPPED).
+Throughput is fires settled per second, all processes together; ``exactly_once`` checks
+that every fire up to the last one all three reached was claimed by exactly one process and
+recorded as one succeeded run.
 
 ``store-<backend>-10k`` (sqlite, postgresql): a ``Scheduler`` on the store with 10,000
 interval jobs (hourly, so none is due): ``start()`` time (each job registered against the

@@ -13,11 +13,9 @@ Concurrency, in one place:
   job row, which holds that row's lock until commit, so claims of one job (and the live
   lease count that decides CLAIMED against SKIPPED) are serialised; a claimer that waited
   re-checks ``last_fire`` on the committed row and gets TAKEN. The count is a statement
-  of its own after that ``UPDATE`` (folded into the run's ``INSERT``), so its snapshot
-  includes every claim committed while this one waited.
-* A write that is one statement (:meth:`SQLStore.mark_started`, :meth:`SQLStore.finish`)
-  runs on its own, with no ``BEGIN``/``COMMIT`` around it: a single statement is atomic,
-  and it reads the store's clock itself (``Dialect.now``), so it is one round trip.
+  after that ``UPDATE`` (in the run's ``INSERT``): it sees every claim committed meanwhile.
+* :meth:`SQLStore.mark_started` and :meth:`SQLStore.finish` are one statement each, run
+  without ``BEGIN``/``COMMIT`` (it is atomic) and reading ``Dialect.now``: one round trip.
 * :meth:`SQLStore.reap` locks expired runs with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), so
   two reapers never wait on each other nor return the same run.
 * The schema is created or migrated under a lock (``BEGIN IMMEDIATE``; PostgreSQL's
@@ -221,34 +219,46 @@ class SQLStore(Store):
 
     # -- jobs ------------------------------------------------------------------------------
     def register(self, definition: JobDefinition, *, owner: Owner) -> Registration:
-        q, ts, fp = self._sql, self.dialect.ts, definition.fingerprint
-        text, dynamic, by = definition.to_json(), int(definition.dynamic), str(owner)
-
         def tx(cur: Cursor) -> Registration:
-            now = ts(self._db_now(cur))
-            for _ in range(3):  # a row deleted between the two statements: insert again
-                cur.execute(
-                    q["job_insert"],
-                    (definition.id, text, fp, now, dynamic, by, now, definition.id),
-                )
-                if cur.rowcount == 1:
-                    return Registration(anchor=self.dialect.dt(now), last_fire=None)  # type: ignore[arg-type]
-                row = cur.execute(q["job_lock"], (definition.id,)).fetchone()
-                if row is None:
-                    continue
-                old = self._job(row)
-                if old.fingerprint == fp:
-                    cur.execute(q["job_touch"], (text, dynamic, by, now, definition.id))
-                    return Registration(anchor=old.anchor, last_fire=old.last_fire)
-                cur.execute(q["job_replace"], (text, fp, now, dynamic, by, now, definition.id))
-                return Registration(
-                    anchor=self.dialect.dt(now),  # type: ignore[arg-type]
-                    last_fire=old.last_fire,
-                    replaced=old,
-                )
-            raise StoreError(f"job {definition.id!r} kept vanishing while being registered")
+            return self._register(cur, definition, str(owner), self.dialect.ts(self._db_now(cur)))
 
         return self._tx(tx)
+
+    def register_many(
+        self, definitions: Sequence[JobDefinition], *, owner: Owner
+    ) -> list[Registration]:
+        """All in one transaction: one commit (one disk sync) instead of one per job."""
+
+        def tx(cur: Cursor) -> list[Registration]:
+            now = self.dialect.ts(self._db_now(cur))
+            return [self._register(cur, d, str(owner), now) for d in definitions]
+
+        return self._tx(tx) if definitions else []
+
+    def _register(self, cur: Cursor, definition: JobDefinition, by: str, now: Any) -> Registration:
+        q, fp = self._sql, definition.fingerprint
+        text, dynamic = definition.to_json(), int(definition.dynamic)
+        for _ in range(3):  # a row deleted between the two statements: insert again
+            cur.execute(
+                q["job_insert"],
+                (definition.id, text, fp, now, dynamic, by, now, definition.id),
+            )
+            if cur.rowcount == 1:
+                return Registration(anchor=self.dialect.dt(now), last_fire=None)  # type: ignore[arg-type]
+            row = cur.execute(q["job_lock"], (definition.id,)).fetchone()
+            if row is None:
+                continue
+            old = self._job(row)
+            if old.fingerprint == fp:
+                cur.execute(q["job_touch"], (text, dynamic, by, now, definition.id))
+                return Registration(anchor=old.anchor, last_fire=old.last_fire)
+            cur.execute(q["job_replace"], (text, fp, now, dynamic, by, now, definition.id))
+            return Registration(
+                anchor=self.dialect.dt(now),  # type: ignore[arg-type]
+                last_fire=old.last_fire,
+                replaced=old,
+            )
+        raise StoreError(f"job {definition.id!r} kept vanishing while being registered")
 
     def unregister(self, job_id: str) -> None:
         self._tx(lambda cur: cur.execute(self._sql["job_delete"], (job_id,)))
@@ -292,18 +302,17 @@ class SQLStore(Store):
     def _prune(self, cur: Cursor, job_id: str, rows: int, now: datetime) -> None:
         """Keep ``history_limit`` and ``history_max_age`` after a run row was inserted;
         ``rows`` is the job's count of run rows with it."""
-        limit = self.history_limit
+        limit, deletes = self.history_limit, []
         if limit is not None and rows > limit:
             if self.dialect.dml_cte:
                 cur.execute(self._sql["prune_counted"], (job_id, rows - limit, job_id))
             else:
-                cur.execute(self._sql["prune_oldest"], (job_id, rows - limit))
-                if cur.rowcount > 0:
-                    cur.execute(self._sql["rows_less"], (cur.rowcount, job_id))
+                deletes.append((self._sql["prune_oldest"], (job_id, rows - limit)))
         if self.history_max_age is not None:
             cutoff = self.dialect.ts(now - self.history_max_age)
-            cur.execute(self._sql["prune_age"], (job_id, cutoff))
-            if cur.rowcount > 0:
+            deletes.append((self._sql["prune_age"], (job_id, cutoff)))
+        for sql, values in deletes:
+            if cur.execute(sql, values).rowcount > 0:
                 cur.execute(self._sql["rows_less"], (cur.rowcount, job_id))
 
     def claim(
@@ -409,12 +418,7 @@ class SQLStore(Store):
 
     def _write1(self, sql: str, values: tuple[Any, ...]) -> int:
         """Run one write statement on its own (:meth:`_single`); the rows it changed."""
-
-        def statement(cur: Cursor) -> int:
-            cur.execute(sql, values)
-            return cur.rowcount
-
-        return self._tx(statement, single=True)
+        return self._tx(lambda cur: int(cur.execute(sql, values).rowcount), single=True)
 
     def mark_started(self, claim: Claim, *, attempt: int) -> bool:
         return self._write1(self._sql["started"], (attempt, claim.run_id, claim.token)) == 1
