@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from scheduler._time import from_us
 from scheduler.exceptions import ConfigurationError, StoreError, StoreUnavailable
 from scheduler.stores import ClaimStatus, FireKey, JobDefinition, Owner, from_url
 from scheduler.stores import sqlite as sqlite_module
@@ -197,6 +198,43 @@ def test_version_1_tables_gain_cancel_requested_and_keep_their_runs(tmp_path) ->
         assert store.schema_version() == len(MIGRATIONS) >= 2
         [run] = store.get_runs("j")
         assert run.run_id == "r1" and run.cancel_requested is False
+    finally:
+        store.close()
+
+
+def test_version_3_tables_count_their_runs_for_the_history_limit(tmp_path) -> None:
+    """Schema 4 counts each job's run rows (history_limit without a COUNT per claim): a
+    database written at schema 3 gets the count of the runs it holds (#15)."""
+    path = str(tmp_path / "old.db")
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE scheduler_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        for step in MIGRATIONS[:3]:
+            for statement in step:
+                raw.execute(statement.format(p="scheduler_", ts="BIGINT"))
+        raw.execute("INSERT INTO scheduler_meta VALUES ('schema_version', '3')")
+        raw.execute(
+            "INSERT INTO scheduler_jobs (id, definition, fingerprint, anchor, last_fire, token, "
+            "registered_by, registered_at) VALUES ('j', ?, ?, 0, ?, 5, 'h:1:x', 0)",
+            (JOB.to_json(), JOB.fingerprint, 5 * 60_000_000),
+        )
+        for minute in range(1, 6):
+            raw.execute(
+                "INSERT INTO scheduler_runs (run_id, job_id, scheduled_time, outcome, token, "
+                "owner) VALUES (?, 'j', ?, 'succeeded', ?, 'h:1:x')",
+                (f"r{minute}", minute * 60_000_000, minute),
+            )
+    store = SQLiteStore(path, history_limit=3)
+    try:
+        assert store.schema_version() == len(MIGRATIONS)
+        won = store.claim(
+            FireKey("j", from_us(6 * 60_000_000)),
+            fingerprint=JOB.fingerprint,
+            owner=ME,
+            max_instances=1,
+            lease_seconds=60,
+        )
+        assert won.status is ClaimStatus.CLAIMED and won.token == 6
+        assert [r.run_id for r in store.get_runs("j")][1:] == ["r5", "r4"]
     finally:
         store.close()
 
