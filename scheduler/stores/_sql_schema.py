@@ -151,16 +151,15 @@ MIGRATIONS: list[tuple[str, ...]] = [
     # 3: the scheduler killed the run's worker process (#17)
     ("ALTER TABLE {p}runs ADD COLUMN killed INTEGER NOT NULL DEFAULT 0",),
     # 4 (#15): each job's count of run rows, so a claim keeps history_limit without a
-    # COUNT(*); and one partial index of the runs holding a lease, for the claim's count of
-    # live leases and for reap, instead of two (every index is written by every claim,
-    # finish and prune)
+    # COUNT(*); and the claim's count of live leases reads a partial index of the runs
+    # holding one, which finished runs leave (pruning them no longer writes to it). Dropped
+    # first, so the new index takes the page the old one frees (no free page left behind)
     (
         "ALTER TABLE {p}jobs ADD COLUMN run_rows BIGINT NOT NULL DEFAULT 0",
         "UPDATE {p}jobs SET run_rows = (SELECT COUNT(*) FROM {p}runs WHERE job_id = {p}jobs.id)",
+        "DROP INDEX IF EXISTS {p}runs_job_outcome",
         "CREATE INDEX IF NOT EXISTS {p}runs_live ON {p}runs (job_id, lease_expires) "
         "WHERE outcome IS NULL",
-        "DROP INDEX IF EXISTS {p}runs_job_outcome",
-        "DROP INDEX IF EXISTS {p}runs_lease",
     ),
 ]
 
