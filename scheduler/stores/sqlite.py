@@ -389,7 +389,10 @@ class SQLiteStore(SQLStore):
                 conn = self._connection()
                 return conn.execute(sql, values).rowcount
             except sqlite3.Error as exc:
-                raise self._mapped(conn, exc) from exc
+                mapped = self._mapped(conn, exc)
+                if mapped is exc:
+                    raise
+                raise mapped from exc
 
     def _mapped(self, conn: sqlite3.Connection | None, exc: sqlite3.Error) -> Exception:
         """What a driver error becomes (the connection is rolled back or dropped as needed):
