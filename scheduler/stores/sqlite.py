@@ -10,10 +10,7 @@ The file runs in WAL mode (readers never block the writer); every write is one
 ``BEGIN IMMEDIATE`` transaction (a fire's start and finish: one statement, which takes the
 same lock), so claims from all processes are serialised by SQLite's own lock.
 ``synchronous=NORMAL``: a committed claim survives the process dying, not necessarily a
-power cut (the WAL is synced at checkpoints, not at every commit). The WAL is checkpointed
-every 10,000 pages (SQLite's default is 1,000; each checkpoint syncs twice, and the hot
-pages of a busy store are written back once per checkpoint rather than ten times) and cut
-back to 4 MiB after it.
+power cut (the WAL is synced at checkpoints, not at every commit).
 
 Threads and processes: each thread gets its own connection, opened on first use and tied to
 the process id, so a forked child opens new ones instead of using its parent's
@@ -64,9 +61,6 @@ NETWORK_FILESYSTEMS = frozenset(
      "glusterfs", "fuse.glusterfs", "lustre", "gpfs", "fuse.s3fs", "davfs", "fuse.rclone"}
 )  # fmt: skip
 _MOUNTS = "/proc/mounts"
-#: WAL pages between automatic checkpoints, and the WAL file size kept after one
-WAL_CHECKPOINT_PAGES = 10_000
-WAL_KEEP_BYTES = 4 * 1024 * 1024
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
 #: SQLite primary result codes that mean the database cannot be used right now:
@@ -283,8 +277,6 @@ class SQLiteStore(SQLStore):
                     extra={"store": "sqlite", "path": self.path, "journal_mode": mode},
                 )
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
-            conn.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
             # the store's clock in SQL (Dialect.now): the bound clock, read when called
             conn.create_function(SQLITE_NOW, 0, self._now_us)
         except BaseException:
