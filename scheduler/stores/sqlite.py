@@ -36,6 +36,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -277,8 +278,11 @@ class SQLiteStore(SQLStore):
                     extra={"store": "sqlite", "path": self.path, "journal_mode": mode},
                 )
             conn.execute("PRAGMA synchronous = NORMAL")
-            # the store's clock in SQL (Dialect.now): the bound clock, read when called
-            conn.create_function(SQLITE_NOW, 0, self._now_us)
+            # the store's clock in SQL (Dialect.now): the bound clock, read when called. By a
+            # weak reference: a connection holding its store would keep both alive past the
+            # last use, unclosed (its -wal and -shm files then outlive the process)
+            store = weakref.ref(self)
+            conn.create_function(SQLITE_NOW, 0, lambda: store()._now_us())  # type: ignore[union-attr]
         except BaseException:
             conn.close()
             raise

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -167,6 +169,23 @@ def test_wal_and_schema_version(db, store) -> None:
         tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"scheduler_jobs", "scheduler_runs", "scheduler_meta"} <= tables
     assert store.schema_version() == len(MIGRATIONS)
+
+
+def test_a_process_that_never_closes_its_store_leaves_no_wal_behind(db) -> None:
+    """The last connection to close checkpoints the WAL and deletes the -wal and -shm files;
+    a process that exits without close() (a management command) still closes them, as
+    nothing else holds its store's connections alive."""
+    code = (
+        "import sys; from scheduler.stores.sqlite import SQLiteStore; "
+        "from tests.stores.test_sqlite import JOB, ME, claim; "
+        "store = SQLiteStore(sys.argv[1]); store.register(JOB, owner=ME); "
+        "won = claim(store, 0); store.mark_started(won, attempt=1)"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root}
+    subprocess.run([sys.executable, "-c", code, db], env=env, check=True, timeout=60)
+    assert os.path.exists(db)
+    assert not os.path.exists(db + "-wal") and not os.path.exists(db + "-shm")
 
 
 def test_migration_is_idempotent(store) -> None:
