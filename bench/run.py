@@ -36,10 +36,14 @@ ANCHORS = ["apscheduler>=3.11,<4", "schedule", "croniter", "cronsim", "pyinstrum
 RUNNERS = ["scheduler", "apscheduler", "schedule", "floor"]
 CRONS = ["scheduler", "apscheduler", "croniter", "cronsim"]
 STORES = [
-    f"store-{b}-{n}"
-    for b in ("memory", "sqlite", "postgresql", "redis")
-    for n in (1, 4)
-    if not (b == "memory" and n == 4)
+    *(
+        f"store-{b}-{n}"
+        for b in ("memory", "sqlite", "postgresql", "redis")
+        for n in (1, 4)
+        if not (b == "memory" and n == 4)
+    ),
+    *(f"store-{b}-3shared" for b in ("sqlite", "postgresql", "redis")),
+    *(f"store-{b}-10k" for b in ("sqlite", "postgresql")),
 ]
 
 #: (scenario, systems, most rounds it needs): pure CPU work (cron), the smaller idle size and
@@ -469,24 +473,102 @@ def store_table(results: dict) -> list[str]:
     rows = [s for s in STORES if (s, "scheduler") in results]
     if not rows:
         return []
-    out = [
-        "## 7. Stores: claim + finish of distinct fires, scheduler only",
-        "",
-        "| store | processes | claims/s (all processes) | claim p50 (ms) | claim p99 (ms) |",
-        "|---|---|---|---|---|",
-    ]
-    for s in rows:
-        _, backend, procs = s.split("-")
-        err = error_of(results, s, "scheduler")
-        if err:
-            out.append(f"| {backend} | {procs} | error: {err} | | |")
-            continue
-        out.append(
-            f"| {backend} | {procs} | {fmt(median_of(results, s, 'scheduler', 'claims_per_s'))}"
-            f" | {fmt(median_of(results, s, 'scheduler', 'p50_ms'))}"
-            f" | {fmt(median_of(results, s, 'scheduler', 'p99_ms'))} |"
-        )
-    return [*out, ""]
+    out: list[str] = []
+
+    def cell(s: str, metric: str) -> str:
+        return fmt(median_of(results, s, "scheduler", metric))
+
+    own = [s for s in rows if s.split("-")[2].isdigit()]
+    if own:
+        out += [
+            "## 7a. Stores: claim + start + finish of distinct fires, a job per process",
+            "",
+            "| store | processes | fires/s (all processes) | claim p50 (ms) | claim p99 (ms) |",
+            "|---|---|---|---|---|",
+        ]
+        for s in own:
+            _, backend, procs = s.split("-")
+            err = error_of(results, s, "scheduler")
+            if err:
+                out.append(f"| {backend} | {procs} | error: {err} | | |")
+                continue
+            out.append(
+                f"| {backend} | {procs} | {cell(s, 'claims_per_s')} | {cell(s, 'p50_ms')}"
+                f" | {cell(s, 'p99_ms')} |"
+            )
+        out.append("")
+    shared = [s for s in rows if s.endswith("-3shared")]
+    if shared:
+        out += [
+            "## 7b. Stores: 3 processes sharing one store and 10 jobs, each fire claimed by all",
+            "",
+            "| store | fires/s (settled, all processes) | claim calls/s "
+            "| every fire exactly once |",
+            "|---|---|---|---|",
+        ]
+        for s in shared:
+            backend = s.split("-")[1]
+            err = error_of(results, s, "scheduler")
+            if err:
+                out.append(f"| {backend} | error: {err} | | |")
+                continue
+            runs = [r for r in results[(s, "scheduler")] if "metrics" in r]
+            once = all(r["metrics"]["exactly_once"] for r in runs)
+            verdict = f"yes ({len(runs)} of {len(runs)} rounds)" if once else "**no**"
+            out.append(
+                f"| {backend} | {cell(s, 'fires_per_s')} | {cell(s, 'claim_calls_per_s')}"
+                f" | {verdict} |"
+            )
+        out.append("")
+    startup = [s for s in rows if s.endswith("-10k")]
+    if startup:
+        out += [
+            "## 7c. Stores: a Scheduler with 10,000 interval jobs (hourly) on a durable store "
+            "(--quick: 2,000)",
+            "",
+            "| store | start() (s) | start() again, rows present (s) "
+            "| idle CPU (% of a core) |",
+            "|---|---|---|---|",
+        ]
+        for s in startup:
+            backend = s.split("-")[1]
+            err = error_of(results, s, "scheduler")
+            if err:
+                out.append(f"| {backend} | error: {err} | | |")
+                continue
+            out.append(
+                f"| {backend} | {cell(s, 'start_s')} | {cell(s, 'restart_s')}"
+                f" | {cell(s, 'idle_cpu_pct')} |"
+            )
+        out.append("")
+    return out
+
+
+def store_targets(results: dict) -> list[str]:
+    """The stores' rows of the targets table (issue 15)."""
+    rows = []
+
+    def at_least(target: str, scenario: str, limit: float) -> None:
+        value = median_of(results, scenario, "scheduler", "claims_per_s")
+        met = "-" if value is None else ("yes" if value >= limit else "**no**")
+        rows.append(f"| {target} | {'-' if value is None else fmt(value) + ' /s'} | {met} |")
+
+    at_least("SQLite, one process: claim + start + finish ≥ 10,000 fires/s", "store-sqlite-1",
+             10_000)  # fmt: skip
+    at_least("PostgreSQL, one process: claim + start + finish ≥ 1,500 fires/s",
+             "store-postgresql-1", 1_500)  # fmt: skip
+    for backend in ("sqlite", "postgresql", "redis"):
+        runs = [
+            r for r in results.get((f"store-{backend}-3shared", "scheduler"), []) if "metrics" in r
+        ]
+        if runs:
+            once = all(r["metrics"]["exactly_once"] for r in runs)
+            rows.append(
+                f"| {backend}, 3 processes sharing it: every fire exactly once "
+                f"| {sum(r['metrics']['exactly_once'] for r in runs)} of {len(runs)} rounds "
+                f"| {'yes' if once else '**no**'} |"
+            )
+    return rows
 
 
 def agreement(results: dict) -> list[str]:
@@ -588,6 +670,7 @@ def targets(results: dict) -> list[str]:
         div(med("import", "scheduler", "import_ms"), med("import", "apscheduler", "import_ms")),
         0.4,
     )
+    rows += store_targets(results)
     return ["## Targets (issue 5)", "", "| target | measured | met |", "|---|---|---|", *rows, ""]
 
 
@@ -674,7 +757,7 @@ def main() -> int:
         "--only",
         help="scenarios, comma-separated: lateness, burst, shutdown, "
         "import, cron, cron-agree, idle (idle-10k, idle-100k), scale (scale-1m), stores "
-        "(store-sqlite-1, ...)",
+        "(store-sqlite-1, store-sqlite-3shared, store-sqlite-10k, ...)",
     )
     parser.add_argument("--systems", help="comma-separated subset of systems to run")
     parser.add_argument(

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 
 __all__ = ["JobRegistry"]
 
+#: jobs registered with the store in one call at start (SQL stores: one transaction)
+REGISTER_BATCH = 500
+
 
 class JobRegistry:
     """The jobs of one scheduler, and where their next fires are.
@@ -217,6 +220,11 @@ class JobRegistry:
             reg = local(job.id, job._fingerprint, job, owner=self._owner)
         else:
             reg = self._store.register(job.get_definition(), owner=self._owner)
+        self._placed(job, reg)
+
+    def _placed(self, job: Job, reg: Registration) -> None:
+        """What follows the job's registration: adopt the stored anchor, place its first
+        fire (catch-up from the stored last fire)."""
         if reg.replaced is not None and reg.replaced.registered_by != str(self._owner):
             self._reporter.definition_replaced(job, reg.replaced, self._owner)
         self._reporter.registered(job.id)
@@ -296,13 +304,23 @@ class JobRegistry:
         return True
 
     def activate_all(self) -> None:
-        """:meth:`activate` every job (at ``start()``).
+        """:meth:`activate` every job (at ``start()``), registering them with the store
+        :data:`REGISTER_BATCH` at a time (one transaction each in the SQL stores).
 
         :raises StoreUnavailable: the store cannot be reached
         """
-        for job in self.jobs():
-            if self._jobs.get(job.id) is job:
-                self.activate(job)
+        jobs = self.jobs()
+        if self._register_local is not None:  # the memory store: no round trip to save
+            for job in jobs:
+                if self._jobs.get(job.id) is job:
+                    self.activate(job)
+            return
+        for i in range(0, len(jobs), REGISTER_BATCH):
+            batch = [job for job in jobs[i : i + REGISTER_BATCH] if self._jobs.get(job.id) is job]
+            regs = self._store.register_many([j.get_definition() for j in batch], owner=self._owner)
+            for job, reg in zip(batch, regs, strict=True):
+                if self._jobs.get(job.id) is job:
+                    self._placed(job, reg)
 
     def schedule_first(self, job: Job, *, after: datetime) -> None:
         """Place the job's first fire after ``after`` (now), or after its stored anchor when

@@ -353,6 +353,13 @@ class Store(Instances, ControlStore, ABC):
         the anchor reset to now, ``last_fire`` kept, and the old one returned as ``replaced``.
         """
 
+    def register_many(
+        self, definitions: Sequence[JobDefinition], *, owner: Owner
+    ) -> list[Registration]:
+        """:meth:`register` each definition, in order (a scheduler's jobs at start); a
+        backend may do it in fewer round trips."""
+        return [self.register(definition, owner=owner) for definition in definitions]
+
     @abstractmethod
     def unregister(self, job_id: str) -> None:
         """Delete the job's row (its run history stays). Unknown ids are ignored."""

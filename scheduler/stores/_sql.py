@@ -12,7 +12,10 @@ Concurrency, in one place:
   PostgreSQL runs READ COMMITTED: :meth:`SQLStore.claim` starts with an ``UPDATE`` of the
   job row, which holds that row's lock until commit, so claims of one job (and the live
   lease count that decides CLAIMED against SKIPPED) are serialised; a claimer that waited
-  re-checks ``last_fire`` on the committed row and gets TAKEN.
+  re-checks ``last_fire`` on the committed row and gets TAKEN. The count is a statement
+  after that ``UPDATE`` (in the run's ``INSERT``): it sees every claim committed meanwhile.
+* :meth:`SQLStore.mark_started` and :meth:`SQLStore.finish` are one statement each, run
+  without ``BEGIN``/``COMMIT`` (it is atomic) and reading ``Dialect.now``: one round trip.
 * :meth:`SQLStore.reap` locks expired runs with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), so
   two reapers never wait on each other nor return the same run.
 * The schema is created or migrated under a lock (``BEGIN IMMEDIATE``; PostgreSQL's
@@ -46,6 +49,7 @@ from . import (
 )
 from ._sql_control import SQLControl
 from ._sql_instances import SQLInstances
+from ._sql_rows import SQLRows
 from ._sql_schema import (
     _META,
     _SQL,
@@ -80,7 +84,7 @@ class _Abort(Exception):
         self.value = value
 
 
-class SQLStore(SQLInstances, SQLControl, Store):
+class SQLStore(SQLRows, SQLInstances, SQLControl, Store):
     """The protocol in SQL; subclasses supply :meth:`_transaction` and a :class:`Dialect`.
 
     :param prefix: prepended to every table and index name
@@ -101,7 +105,7 @@ class SQLStore(SQLInstances, SQLControl, Store):
         self.prefix = check_prefix(prefix)
         self._ready = False
         names = {"p": prefix, "for_update": self.dialect.for_update,
-                 "skip_locked": self.dialect.skip_locked}  # fmt: skip
+                 "skip_locked": self.dialect.skip_locked, "now": self.dialect.now}  # fmt: skip
         self._sql = {name: self._render(text.format(**names)) for name, text in _SQL.items()}
         self._meta_sql = self._render(_META.format(p=prefix))
 
@@ -115,6 +119,11 @@ class SQLStore(SQLInstances, SQLControl, Store):
         driver errors that mean 'cannot reach or write the database' become StoreUnavailable.
         """
 
+    def _single(self) -> AbstractContextManager[Cursor]:
+        """A cursor for one write statement that commits by itself (autocommit), with the
+        same error mapping as :meth:`_transaction`; by default a write transaction."""
+        return self._transaction(True)
+
     def _lock_schema(self, cur: Cursor) -> None:
         """Serialise schema creation between instances (inside the migration transaction)."""
 
@@ -127,12 +136,14 @@ class SQLStore(SQLInstances, SQLControl, Store):
         return self.clock.now()
 
     # -- plumbing --------------------------------------------------------------------------
-    def _tx(self, fn: Callable[[Cursor], T], *, write: bool = True) -> T:
+    def _tx(self, fn: Callable[[Cursor], T], *, write: bool = True, single: bool = False) -> T:
+        """``fn(cursor)`` in a transaction, run again on a transient conflict; with
+        ``single``, ``fn`` runs one write statement and no transaction is opened around it."""
         if not self._ready:
             self.open()
         for attempt in range(3):
             try:
-                with self._transaction(write) as cur:
+                with self._single() if single else self._transaction(write) as cur:
                     return fn(cur)
             except _Abort as abort:
                 return abort.value  # type: ignore[no-any-return]
@@ -176,72 +187,48 @@ class SQLStore(SQLInstances, SQLControl, Store):
         row = self._tx(lambda cur: cur.execute(self._sql["version"]).fetchone(), write=False)
         return int(row[0]) if row else 0
 
-    def _job(self, row: Sequence[Any]) -> StoredJob:
-        dt = self.dialect.dt
-        return StoredJob(
-            definition=JobDefinition.from_json(row[0]),
-            fingerprint=row[1],
-            anchor=dt(row[2]),  # type: ignore[arg-type]
-            last_fire=dt(row[3]),
-            registered_by=row[4],
-            registered_at=dt(row[5]),  # type: ignore[arg-type]
-            broken=row[6],
-            paused=bool(row[7]),
-        )
-
-    def _run(self, row: Sequence[Any]) -> RunRecord:
-        dt = self.dialect.dt
-        return RunRecord(
-            run_id=row[0],
-            job_id=row[1],
-            scheduled_time=dt(row[2]),  # type: ignore[arg-type]
-            outcome=None if row[3] is None else RunOutcome(row[3]),
-            attempt=row[4],
-            token=row[5],
-            claimed_at=dt(row[6]),
-            started_at=dt(row[7]),
-            finished_at=dt(row[8]),
-            lease_expires=dt(row[9]),
-            error=row[10],
-            result=row[11],
-            owner=row[12],
-            coalesced=row[13],
-            cancel_requested=bool(row[14]),
-            killed=bool(row[15]),
-            trigger=row[16],
-            requested_by=row[17],
-        )
-
     # -- jobs ------------------------------------------------------------------------------
     def register(self, definition: JobDefinition, *, owner: Owner) -> Registration:
-        q, ts, fp = self._sql, self.dialect.ts, definition.fingerprint
-        text, dynamic, by = definition.to_json(), int(definition.dynamic), str(owner)
-
         def tx(cur: Cursor) -> Registration:
-            now = ts(self._db_now(cur))
-            for _ in range(3):  # a row deleted between the two statements: insert again
-                cur.execute(
-                    q["job_insert"],
-                    (definition.id, text, fp, now, definition.id, dynamic, by, now),
-                )
-                if cur.rowcount == 1:
-                    return Registration(anchor=self.dialect.dt(now), last_fire=None)  # type: ignore[arg-type]
-                row = cur.execute(q["job_lock"], (definition.id,)).fetchone()
-                if row is None:
-                    continue
-                old = self._job(row)
-                if old.fingerprint == fp:
-                    cur.execute(q["job_touch"], (text, dynamic, by, now, definition.id))
-                    return Registration(anchor=old.anchor, last_fire=old.last_fire)
-                cur.execute(q["job_replace"], (text, fp, now, dynamic, by, now, definition.id))
-                return Registration(
-                    anchor=self.dialect.dt(now),  # type: ignore[arg-type]
-                    last_fire=old.last_fire,
-                    replaced=old,
-                )
-            raise StoreError(f"job {definition.id!r} kept vanishing while being registered")
+            return self._register(cur, definition, str(owner), self.dialect.ts(self._db_now(cur)))
 
         return self._tx(tx)
+
+    def register_many(
+        self, definitions: Sequence[JobDefinition], *, owner: Owner
+    ) -> list[Registration]:
+        """All in one transaction: one commit (one disk sync) instead of one per job."""
+
+        def tx(cur: Cursor) -> list[Registration]:
+            now = self.dialect.ts(self._db_now(cur))
+            return [self._register(cur, d, str(owner), now) for d in definitions]
+
+        return self._tx(tx) if definitions else []
+
+    def _register(self, cur: Cursor, definition: JobDefinition, by: str, now: Any) -> Registration:
+        q, fp = self._sql, definition.fingerprint
+        text, dynamic = definition.to_json(), int(definition.dynamic)
+        for _ in range(3):  # a row deleted between the two statements: insert again
+            cur.execute(
+                q["job_insert"],
+                (definition.id, text, fp, now, dynamic, by, now, definition.id),
+            )
+            if cur.rowcount == 1:
+                return Registration(anchor=self.dialect.dt(now), last_fire=None)  # type: ignore[arg-type]
+            row = cur.execute(q["job_lock"], (definition.id,)).fetchone()
+            if row is None:
+                continue
+            old = self._job(row)
+            if old.fingerprint == fp:
+                cur.execute(q["job_touch"], (text, dynamic, by, now, definition.id))
+                return Registration(anchor=old.anchor, last_fire=old.last_fire)
+            cur.execute(q["job_replace"], (text, fp, now, dynamic, by, now, definition.id))
+            return Registration(
+                anchor=self.dialect.dt(now),  # type: ignore[arg-type]
+                last_fire=old.last_fire,
+                replaced=old,
+            )
+        raise StoreError(f"job {definition.id!r} kept vanishing while being registered")
 
     def unregister(self, job_id: str) -> None:
         self._tx(lambda cur: cur.execute(self._sql["job_delete"], (job_id,)))
@@ -266,9 +253,10 @@ class SQLStore(SQLInstances, SQLControl, Store):
         fp: str,
         covers_from: datetime | None = None,
         anchor: datetime | None = None,
-    ) -> int:
-        """The forward-only step; returns the job's new token or aborts with the refusal
-        (which rolls the step back)."""
+    ) -> tuple[int, int, Any]:
+        """The forward-only step: ``(new token, the job's run rows counting the one about to
+        be inserted, the store's time as stored)``, or it aborts with the refusal (which
+        rolls the step back)."""
         ts = self.dialect.ts
         when = ts(fire.scheduled_time)
         floor = when if covers_from is None else ts(covers_from)
@@ -276,23 +264,26 @@ class SQLStore(SQLInstances, SQLControl, Store):
         if row is not None:
             if anchor is not None and self.dialect.dt(row[1]) != anchor:
                 raise _Abort(ClaimStatus.SUPERSEDED)  # another grid: the caller adopts ours
-            return int(row[0])
+            return int(row[0]), int(row[2]), row[3]
         job = cur.execute(self._sql["job_check"], (fire.job_id,)).fetchone()
         superseded = job is None or job[0] != fp or job[1] is not None
         raise _Abort(ClaimStatus.SUPERSEDED if superseded else ClaimStatus.TAKEN)
 
-    def _insert_run(self, cur: Cursor, values: tuple[Any, ...], job_id: str, now: datetime) -> None:
-        cur.execute(self._sql["run_insert"], values)
-        if cur.rowcount != 1:  # the run key exists (a job re-registered after unregister)
-            raise _Abort(ClaimStatus.TAKEN)
-        limit = self.history_limit
-        if limit is not None:
-            (count,) = cur.execute(self._sql["run_count"], (job_id,)).fetchone()
-            if count > limit:
-                cur.execute(self._sql["prune_oldest"], (job_id, count - limit))
+    def _prune(self, cur: Cursor, job_id: str, rows: int, now: datetime) -> None:
+        """Keep ``history_limit`` and ``history_max_age`` after a run row was inserted;
+        ``rows`` is the job's count of run rows with it."""
+        limit, deletes = self.history_limit, []
+        if limit is not None and rows > limit:
+            if self.dialect.dml_cte:
+                cur.execute(self._sql["prune_counted"], (job_id, rows - limit, job_id))
+            else:
+                deletes.append((self._sql["prune_oldest"], (job_id, rows - limit)))
         if self.history_max_age is not None:
             cutoff = self.dialect.ts(now - self.history_max_age)
-            cur.execute(self._sql["prune_age"], (job_id, cutoff))
+            deletes.append((self._sql["prune_age"], (job_id, cutoff)))
+        for sql, values in deletes:
+            if cur.execute(sql, values).rowcount > 0:
+                cur.execute(self._sql["rows_less"], (cur.rowcount, job_id))
 
     def claim(
         self,
@@ -306,29 +297,31 @@ class SQLStore(SQLInstances, SQLControl, Store):
         covers_from: datetime | None = None,
         anchor: datetime | None = None,
     ) -> Claim:
-        ts = self.dialect.ts
+        dialect = self.dialect
         run_id = uuid.uuid4().hex  # chosen here, so a lost COMMIT reply can be checked
+        lease = timedelta(seconds=lease_seconds)
+        error = f"max_instances ({max_instances}) reached"
+        sql = self._sql["run_claim"]
 
         def tx(cur: Cursor) -> Claim:
-            token = self._advance(cur, fire, fingerprint, covers_from, anchor)
-            now = self._db_now(cur)  # read after the job row lock: the count is current
-            (live,) = cur.execute(self._sql["live_leases"], (fire.job_id, ts(now))).fetchone()
-            base: tuple[Any, ...] = (run_id, fire.job_id, ts(fire.scheduled_time))
-            values: tuple[Any, ...]
-            if live >= max_instances:
-                error = f"max_instances ({max_instances}) reached"
-                values = (*base, "skipped", 0, ts(now), ts(now), None, error, str(owner), coalesced)
-                self._insert_run(cur, values, fire.job_id, now)
+            token, rows, at = self._advance(cur, fire, fingerprint, covers_from, anchor)
+            now = dialect.from_db(at)  # read after the job row lock: the count is current
+            expires = dialect.to_db(now + lease)
+            m, job_id = max_instances, fire.job_id
+            values = (run_id, job_id, dialect.to_db(fire.scheduled_time), at, owner.label,
+                      coalesced, m, m, token, m, at, m, expires, m, error, job_id, at)  # fmt: skip
+            row = cur.execute(sql, values).fetchone()
+            if row is None:  # the run key exists (a job re-registered after unregister)
+                raise _Abort(ClaimStatus.TAKEN)
+            self._prune(cur, fire.job_id, rows, now)
+            if row[0] is not None:
                 return Claim(status=ClaimStatus.SKIPPED, fire=fire, run_id=run_id)
-            expires = now + timedelta(seconds=lease_seconds)
-            values = (*base, None, token, ts(now), None, ts(expires), None, str(owner), coalesced)
-            self._insert_run(cur, values, fire.job_id, now)
             return Claim(
                 status=ClaimStatus.CLAIMED,
                 fire=fire,
                 run_id=run_id,
                 token=token,
-                lease_expires=expires,
+                lease_expires=dialect.from_db(expires),
             )
 
         try:
@@ -382,22 +375,23 @@ class SQLStore(SQLInstances, SQLControl, Store):
         ts = self.dialect.ts
 
         def tx(cur: Cursor) -> bool:
-            self._advance(cur, fire, fingerprint, covers_from, anchor)
-            now = self._db_now(cur)
+            _, rows, at = self._advance(cur, fire, fingerprint, covers_from, anchor)
             values = (uuid.uuid4().hex, fire.job_id, ts(fire.scheduled_time), "missed", 0,
-                      ts(now), ts(now), None, reason, str(owner), coalesced)  # fmt: skip
-            self._insert_run(cur, values, fire.job_id, now)
+                      at, at, None, reason, str(owner), coalesced)  # fmt: skip
+            cur.execute(self._sql["run_insert"], values)
+            if cur.rowcount != 1:  # the run key exists (a job re-registered after unregister)
+                raise _Abort(False)
+            self._prune(cur, fire.job_id, rows, self.dialect.from_db(at))
             return True
 
         return self._tx(tx) is True
 
-    def mark_started(self, claim: Claim, *, attempt: int) -> bool:
-        def tx(cur: Cursor) -> bool:
-            now = self.dialect.ts(self._db_now(cur))
-            cur.execute(self._sql["started"], (attempt, now, claim.run_id, claim.token))
-            return cur.rowcount == 1
+    def _write1(self, sql: str, values: tuple[Any, ...]) -> int:
+        """Run one write statement on its own (:meth:`_single`); the rows it changed."""
+        return self._tx(lambda cur: int(cur.execute(sql, values).rowcount), single=True)
 
-        return self._tx(tx)
+    def mark_started(self, claim: Claim, *, attempt: int) -> bool:
+        return self._write1(self._sql["started"], (attempt, claim.run_id, claim.token)) == 1
 
     def renew(self, claims: Sequence[Claim], *, lease_seconds: float) -> set[str]:
         if not claims:
@@ -425,14 +419,9 @@ class SQLStore(SQLInstances, SQLControl, Store):
         cancel_requested: bool = False,
         killed: bool = False,
     ) -> bool:
-        def tx(cur: Cursor) -> bool:
-            now = self.dialect.ts(self._db_now(cur))
-            values = (RunOutcome(outcome).value, attempt, now, error, result,
-                      int(cancel_requested), int(killed), claim.run_id, claim.token)  # fmt: skip
-            cur.execute(self._sql["finish"], values)
-            return cur.rowcount == 1
-
-        return self._tx(tx)
+        values = (RunOutcome(outcome).value, attempt, error, result, int(cancel_requested),
+                  int(killed), claim.run_id, claim.token)  # fmt: skip
+        return self._write1(self._sql["finish"], values) == 1
 
     def reap(self) -> list[RunRecord]:
         def tx(cur: Cursor) -> list[RunRecord]:

@@ -81,6 +81,7 @@ class SQLControl:
         for _ in range(_REQUEST_TRIES):
             cur.execute(self._sql["request"], (run_id, job_id, self.dialect.ts(when), requested_by))
             if cur.rowcount == 1:
+                cur.execute(self._sql["rows_more"], (job_id,))  # history_limit's count (#15)
                 return FireKey(job_id, when)
             when += _ONE_US  # the run key of another run: the next microsecond
         raise RuntimeError(f"no free run key for a request of {job_id!r}")  # pragma: no cover

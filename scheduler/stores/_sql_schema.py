@@ -5,7 +5,10 @@ protocol (:mod:`scheduler.stores._sql`) runs, written once with ``?`` placeholde
 Tables (``{prefix}`` defaults to ``scheduler_``):
 
 * ``{prefix}jobs``: one row per job id; ``last_fire`` only moves forward and ``token`` is the
-  per-job fencing counter (it grows on every claim, so tokens can have gaps).
+  per-job fencing counter (it grows on every claim, so tokens can have gaps). ``run_rows``
+  counts the job's rows in ``{prefix}runs``, so that keeping ``history_limit`` needs no
+  ``COUNT(*)`` per claim: every statement that inserts or deletes runs keeps it (the claim
+  step adds one, pruning subtracts what it deleted).
 * ``{prefix}runs``: one row per fire, unique on ``(job_id, scheduled_time)``; ``outcome`` is
   NULL while the run is claimed or running.
 * ``{prefix}instances``: one row per started scheduler (:mod:`~scheduler.stores._instances`).
@@ -87,6 +90,11 @@ class Dialect:
     skip_locked: str  #: the same, skipping rows another transaction holds
     to_db: Callable[[datetime], Any]
     from_db: Callable[[Any], datetime]
+    #: the store's clock as an SQL expression, read where the statement runs (the server's
+    #: clock on PostgreSQL; on SQLite a function each connection defines from the bound clock)
+    now: str
+    #: a data-modifying statement can be a CTE (PostgreSQL), so pruning is one statement
+    dml_cte: bool
 
     def ts(self, value: datetime | None) -> Any:
         return None if value is None else self.to_db(value)
@@ -96,11 +104,13 @@ class Dialect:
 
 
 #: instants as integer microseconds since the epoch, UTC: they sort and compare as numbers
-SQLITE = Dialect("sqlite", "BIGINT", "?", "", "", to_us, from_us)
+SQLITE = Dialect("sqlite", "BIGINT", "?", "", "", to_us, from_us, "scheduler_now()", False)
 POSTGRESQL = Dialect(
     "postgresql", "TIMESTAMPTZ", "%s", " FOR UPDATE", " FOR UPDATE SKIP LOCKED",
-    _identity, _tz_from_db,
+    _identity, _tz_from_db, "clock_timestamp()", True,
 )  # fmt: skip
+#: the name of the SQLite function behind ``SQLITE.now`` (microseconds, from the bound clock)
+SQLITE_NOW = "scheduler_now"
 
 #: schema steps, applied in order; the version is the number of steps applied. Append only.
 MIGRATIONS: list[tuple[str, ...]] = [
@@ -163,6 +173,17 @@ MIGRATIONS: list[tuple[str, ...]] = [
             running TEXT NOT NULL DEFAULT '[]'
         )""",
     ),
+    # 6 (#15): each job's count of run rows, so a claim keeps history_limit without a
+    # COUNT(*); and the claim's count of live leases reads a partial index of the runs
+    # holding one, which finished runs leave (pruning them no longer writes to it). Dropped
+    # first, so the new index takes the page the old one frees (no free page left behind)
+    (
+        "ALTER TABLE {p}jobs ADD COLUMN run_rows BIGINT NOT NULL DEFAULT 0",
+        "UPDATE {p}jobs SET run_rows = (SELECT COUNT(*) FROM {p}runs WHERE job_id = {p}jobs.id)",
+        "DROP INDEX IF EXISTS {p}runs_job_outcome",
+        "CREATE INDEX IF NOT EXISTS {p}runs_live ON {p}runs (job_id, lease_expires) "
+        "WHERE outcome IS NULL",
+    ),
 ]
 
 _META = "CREATE TABLE IF NOT EXISTS {p}meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -179,10 +200,11 @@ _SQL = {
     "version": "SELECT value FROM {p}meta WHERE key = 'schema_version'",
     "set_version": "INSERT INTO {p}meta (key, value) VALUES ('schema_version', ?) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    # a new job starts its token after its old runs' tokens (unregister keeps history)
+    # a new job starts its token after its old runs' tokens and counts their rows (unregister
+    # keeps history); the aggregate gives one row even when there are none
     "job_insert": "INSERT INTO {p}jobs (id, definition, fingerprint, anchor, last_fire, token, "
-    "dynamic, registered_by, registered_at) VALUES (?, ?, ?, ?, NULL, "
-    "(SELECT COALESCE(MAX(token), 0) FROM {p}runs WHERE job_id = ?), ?, ?, ?) "
+    "run_rows, dynamic, registered_by, registered_at) SELECT ?, ?, ?, ?, NULL, "
+    "COALESCE(MAX(token), 0), COUNT(*), ?, ?, ? FROM {p}runs WHERE job_id = ? "
     "ON CONFLICT (id) DO NOTHING",
     "job_lock": f"SELECT {_JOB_COLS} FROM {{p}}jobs WHERE id = ?{{for_update}}",
     "job_touch": "UPDATE {p}jobs SET definition = ?, dynamic = ?, registered_by = ?, "
@@ -195,25 +217,46 @@ _SQL = {
     "jobs_dynamic": f"SELECT {_JOB_COLS} FROM {{p}}jobs WHERE dynamic = 1 ORDER BY id",
     "job_broken": "UPDATE {p}jobs SET broken = ? WHERE id = ?",
     "job_check": "SELECT fingerprint, broken FROM {p}jobs WHERE id = ?",
-    # the forward-only compare-and-set; on PostgreSQL it also locks the job row until commit
-    "advance": "UPDATE {p}jobs SET last_fire = ?, token = token + 1 WHERE id = ? "
-    "AND fingerprint = ? AND broken IS NULL AND (last_fire IS NULL OR last_fire < ?) "
-    "RETURNING token, anchor",
-    "live_leases": "SELECT COUNT(*) FROM {p}runs WHERE job_id = ? AND outcome IS NULL "
-    "AND lease_expires > ?",
+    # the forward-only compare-and-set; on PostgreSQL it also locks the job row until commit.
+    # It counts the run row the step is about to insert (a refusal rolls the count back) and
+    # reads the clock once the row is locked, for everything the claim records
+    "advance": "UPDATE {p}jobs SET last_fire = ?, token = token + 1, run_rows = run_rows + 1 "
+    "WHERE id = ? AND fingerprint = ? AND broken IS NULL AND (last_fire IS NULL OR "
+    "last_fire < ?) RETURNING token, anchor, run_rows, {now}",
+    # the claimed (or, at max_instances unexpired leases, skipped) run in one statement. The
+    # count is a statement of its own after "advance": under READ COMMITTED it sees every
+    # claim committed while this one waited for the job row (a CTE would not). Parameters:
+    # the four that are the same either way, the skip test, then the claimed run's token and
+    # lease expiry and the skipped run's error
+    "run_claim": "INSERT INTO {p}runs (run_id, job_id, scheduled_time, claimed_at, owner, "
+    "coalesced, outcome, token, finished_at, lease_expires, error) "
+    "SELECT ?, ?, ?, ?, ?, ?, CASE WHEN live.n >= ? THEN 'skipped' END, "
+    "CASE WHEN live.n >= ? THEN 0 ELSE ? END, CASE WHEN live.n >= ? THEN ? END, "
+    "CASE WHEN live.n >= ? THEN NULL ELSE ? END, CASE WHEN live.n >= ? THEN ? END "
+    "FROM (SELECT COUNT(*) AS n FROM {p}runs WHERE job_id = ? AND outcome IS NULL "
+    "AND lease_expires > ?) AS live WHERE true "
+    "ON CONFLICT (job_id, scheduled_time) DO NOTHING RETURNING outcome",
     "run_insert": f"INSERT INTO {{p}}runs ({_RUN_COLS}) VALUES "
     "(?, ?, ?, ?, 1, ?, ?, NULL, ?, ?, ?, NULL, ?, ?, 0) "
     "ON CONFLICT (job_id, scheduled_time) DO NOTHING",
-    "run_count": "SELECT COUNT(*) FROM {p}runs WHERE job_id = ?",
     "prune_oldest": "DELETE FROM {p}runs WHERE run_id IN (SELECT run_id FROM {p}runs "
     "WHERE job_id = ? AND outcome IS NOT NULL ORDER BY scheduled_time, claimed_at LIMIT ?)",
     "prune_age": "DELETE FROM {p}runs WHERE job_id = ? AND outcome IS NOT NULL "
     "AND COALESCE(finished_at, scheduled_time) < ?",
-    "started": "UPDATE {p}runs SET attempt = ?, started_at = COALESCE(started_at, ?) "
+    "rows_less": "UPDATE {p}jobs SET run_rows = run_rows - ? WHERE id = ?",
+    "rows_more": "UPDATE {p}jobs SET run_rows = run_rows + 1 WHERE id = ?",
+    # PostgreSQL: prune and count in one statement (the CTE's DELETE is seen by the UPDATE
+    # through what it returns); parameters as prune_oldest's, then the job id
+    "prune_counted": "WITH gone AS (DELETE FROM {p}runs WHERE run_id IN (SELECT run_id "
+    "FROM {p}runs WHERE job_id = ? AND outcome IS NOT NULL ORDER BY scheduled_time, "
+    "claimed_at LIMIT ?) RETURNING 1) UPDATE {p}jobs SET run_rows = run_rows - "
+    "(SELECT COUNT(*) FROM gone) WHERE id = ?",
+    # one statement each, committed on its own: the store's clock is read in the statement
+    "started": "UPDATE {p}runs SET attempt = ?, started_at = COALESCE(started_at, {now}) "
     "WHERE run_id = ? AND token = ? AND outcome IS NULL",
     "renew": "UPDATE {p}runs SET lease_expires = ? "
     "WHERE run_id = ? AND token = ? AND outcome IS NULL",
-    "finish": "UPDATE {p}runs SET outcome = ?, attempt = ?, finished_at = ?, "
+    "finish": "UPDATE {p}runs SET outcome = ?, attempt = ?, finished_at = {now}, "
     "lease_expires = NULL, error = ?, result = ?, cancel_requested = ?, killed = ? "
     "WHERE run_id = ? AND token = ? AND outcome IS NULL",
     "reap": "UPDATE {p}runs SET outcome = 'lost', finished_at = ?, lease_expires = NULL, "
@@ -247,6 +290,9 @@ _SQL = {
     "AND outcome IS NULL AND claimed_at IS NULL",
     "request_skip": "UPDATE {p}runs SET outcome = 'skipped', claimed_at = ?, finished_at = ?, "
     "error = ?, owner = ? WHERE run_id = ? AND outcome IS NULL AND claimed_at IS NULL",
+    # the live leases of a job, for a requested run's max_instances (its job row is locked)
+    "live_leases": "SELECT COUNT(*) FROM {p}runs WHERE job_id = ? AND outcome IS NULL "
+    "AND lease_expires > ?",
     "request_claim": "UPDATE {p}runs SET token = ?, owner = ?, claimed_at = ?, lease_expires = ? "
     "WHERE run_id = ? AND outcome IS NULL AND claimed_at IS NULL",
 }

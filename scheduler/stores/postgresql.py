@@ -281,12 +281,31 @@ class PostgreSQLStore(SQLStore):
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Cursor]:
+        with self._session(autocommit=False) as cur:
+            yield cur
+
+    @contextmanager
+    def _single(self) -> Iterator[Cursor]:
+        """One statement in autocommit mode: no ``BEGIN`` and no ``COMMIT`` round trip (a
+        single statement is its own transaction, as atomic)."""
+        with self._session(autocommit=True) as cur:
+            yield cur
+
+    @contextmanager
+    def _session(self, *, autocommit: bool) -> Iterator[Cursor]:
         conn = self._acquire()
         broken = True
         try:
-            with conn.cursor() as cur:
-                yield cur
-            conn.commit()
+            if autocommit:
+                conn.autocommit = True  # the connection is idle: this sends nothing
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+            finally:
+                if autocommit and not (conn.closed or conn.broken):
+                    conn.autocommit = False
+            if not autocommit:
+                conn.commit()
             broken = False
         except BaseException as exc:
             if not (conn.closed or conn.broken):

@@ -7,9 +7,10 @@ Usage::
     store = SQLiteStore("sqlite:///var/lib/myapp/scheduler.db")
 
 The file runs in WAL mode (readers never block the writer); every write is one
-``BEGIN IMMEDIATE`` transaction, so claims from all processes are serialised by SQLite's
-own lock. ``synchronous=NORMAL``: a committed claim survives the process dying, not
-necessarily a power cut.
+``BEGIN IMMEDIATE`` transaction (a fire's start and finish: one statement, which takes the
+same lock), so claims from all processes are serialised by SQLite's own lock.
+``synchronous=NORMAL``: a committed claim survives the process dying, not necessarily a
+power cut (the WAL is synced at checkpoints, not at every commit).
 
 Threads and processes: each thread gets its own connection, opened on first use and tied to
 the process id, so a forked child opens new ones instead of using its parent's
@@ -35,16 +36,20 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
+from .._time import to_us
 from ..exceptions import (
     ConfigurationError,
     StoreDataError,
     StoreUnavailable,
 )
 from ._sql import SQLITE, Cursor, SQLStore
+from ._sql_schema import SQLITE_NOW
 from ._sqlite_files import check_mode, check_private, create_private, path_from_url
 
 __all__ = ["SQLiteStore"]
@@ -273,10 +278,18 @@ class SQLiteStore(SQLStore):
                     extra={"store": "sqlite", "path": self.path, "journal_mode": mode},
                 )
             conn.execute("PRAGMA synchronous = NORMAL")
+            # the store's clock in SQL (Dialect.now): the bound clock, read when called. By a
+            # weak reference: a connection holding its store would keep both alive past the
+            # last use, unclosed (its -wal and -shm files then outlive the process)
+            store = weakref.ref(self)
+            conn.create_function(SQLITE_NOW, 0, lambda: store()._now_us())  # type: ignore[union-attr]
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _now_us(self) -> int:
+        return to_us(self.clock.now())
 
     def _enable_wal(self, conn: sqlite3.Connection) -> str:
         """Switch the file to WAL (a no-op once it is).
@@ -354,31 +367,66 @@ class SQLiteStore(SQLStore):
                 yield cur
 
     @contextmanager
-    def _transaction_unforked(self, write: bool) -> Iterator[Cursor]:
+    def _single(self) -> Iterator[Cursor]:
+        """One write statement in autocommit mode: SQLite takes the write lock for it (waiting
+        in the busy handler like ``BEGIN IMMEDIATE``) and commits it when it is done."""
+        with _transaction_lock():
+            with self._transaction_unforked(None) as cur:
+                yield cur
+
+    def _write1(self, sql: str, values: tuple[Any, ...]) -> int:
+        """:meth:`_single` without its context managers: this is every fire's start and
+        finish, and they cost as much Python as SQLite here."""
+        if not self._ready:
+            self.open()
+        with _transaction_lock():
+            conn: sqlite3.Connection | None = None
+            try:
+                conn = self._connection()
+                return conn.execute(sql, values).rowcount
+            except sqlite3.Error as exc:
+                mapped = self._mapped(conn, exc)
+                if mapped is exc:
+                    raise
+                raise mapped from exc
+
+    def _mapped(self, conn: sqlite3.Connection | None, exc: sqlite3.Error) -> Exception:
+        """What a driver error becomes (the connection is rolled back or dropped as needed):
+        StoreUnavailable, StoreDataError, or the error itself (a bug)."""
+        if not _is_unavailable(exc):
+            if _is_data_error(exc):
+                return StoreDataError(f"SQLite database {self.path} refused: {exc}")
+            return exc
+        if conn is not None:
+            if _error_code(exc) in _TRANSIENT_CODES:
+                if conn.in_transaction:
+                    conn.rollback()
+            else:  # read-only, full, I/O: start again from a fresh connection
+                self._discard(conn)
+        return StoreUnavailable(f"SQLite database {self.path} is unavailable: {exc}")
+
+    @contextmanager
+    def _transaction_unforked(self, write: bool | None) -> Iterator[Cursor]:
+        """``write``: a write transaction, a read one, or (None) no transaction."""
         conn: sqlite3.Connection | None = None
         try:
             conn = self._connection()
             cur = conn.cursor()
-            cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if write is not None:
+                cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield cur
             except BaseException:
                 if conn.in_transaction:
                     conn.rollback()
                 raise
-            conn.commit()
+            if write is not None:
+                conn.commit()
         except sqlite3.Error as exc:
-            if not _is_unavailable(exc):
-                if _is_data_error(exc):
-                    raise StoreDataError(f"SQLite database {self.path} refused: {exc}") from exc
+            mapped = self._mapped(conn, exc)
+            if mapped is exc:
                 raise
-            if conn is not None:
-                if _error_code(exc) in _TRANSIENT_CODES:
-                    if conn.in_transaction:
-                        conn.rollback()
-                else:  # read-only, full, I/O: start again from a fresh connection
-                    self._discard(conn)
-            raise StoreUnavailable(f"SQLite database {self.path} is unavailable: {exc}") from exc
+            raise mapped from exc
 
     def ping(self) -> None:
         """A write, not a read: a locked, read-only or full file still serves reads (WAL),

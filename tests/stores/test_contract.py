@@ -118,6 +118,26 @@ def test_register_different_fingerprint_replaces(store: Store) -> None:
     assert stored.last_fire == at(0)
 
 
+def test_register_many_answers_as_register_would(store: Store) -> None:
+    """Start-up registers its jobs in batches: each answer is the one register() gives."""
+    first = store.register(job("kept"), owner=ME)
+    assert claim(store, 0, job("kept")).status is ClaimStatus.CLAIMED
+    store.register(job("changed", minutes=5), owner=ME)
+    regs = store.register_many(
+        [job("kept"), job("new", dynamic=True), job("changed", minutes=7)], owner=PEER
+    )
+    kept, new, changed = regs
+    assert (kept.anchor, kept.last_fire, kept.replaced) == (first.anchor, at(0), None)
+    assert new.last_fire is None and new.replaced is None
+    assert changed.replaced is not None and changed.replaced.definition == job("changed")
+    for definition, reg in zip([job("kept"), job("new", dynamic=True), job("changed", minutes=7)],
+                               regs, strict=True):  # fmt: skip
+        stored = store.get_job(definition.id)
+        assert stored is not None and stored.definition == definition
+        assert stored.anchor == reg.anchor and stored.registered_by == str(PEER)
+    assert store.register_many([], owner=ME) == []
+
+
 def test_last_registration_wins_and_loser_is_superseded(store_factory) -> None:
     a, b = store_factory(), store_factory()
     a.register(job(minutes=5), owner=ME)
@@ -581,6 +601,23 @@ def test_pruned_last_fire_is_still_refused(registered: Store) -> None:
     assert claim(registered, 1).status is ClaimStatus.TAKEN
     assert claim(registered, 1, max_instances=9).status is ClaimStatus.TAKEN
     assert [r.scheduled_time for r in registered.get_runs("tasks:report")] == [at(0)]
+
+
+def test_history_limit_counts_the_runs_kept_from_before_an_unregister(store: Store) -> None:
+    """A job registered again after unregister() finds its old runs (history is kept) and
+    they count towards the limit, as do missed fires."""
+    store.history_limit = 3
+    store.register(job(), owner=ME)
+    for minute in range(3):
+        won = claim(store, minute)
+        assert store.finish(won, outcome=RunOutcome.SUCCEEDED, attempt=1)
+    store.unregister("tasks:report")
+    store.register(job(), owner=ME)
+    assert store.claim_missed(
+        FireKey("tasks:report", at(3)), fingerprint=job().fingerprint, owner=ME, reason="late"
+    )
+    assert claim(store, 4).status is ClaimStatus.CLAIMED
+    assert [r.scheduled_time for r in store.get_runs("tasks:report")] == [at(4), at(3), at(2)]
 
 
 def test_history_limit_keeps_live_runs(registered: Store) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from scheduler._time import from_us
 from scheduler.exceptions import ConfigurationError, StoreError, StoreUnavailable
 from scheduler.stores import ClaimStatus, FireKey, JobDefinition, Owner, from_url
 from scheduler.stores import sqlite as sqlite_module
@@ -168,6 +171,23 @@ def test_wal_and_schema_version(db, store) -> None:
     assert store.schema_version() == len(MIGRATIONS)
 
 
+def test_a_process_that_never_closes_its_store_leaves_no_wal_behind(db) -> None:
+    """The last connection to close checkpoints the WAL and deletes the -wal and -shm files;
+    a process that exits without close() (a management command) still closes them, as
+    nothing else holds its store's connections alive."""
+    code = (
+        "import sys; from scheduler.stores.sqlite import SQLiteStore; "
+        "from tests.stores.test_sqlite import JOB, ME, claim; "
+        "store = SQLiteStore(sys.argv[1]); store.register(JOB, owner=ME); "
+        "won = claim(store, 0); store.mark_started(won, attempt=1)"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root}
+    subprocess.run([sys.executable, "-c", code, db], env=env, check=True, timeout=60)
+    assert os.path.exists(db)
+    assert not os.path.exists(db + "-wal") and not os.path.exists(db + "-shm")
+
+
 def test_migration_is_idempotent(store) -> None:
     store.register(JOB, owner=ME)
     store.open()
@@ -197,6 +217,43 @@ def test_version_1_tables_gain_cancel_requested_and_keep_their_runs(tmp_path) ->
         assert store.schema_version() == len(MIGRATIONS) >= 2
         [run] = store.get_runs("j")
         assert run.run_id == "r1" and run.cancel_requested is False
+    finally:
+        store.close()
+
+
+def test_version_3_tables_count_their_runs_for_the_history_limit(tmp_path) -> None:
+    """Schema 6 counts each job's run rows (history_limit without a COUNT per claim): a
+    database written at schema 3 (before it) gets the count of the runs it holds (#15)."""
+    path = str(tmp_path / "old.db")
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE scheduler_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        for step in MIGRATIONS[:3]:
+            for statement in step:
+                raw.execute(statement.format(p="scheduler_", ts="BIGINT"))
+        raw.execute("INSERT INTO scheduler_meta VALUES ('schema_version', '3')")
+        raw.execute(
+            "INSERT INTO scheduler_jobs (id, definition, fingerprint, anchor, last_fire, token, "
+            "registered_by, registered_at) VALUES ('j', ?, ?, 0, ?, 5, 'h:1:x', 0)",
+            (JOB.to_json(), JOB.fingerprint, 5 * 60_000_000),
+        )
+        for minute in range(1, 6):
+            raw.execute(
+                "INSERT INTO scheduler_runs (run_id, job_id, scheduled_time, outcome, token, "
+                "owner) VALUES (?, 'j', ?, 'succeeded', ?, 'h:1:x')",
+                (f"r{minute}", minute * 60_000_000, minute),
+            )
+    store = SQLiteStore(path, history_limit=3)
+    try:
+        assert store.schema_version() == len(MIGRATIONS)
+        won = store.claim(
+            FireKey("j", from_us(6 * 60_000_000)),
+            fingerprint=JOB.fingerprint,
+            owner=ME,
+            max_instances=1,
+            lease_seconds=60,
+        )
+        assert won.status is ClaimStatus.CLAIMED and won.token == 6
+        assert [r.run_id for r in store.get_runs("j")][1:] == ["r5", "r4"]
     finally:
         store.close()
 
@@ -314,3 +371,26 @@ def test_processes_reap_and_retry_without_spurious_outages(db) -> None:
     assert len(runs) == 4 * loops  # each claim made one run, reaped or retried in place
     assert sum(r[2] for r in reports) >= 4 * loops  # every claim was reaped, at least once
     assert sum(r[3] for r in reports) == sum(r.attempt - 1 for r in runs)
+
+
+def test_requested_runs_count_toward_the_history_limit(db) -> None:
+    """Runs asked for by hand (#12) are rows of the job's history like scheduled ones: once
+    they are finished, the next claim prunes the history back to ``history_limit`` (#15's
+    per-job row count must include them)."""
+    from scheduler.stores import RunOutcome
+
+    store = SQLiteStore(f"sqlite:///{db}", history_limit=2)
+    store.open()
+    try:
+        store.register(JOB, owner=ME)
+        for _ in range(3):
+            key = store.request_run("j", requested_by="ops")
+            taken = store.claim_request(key, owner=ME, lease_seconds=60, max_instances=None)
+            assert taken.status is ClaimStatus.CLAIMED
+            assert store.finish(taken, outcome=RunOutcome.SUCCEEDED, attempt=1)
+        assert claim(store, 1).status is ClaimStatus.CLAIMED
+        runs = store.get_runs("j", limit=10)
+        assert len(runs) == 2  # the live claim and the newest requested run
+        assert sorted(run.trigger for run in runs) == ["manual", "schedule"]
+    finally:
+        store.close()
