@@ -21,8 +21,9 @@ scheduler's side of them:
   (:meth:`~scheduler.stores._control.ControlStore.claim_manual`), so they are recorded like
   any run, with ``trigger="manual"``.
 
-Threads and state: ``Control._lock`` guards ``_changes`` and ``_writing`` (this process's
-pause calls begun and ended, and under way) and is held while this process's copies of the
+Threads and state: ``Control._lock`` guards ``_changes``, ``_writing`` (this process's
+pause calls begun and ended, and under way) and ``_followed`` (the paused ids the heartbeat
+followed last), and is held while this process's copies of the
 jobs follow a flag, by ``pause_job`` after its store write and by the heartbeat after its
 read: the heartbeat drops a read that a ``pause_job`` of this process may have overtaken, so
 the two never undo each other. It comes before ``JobRegistry._lock`` in the lock order; it
@@ -94,6 +95,9 @@ class Control:
         self._lock = threading.RLock()  # before JobRegistry._lock; never across store I/O
         self._changes = 0  # Invariant: under _lock; pause calls begun and ended here
         self._writing = 0  # Invariant: under _lock; pause calls under way here
+        #: the store's paused ids as last followed (Invariant: under _lock): a beat looks at
+        #: these and the ids paused now, not at every job (100,000 jobs idle stay cheap)
+        self._followed: set[str] = set()
         self._asked = False  # Invariant: set by anyone, cleared by the heartbeat
 
     # -- the facade's side -----------------------------------------------------------------
@@ -214,6 +218,7 @@ class Control:
             for job in self._registry.jobs():
                 if job.id in paused and not job.paused:
                     self._flip(job, True)
+            self._followed = paused
 
     def refresh(self, jobs: list[Job]) -> None:
         """Before ``start()``: ``paused`` of the listed jobs as the store says, read as the
@@ -239,15 +244,18 @@ class Control:
         """
         if not self._runner.accepting:
             return
-        with self._lock:
-            changes = self._changes
-        paused = self._store.paused_ids()
         changed: list[tuple[Job, bool]] = []
-        with self._lock:
-            # A pause_job of this process under way, or made since the read, may have
-            # overtaken it: its own change stands, and the next beat reads again.
-            if changes == self._changes and not self._writing:
-                changed = self._follow(paused)
+        # A store of this process alone (memory) has no other writer: pause_job flipped the
+        # flag here already, and there is nothing to follow.
+        if self._store.shared:
+            with self._lock:
+                changes = self._changes
+            paused = self._store.paused_ids()
+            with self._lock:
+                # A pause_job of this process under way, or made since the read, may have
+                # overtaken it: its own change stands, and the next beat reads again.
+                if changes == self._changes and not self._writing:
+                    changed = self._follow(paused)
         for job, now_paused in changed:
             if not now_paused:
                 self._place(job)
@@ -258,11 +266,18 @@ class Control:
         """Flip this process's flags to the store's (caller holds ``_lock``); the jobs
         changed, and whether each is now paused."""
         changed = []
-        for job in self._registry.jobs():
-            want = job.id in paused
+        # Only a job paused now or at the last beat can differ: every pause and resume of
+        # this process went through the store first, and a job added since with a paused id
+        # is in ``paused``.
+        for job_id in paused | self._followed:
+            job = self._registry.find(job_id)
+            if job is None:
+                continue
+            want = job_id in paused
             if want != job.paused:
                 self._flip(job, want)
                 changed.append((job, want))
+        self._followed = paused
         return changed
 
     def _flip(self, job: Job, paused: bool) -> bool:
