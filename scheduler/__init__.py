@@ -19,7 +19,8 @@ The contract names are importable from here; the rest lives in the modules named
 
 from __future__ import annotations
 
-from ._probe import Health
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from .context import RunContext, current_job
 from .exceptions import (
     ConfigurationError,
@@ -79,3 +80,18 @@ __all__ = [
 ]
 
 __version__ = "0.1.0.dev0"
+
+if _TYPE_CHECKING:
+    from ._probe import Health
+
+
+#: exported names loaded when first asked for: operators' reads are not part of every import
+_LAZY = ("Health",)
+
+
+def __getattr__(name: str) -> object:
+    if name == "Health":
+        from ._probe import Health
+
+        return Health
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -274,3 +274,24 @@ def test_a_paused_job_still_runs_when_asked(running: Scheduler, clock: VirtualCl
     assert running.get_job("tick").paused  # and it stays paused
     clock.advance(minutes=3, scheduler=running)
     assert calls == ["tick"]
+
+
+def test_a_job_added_again_at_run_time_stays_paused_as_the_store_says(
+    db: str, shell: Scheduler, clock: VirtualClock
+) -> None:
+    """The heartbeat looks at the ids paused in the store, not at every job: a job replaced
+    at run time (a new, unpaused copy here) under an id the store has paused is paused again
+    within one heartbeat."""
+    running = Scheduler(store=db, clock=clock, lease_seconds=LEASE, allowed_modules=[__name__])
+    running.add_job(tick, timedelta(minutes=1), id="tick")
+    with running:
+        shell.pause_job("tick")
+        clock.advance(seconds=BEAT, scheduler=running)
+        heartbeat(running)
+        assert running.get_job("tick").paused
+        running.add_job(tick, timedelta(minutes=1), id="tick", replace_existing=True)
+        clock.advance(seconds=BEAT, scheduler=running)
+        heartbeat(running)
+        assert running.get_job("tick").paused
+        clock.advance(minutes=3, scheduler=running)
+        assert calls == []

@@ -15,7 +15,6 @@ Threads and state: :class:`InstanceInfo` is immutable; :class:`Instances` keeps 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -62,10 +61,14 @@ class InstanceInfo:
 
 def running_json(running: Sequence[str]) -> str:
     """The running job ids as stored (a JSON list, sorted, no duplicates)."""
+    import json  # when first used: json is not part of ``import scheduler`` (#15)
+
     return json.dumps(sorted(set(running)), separators=(",", ":"))
 
 
 def running_from_json(text: str | None) -> tuple[str, ...]:
+    import json
+
     return tuple(json.loads(text)) if text else ()
 
 
