@@ -221,16 +221,22 @@ def test_version_1_tables_gain_cancel_requested_and_keep_their_runs(tmp_path) ->
         store.close()
 
 
+def _schema_3(path: str) -> sqlite3.Connection:
+    """A database as schema 3 (before #12 and #15) wrote it, open for the test's rows."""
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE scheduler_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    for step in MIGRATIONS[:3]:
+        for statement in step:
+            raw.execute(statement.format(p="scheduler_", ts="BIGINT"))
+    raw.execute("INSERT INTO scheduler_meta VALUES ('schema_version', '3')")
+    return raw
+
+
 def test_version_3_tables_count_their_runs_for_the_history_limit(tmp_path) -> None:
     """Schema 6 counts each job's run rows (history_limit without a COUNT per claim): a
     database written at schema 3 (before it) gets the count of the runs it holds (#15)."""
     path = str(tmp_path / "old.db")
-    with sqlite3.connect(path) as raw:
-        raw.execute("CREATE TABLE scheduler_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        for step in MIGRATIONS[:3]:
-            for statement in step:
-                raw.execute(statement.format(p="scheduler_", ts="BIGINT"))
-        raw.execute("INSERT INTO scheduler_meta VALUES ('schema_version', '3')")
+    with _schema_3(path) as raw:
         raw.execute(
             "INSERT INTO scheduler_jobs (id, definition, fingerprint, anchor, last_fire, token, "
             "registered_by, registered_at) VALUES ('j', ?, ?, 0, ?, 5, 'h:1:x', 0)",
@@ -262,12 +268,7 @@ def test_version_3_tables_gain_pause_and_trigger_and_keep_their_rows(tmp_path) -
     """A database written before #12 (schema 3) is migrated in place: its jobs are not
     paused, its runs were scheduled, and requests work on it at once."""
     path = str(tmp_path / "v3.db")
-    with sqlite3.connect(path) as raw:
-        raw.execute("CREATE TABLE scheduler_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        for step in MIGRATIONS[:3]:
-            for statement in step:
-                raw.execute(statement.format(p="scheduler_", ts="BIGINT"))
-        raw.execute("INSERT INTO scheduler_meta VALUES ('schema_version', '3')")
+    with _schema_3(path) as raw:
         raw.execute(
             "INSERT INTO scheduler_jobs (id, definition, fingerprint, anchor, registered_by, "
             "registered_at) VALUES ('j', ?, ?, 0, 'h:1:x', 0)",
