@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -117,9 +117,11 @@ class Records(logging.Handler):
         ]
 
 
-@pytest.fixture
-def sched_log() -> Iterator[Records]:
-    handler = Records()
+H = TypeVar("H", bound=logging.Handler)
+
+
+def attached(handler: H) -> Iterator[H]:
+    """Attach ``handler`` to the ``scheduler`` logger at DEBUG for a fixture's lifetime."""
     logger = logging.getLogger("scheduler")
     old = logger.level
     logger.addHandler(handler)
@@ -127,3 +129,8 @@ def sched_log() -> Iterator[Records]:
     yield handler
     logger.removeHandler(handler)
     logger.setLevel(old)
+
+
+@pytest.fixture
+def sched_log() -> Iterator[Records]:
+    yield from attached(Records())

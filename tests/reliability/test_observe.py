@@ -18,6 +18,7 @@ import pytest
 
 from scheduler import Scheduler
 from scheduler.stores import from_url
+from tests.reliability.conftest import attached
 from tests.services import require
 
 from .conftest import SharedStore
@@ -64,14 +65,7 @@ class _Outage(logging.Handler):
 
 @pytest.fixture
 def outage_log() -> Iterator[_Outage]:
-    handler = _Outage()
-    logger = logging.getLogger("scheduler")
-    old = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(old)
+    yield from attached(_Outage())
 
 
 @pytest.mark.slow
